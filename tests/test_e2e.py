@@ -1,0 +1,144 @@
+"""The real ``twistd -n chat`` command, driven from plain sockets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .netsupport import free_port
+
+TIMEOUT = 10.0
+
+
+def _twistd() -> str:
+    beside = Path(sys.executable).with_name("twistd")
+    found = str(beside) if beside.exists() else shutil.which("twistd")
+    assert found, "twistd is not installed"
+    return found
+
+
+class User:
+    """A blocking socket user; every read gives up after TIMEOUT."""
+
+    def __init__(self, port: int) -> None:
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.buffer = b""
+
+    def line(self) -> str:
+        while b"\r\n" not in self.buffer:
+            data = self.sock.recv(4096)
+            if not data:
+                raise EOFError(self.buffer)
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\r\n", 1)
+        return line.decode()
+
+    def until(self, wanted: str) -> list[str]:
+        seen = [self.line()]
+        while seen[-1] != wanted:
+            seen.append(self.line())
+        return seen
+
+    def send(self, text: str) -> None:
+        self.sock.sendall(text.encode() + b"\n")
+
+    def at_eof(self) -> bool:
+        return self.sock.recv(4096) == b"" and not self.buffer
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + TIMEOUT
+    while time.monotonic() < deadline:
+        assert process.poll() is None, process.stdout.read() if process.stdout else ""
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise TimeoutError(f"twistd did not listen on {port}")
+
+
+@pytest.fixture
+def twistd(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+    port = free_port()
+    process = subprocess.Popen(
+        [
+            _twistd(),
+            "-n",
+            "--pidfile=",
+            "chat",
+            "--port",
+            f"tcp:{port}:interface=127.0.0.1",
+        ],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    try:
+        _wait_for_port(port, process)
+        yield port, process
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.wait(TIMEOUT)
+        if process.stdout:
+            process.stdout.close()
+
+
+def test_chat_through_twistd_and_stop_with_sigterm(
+    twistd: tuple[int, subprocess.Popen[bytes]],
+) -> None:
+    port, process = twistd
+    # _wait_for_port's probe connected and left; the server must shrug it off.
+    alice = User(port)
+    assert alice.until("? Choose a nickname:")[0].startswith("*** Welcome to twchat!")
+    alice.send("alice")
+    assert alice.line() == "*** Welcome, alice! 1 user online: alice"
+    bob = User(port)
+    bob.until("? Choose a nickname:")
+    bob.send("Alice")
+    assert bob.line() == "! nickname Alice is already taken"
+    bob.until("? Choose a nickname:")
+    bob.send("bob")
+    assert bob.line() == "*** Welcome, bob! 2 users online: alice, bob"
+    assert alice.line() == "*** bob joined (2 online)"
+
+    bob.send("hi alice, café ☕")
+    assert alice.line() == "<bob> hi alice, café ☕"
+    alice.send("/who")
+    assert alice.line() == "*** 2 users online: alice, bob"
+
+    process.send_signal(signal.SIGTERM)
+    assert alice.line() == "*** Server is shutting down. Bye!"
+    assert bob.line() == "*** Server is shutting down. Bye!"
+    assert alice.at_eof()
+    assert bob.at_eof()
+    assert process.wait(TIMEOUT) == 0
+    assert process.stdout is not None
+    log = process.stdout.read().decode()
+    assert f"twchat listening on tcp:127.0.0.1:{port}" in log
+    assert "alice joined from 127.0.0.1" in log
+    assert "Traceback" not in log
+
+
+def test_sigint_also_stops_cleanly(
+    twistd: tuple[int, subprocess.Popen[bytes]],
+) -> None:
+    port, process = twistd
+    carol = User(port)
+    carol.until("? Choose a nickname:")
+    carol.send("carol")
+    carol.line()
+    process.send_signal(signal.SIGINT)
+    assert carol.line() == "*** Server is shutting down. Bye!"
+    assert process.wait(TIMEOUT) == 0

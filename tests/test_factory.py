@@ -1,0 +1,89 @@
+import signal
+
+from twisted.internet.task import Clock
+from twisted.trial.unittest import SynchronousTestCase
+
+from twchat.config import ChatConfig
+from twchat.factory import ChatFactory
+from twchat.service import ChatService
+
+from .support import FakeUser, make_factory, register, room
+
+
+class ServerFullTests(SynchronousTestCase):
+    def test_one_connection_too_many_is_told_and_closed(self) -> None:
+        factory, _ = make_factory(max_clients=2)
+        room(factory, "alice")
+        FakeUser(factory)  # unregistered connections count too
+        extra = FakeUser(factory)
+        self.assertEqual(extra.read(), ["! server is full (2 users); try again later"])
+        self.assertTrue(extra.closing)
+        self.assertEqual(len(factory.connections), 2)
+
+    def test_a_place_frees_up_when_someone_leaves(self) -> None:
+        factory, _ = make_factory(max_clients=1)
+        (alice,) = room(factory, "alice")
+        alice.close()
+        newcomer = FakeUser(factory)
+        self.assertEqual(newcomer.read()[-1], "? Choose a nickname:")
+
+
+class ShutdownTests(SynchronousTestCase):
+    def test_everyone_hears_the_shutdown_and_is_closed(self) -> None:
+        factory, clock = make_factory()
+        alice, bob = room(factory, "alice", "bob")
+        lurker = FakeUser(factory)
+        lurker.read()
+        done = factory.shutdown()
+        for user in (alice, bob, lurker):
+            self.assertEqual(user.read(), ["*** Server is shutting down. Bye!"])
+            self.assertTrue(user.closing)
+        self.assertNoResult(done)
+        for user in (alice, bob, lurker):
+            user.close()
+        # No "left" notices fly around while everyone goes.
+        self.assertEqual(alice.read() + bob.read(), [])
+        self.successResultOf(done)
+        self.assertEqual(clock.getDelayedCalls(), [])
+
+    def test_peers_that_do_not_close_are_cut_at_the_deadline(self) -> None:
+        factory, clock = make_factory(shutdown_grace=5.0)
+        alice, bob = room(factory, "alice", "bob")
+        done = factory.shutdown()
+        alice.close()
+        clock.advance(4.9)
+        self.assertNoResult(done)
+        clock.advance(0.2)
+        self.successResultOf(done)
+        self.assertTrue(bob.transport.disconnecting)
+
+    def test_nobody_connected(self) -> None:
+        factory, _ = make_factory()
+        self.successResultOf(factory.shutdown())
+
+    def test_no_new_connections_while_shutting_down(self) -> None:
+        factory, _ = make_factory()
+        room(factory, "alice")
+        factory.shutdown()
+        self.assertIsNone(factory.buildProtocol(None))
+
+
+class _SignalledClock(Clock):
+    """A clock standing in for a reactor that was stopped by SIGTERM."""
+
+    _exitSignal: int | None = signal.SIGTERM
+
+
+class ChatServiceTests(SynchronousTestCase):
+    def test_graceful_stop_is_not_reported_as_death_by_signal(self) -> None:
+        clock = _SignalledClock()
+        factory = ChatFactory(clock, ChatConfig())
+        service = ChatService(factory)
+        service.startService()
+        alice = register(factory, "alice")
+        d = service.stopService()
+        self.assertEqual(clock._exitSignal, signal.SIGTERM)
+        alice.close()
+        self.successResultOf(d)
+        self.assertIsNone(clock._exitSignal)
+        self.assertFalse(service.running)

@@ -1,0 +1,133 @@
+"""The server built through the plugin's makeService, over real loopback TCP."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest
+import pytest_twisted
+from twisted.application.service import MultiService
+
+from twchat.tap import Options, makeService
+
+from .netsupport import LineClient, connect, connect_raw, free_port, join
+
+
+async def _serve(*args: str) -> tuple[int, MultiService]:
+    port = free_port()
+    options = Options()
+    options.parseOptions(["--port", f"tcp:{port}:interface=127.0.0.1", *args])
+    top = makeService(options)
+    top.startService()
+    return port, top
+
+
+@pytest_twisted.async_yield_fixture
+async def server() -> AsyncIterator[int]:
+    port, top = await _serve()
+    yield port
+    await top.stopService()
+
+
+async def _quit_all(*clients: LineClient) -> None:
+    for client in clients:
+        client.transport.loseConnection()  # type: ignore[union-attr]
+        await client.wait_closed()
+
+
+@pytest_twisted.ensureDeferred
+async def test_three_users_chat(server: int) -> None:
+    alice = await join(server, "alice")
+    bob = await join(server, "bob")
+    assert await alice.line() == "*** bob joined (2 online)"
+    carol = await join(server, "carol")
+    assert await alice.line() == "*** carol joined (3 online)"
+    assert await bob.line() == "*** carol joined (3 online)"
+
+    alice.send("hello everyone")
+    assert await bob.line() == "<alice> hello everyone"
+    assert await carol.line() == "<alice> hello everyone"
+    carol.send("/msg bob psst", "/me waves")
+    assert await carol.line() == "-> *bob* psst"
+    assert await bob.lines(2) == ["*carol* psst", "* carol waves"]
+    # alice never saw the private message, and never got her own line back.
+    assert await alice.line() == "* carol waves"
+    await _quit_all(alice, bob, carol)
+
+
+@pytest_twisted.ensureDeferred
+async def test_every_receiver_sees_one_order(server: int) -> None:
+    senders = [await join(server, f"s{i}") for i in range(3)]
+    readers = [await join(server, f"r{i}") for i in range(3)]
+    for reader in readers[:-1]:  # let the join notices settle first
+        await reader.until("*** r2 joined (6 online)")
+    per_sender = 100
+    for n in range(per_sender):
+        for i, sender in enumerate(senders):
+            sender.send(f"{i}:{n}")
+    total = per_sender * len(senders)
+    seen = [await reader.lines(total) for reader in readers]
+    assert seen[0] == seen[1] == seen[2]
+    for i in range(len(senders)):
+        mine = [line for line in seen[0] if line.startswith(f"<s{i}> ")]
+        assert mine == [f"<s{i}> {i}:{n}" for n in range(per_sender)]
+    await _quit_all(*senders, *readers)
+
+
+@pytest_twisted.ensureDeferred
+async def test_bad_input_is_refused_and_nothing_else_disturbed(server: int) -> None:
+    alice = await join(server, "alice")
+    bob = await join(server, "bob")
+    await alice.line()
+    alice.send(b"x" * 600, b"hi\xaa", "/nosuch", "fine")
+    assert await alice.lines(3) == [
+        "! line too long (max 512 bytes); it was not sent",
+        "! your line was not valid UTF-8; it was not sent",
+        "! unknown command /nosuch; /help lists the commands",
+    ]
+    assert await bob.line() == "<alice> fine"
+    await _quit_all(alice, bob)
+
+
+@pytest_twisted.ensureDeferred
+async def test_leaving_by_eof_and_by_reset(server: int) -> None:
+    alice = await join(server, "alice")
+    bob = await join(server, "bob")
+    carol = await join(server, "carol")
+    await alice.until("*** carol joined (3 online)")
+    bob.transport.loseConnection()  # type: ignore[union-attr]
+    assert await alice.line() == "*** bob left (2 online): connection closed"
+    carol.transport.abortConnection()  # type: ignore[union-attr]
+    assert await alice.line() == "*** carol left (1 online): connection lost"
+    again = await join(server, "bob")
+    await _quit_all(alice, again)
+
+
+@pytest_twisted.ensureDeferred
+async def test_server_full() -> None:
+    port, top = await _serve("--max-clients", "2")
+    try:
+        alice = await join(port, "alice")
+        waiting = await connect(port)
+        extra = await connect_raw(port)
+        assert await extra.line() == "! server is full (2 users); try again later"
+        await extra.wait_closed()
+        await _quit_all(alice, waiting)
+    finally:
+        await top.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_stopping_the_service_says_goodbye() -> None:
+    port, top = await _serve()
+    alice = await join(port, "alice")
+    lurker = await connect(port)
+    stopped = top.stopService()
+    assert await alice.line() == "*** Server is shutting down. Bye!"
+    assert await lurker.line() == "*** Server is shutting down. Bye!"
+    await alice.wait_closed()
+    await lurker.wait_closed()
+    await stopped
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=2).close()

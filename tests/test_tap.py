@@ -1,0 +1,73 @@
+from twisted.application.internet import StreamServerEndpointService
+from twisted.internet.testing import MemoryReactorClock
+from twisted.python import usage
+from twisted.trial.unittest import SynchronousTestCase
+
+from twchat.service import ChatService
+from twchat.tap import Options, makeService
+
+
+def parse(*args: str) -> Options:
+    options = Options()
+    options.parseOptions(list(args))
+    return options
+
+
+class OptionsTests(SynchronousTestCase):
+    def test_defaults(self) -> None:
+        options = parse()
+        self.assertEqual(options["port"], ["tcp:1234"])
+        self.assertEqual(options["max-clients"], 200)
+        self.assertEqual(options["max-line"], 512)
+
+    def test_bare_port_number_means_tcp(self) -> None:
+        self.assertEqual(parse("--port", "4321")["port"], ["tcp:4321"])
+
+    def test_endpoint_strings_and_repeats(self) -> None:
+        options = parse(
+            "--port",
+            "tcp:1234:interface=127.0.0.1",
+            "-p",
+            "tcp6:1235",
+            "--port",
+            "unix:/tmp/x.sock",
+        )
+        self.assertEqual(
+            options["port"],
+            ["tcp:1234:interface=127.0.0.1", "tcp6:1235", "unix:/tmp/x.sock"],
+        )
+
+    def test_bad_values_are_usage_errors(self) -> None:
+        for args in (
+            ["--port", "nonsense:1"],
+            ["--max-clients", "0"],
+            ["--max-line", "2"],
+            ["--max-clients", "lots"],
+        ):
+            self.assertRaises(usage.UsageError, parse, *args)
+
+    def test_help_documents_every_option_with_default(self) -> None:
+        text = str(Options())
+        for option in ["--port", "--max-clients", "--max-line"]:
+            self.assertIn(option, text)
+        self.assertIn("[default: 200]", text)
+        self.assertIn("[default: 512]", text)
+        self.assertIn("[default: 1234]", text)
+
+
+class MakeServiceTests(SynchronousTestCase):
+    def test_one_listener_per_port_and_the_chat_service(self) -> None:
+        reactor = MemoryReactorClock()
+        top = makeService(
+            parse("--port", "tcp:7000", "--port", "7001", "--max-line", "100"), reactor
+        )
+        children = list(top)
+        self.assertIsInstance(children[0], ChatService)
+        listeners = [c for c in children if isinstance(c, StreamServerEndpointService)]
+        self.assertEqual(len(listeners), 2)
+        top.startService()
+        self.assertEqual(sorted(p[0] for p in reactor.tcpServers), [7000, 7001])
+        factory = reactor.tcpServers[0][1]
+        self.assertEqual(factory.config.max_line, 100)
+        self.assertIs(reactor.tcpServers[1][1], factory)
+        self.successResultOf(top.stopService())

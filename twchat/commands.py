@@ -1,0 +1,120 @@
+"""
+Turning what a user typed into hub calls.
+
+Shared by every transport: a line typed into ``nc`` and a message typed
+into the browser go through the same parser, so the commands behave the
+same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from .events import Error, NickPrompt, Notice
+from .hub import Hub
+from .member import Member
+from .text import clean_text
+
+__all__ = ["HELP", "handle_line"]
+
+HELP = (
+    "Commands:",
+    "  /who              who is online",
+    "  /msg NICK TEXT    a private message only NICK sees",
+    "  /me ACTION        tell the room what you do: * you ACTION",
+    "  /nick NEW         change your nickname",
+    "  /quit [REASON]    leave the chat",
+    "  /help             this list",
+    "  //text            send a line that starts with /",
+)
+
+_Handler = Callable[[Hub, Member, str], None]
+
+
+def _who(hub: Hub, member: Member, args: str) -> None:
+    hub.who(member)
+
+
+def _msg(hub: Hub, member: Member, args: str) -> None:
+    target, _, text = args.partition(" ")
+    if not target or not text.strip():
+        member.send(Error("usage: /msg NICK TEXT"))
+        return
+    hub.tell(member, target, text)
+
+
+def _me(hub: Hub, member: Member, args: str) -> None:
+    hub.act(member, args)
+
+
+def _nick(hub: Hub, member: Member, args: str) -> None:
+    new = args.strip(" ")
+    if not new:
+        member.send(Error("usage: /nick NEW"))
+        return
+    hub.rename(member, new)
+
+
+def _quit(hub: Hub, member: Member, args: str) -> None:
+    member.quit(args.strip(" "))
+
+
+def _help(hub: Hub, member: Member, args: str) -> None:
+    for line in HELP:
+        member.send(Notice(line))
+
+
+_COMMANDS: dict[str, _Handler] = {
+    "who": _who,
+    "msg": _msg,
+    "me": _me,
+    "nick": _nick,
+    "quit": _quit,
+    "help": _help,
+}
+
+
+def _split_command(text: str) -> tuple[str, str]:
+    name, _, args = text[1:].partition(" ")
+    return name.lower(), args
+
+
+def handle_line(hub: Hub, member: Member, text: str) -> None:
+    """Act on one decoded line from ``member``."""
+    if not member.nick:
+        _handle_nickname(hub, member, text)
+        return
+    if not text.strip():
+        return  # an empty line is someone pressing Enter, not a message
+    if text.startswith("/") and not text.startswith("//"):
+        name, args = _split_command(text)
+        handler = _COMMANDS.get(name)
+        if handler is None:
+            shown = clean_text(name)[:32]
+            member.send(Error(f"unknown command /{shown}; /help lists the commands"))
+            return
+        handler(hub, member, args)
+        return
+    if text.startswith("//"):
+        text = text[1:]
+    hub.say(member, text)
+
+
+def _handle_nickname(hub: Hub, member: Member, text: str) -> None:
+    """Before registration every line is an answer to the nickname prompt."""
+    text = text.strip(" \t")
+    if text.startswith("/"):
+        name, args = _split_command(text)
+        if name == "quit":
+            member.quit("")
+            return
+        if name == "help":
+            _help(hub, member, args)
+            member.send(NickPrompt())
+            return
+        if name != "nick":
+            member.send(Error("choose a nickname first"))
+            member.send(NickPrompt())
+            return
+        text = args.strip(" ")
+    hub.register(member, text)

@@ -1,0 +1,134 @@
+"""
+What the chat tells its users, independent of how it is put on the wire.
+
+The hub and rooms produce these; each transport renders them its own way
+(text lines for TCP, later JSON for the browser), so every transport shows
+the same conversation.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+__all__ = [
+    "Action",
+    "Chat",
+    "Error",
+    "Event",
+    "Greeting",
+    "Joined",
+    "Left",
+    "NickChanged",
+    "NickPrompt",
+    "Notice",
+    "Private",
+    "PrivateSent",
+    "Welcome",
+    "Who",
+]
+
+
+@dataclass(frozen=True, slots=True)
+class Greeting:
+    """First thing a new connection hears, before it has a nickname."""
+
+    online: int
+
+
+@dataclass(frozen=True, slots=True)
+class NickPrompt:
+    """The server is waiting for a nickname."""
+
+
+@dataclass(frozen=True, slots=True)
+class Welcome:
+    """You are registered; ``names`` may be a sample when the room is big."""
+
+    nick: str
+    online: int
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Chat:
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Action:
+    """``/me waves``."""
+
+    nick: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Private:
+    """A private message addressed to the receiver."""
+
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class PrivateSent:
+    """Confirms to the sender what was delivered, and to whom."""
+
+    target: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Joined:
+    nick: str
+    online: int
+
+
+@dataclass(frozen=True, slots=True)
+class Left:
+    nick: str
+    online: int
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class NickChanged:
+    old: str
+    new: str
+
+
+@dataclass(frozen=True, slots=True)
+class Who:
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Any other information from the server (help, goodbye, shutdown)."""
+
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class Error:
+    """Something the user asked for did not happen; ``text`` says why."""
+
+    text: str
+
+
+Event = (
+    Greeting
+    | NickPrompt
+    | Welcome
+    | Chat
+    | Action
+    | Private
+    | PrivateSent
+    | Joined
+    | Left
+    | NickChanged
+    | Who
+    | Notice
+    | Error
+)

@@ -1,0 +1,42 @@
+"""What the chat core needs from a connected user, whatever the transport."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from .events import Event
+from .wire import Renderer
+
+__all__ = ["Member"]
+
+
+class Member(Protocol):
+    """
+    One connected user as the hub and rooms see it.
+
+    The core never touches sockets: it hands events to ``send`` and, for a
+    broadcast, bytes rendered once per ``renderer`` to ``write``.
+    """
+
+    #: Empty until the user has registered a nickname.
+    nick: str
+    #: Where the user connects from, for the log.
+    peer: str
+
+    @property
+    def renderer(self) -> Renderer:
+        """
+        Turns an event into this user's wire bytes.
+
+        One function shared by all users of a transport, so a broadcast
+        renders each line once per transport, not once per user.
+        """
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes already rendered with ``renderer``."""
+
+    def send(self, event: Event) -> None:
+        """Render ``event`` for this user and queue it."""
+
+    def quit(self, reason: str) -> None:
+        """End this user's session at their own request."""

@@ -1,0 +1,140 @@
+"""
+``twistd chat``: command-line options and the service tree.
+
+Shaped like magic-wormhole-mailbox-server's ``server_tap``: an ``Options``
+class and ``makeService`` returning a ``MultiService``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.application import strports
+from twisted.application.service import IService, MultiService
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import (
+    IListeningPort,
+    IReactorCore,
+    IStreamServerEndpoint,
+)
+from twisted.logger import Logger
+from twisted.python import usage
+from zope.interface import implementer
+
+from ._address import describe_address
+from .config import ChatConfig
+from .factory import ChatFactory
+from .service import ChatService
+
+__all__ = ["DEFAULT_PORT", "Options", "makeService"]
+
+DEFAULT_PORT = "tcp:1234"
+
+_defaults = ChatConfig()
+
+
+def _positive(name: str, value: int) -> None:
+    if value < 1:
+        raise usage.UsageError(f"--{name} must be at least 1, not {value}")
+
+
+class Options(usage.Options):
+    synopsis = "[--port ENDPOINT]... [options]"
+    longdesc = (
+        "Run the twchat chat server. Users connect with nc, telnet or "
+        "python -m twchat.client, choose a nickname and talk."
+    )
+    optParameters = [
+        [
+            "max-clients",
+            None,
+            _defaults.max_clients,
+            "Connections held at once, registered or not; one more is told "
+            "'server is full' and closed.",
+            int,
+        ],
+        [
+            "max-line",
+            None,
+            _defaults.max_line,
+            "Longest line accepted from a user, in bytes without the line "
+            "end; a longer one gets an error line and is not relayed.",
+            int,
+        ],
+    ]
+
+    def __init__(self) -> None:
+        super().__init__()
+        self["port"] = []
+
+    def opt_port(self, description: str) -> None:
+        if description.isdigit():
+            description = f"tcp:{description}"
+        self["port"].append(description)
+
+    # usage.Options prints a method's docstring verbatim as its help.
+    opt_port.__doc__ = (
+        "Where to listen: a port number (meaning tcp:PORT) or a Twisted "
+        "endpoint string such as tcp:1234:interface=127.0.0.1, tcp6:1234, "
+        "unix:/tmp/chat.sock or ssl:6697:privateKey=key.pem:certKey=cert.pem. "
+        "Give it more than once to listen on several. [default: 1234]"
+    )
+
+    opt_p = opt_port
+
+    def postOptions(self) -> None:
+        _positive("max-clients", self["max-clients"])
+        if self["max-line"] < 16:
+            raise usage.UsageError("--max-line must be at least 16 bytes")
+        if not self["port"]:
+            self["port"] = [DEFAULT_PORT]
+        from twisted.internet import reactor
+        from twisted.internet.endpoints import serverFromString
+
+        for description in self["port"]:
+            try:
+                serverFromString(reactor, description)
+            except Exception as e:
+                raise usage.UsageError(f"bad --port {description!r}: {e}") from e
+
+
+@implementer(IStreamServerEndpoint)
+class _LoggedEndpoint:
+    """Says in the log where the server listens once it does."""
+
+    log = Logger()
+
+    def __init__(self, endpoint: IStreamServerEndpoint) -> None:
+        self._endpoint = endpoint
+
+    def listen(self, protocolFactory: Any) -> Deferred[IListeningPort]:
+        d = self._endpoint.listen(protocolFactory)
+        d.addCallback(self._listening)
+        return d
+
+    def _listening(self, port: IListeningPort) -> IListeningPort:
+        where = describe_address(port.getHost(), kind=True)
+        self.log.info("twchat listening on {where}", where=where)
+        return port
+
+
+def makeService(
+    options: usage.Options, reactor: IReactorCore | None = None
+) -> MultiService:
+    """Build the chat and one listening service per ``--port``."""
+    if reactor is None:
+        from twisted.internet import reactor as _reactor
+
+        reactor = _reactor
+    config = ChatConfig(
+        max_clients=options["max-clients"], max_line=options["max-line"]
+    )
+    factory = ChatFactory(reactor, config)  # type: ignore[arg-type]
+    top = MultiService()
+    # Added first so it stops last: listeners close before users are told.
+    ChatService(factory).setServiceParent(top)
+    for description in options["port"]:
+        listener = strports.service(description, factory, reactor=reactor)
+        listener.endpoint = _LoggedEndpoint(listener.endpoint)
+        IService(listener).setServiceParent(top)
+    return top
