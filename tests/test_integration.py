@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import socket
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 import pytest_twisted
 from twisted.application.service import MultiService
+from twisted.internet import reactor
+from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
 
 from twchat.tap import Options, makeService
 
-from .netsupport import LineClient, connect, connect_raw, free_port, join
+from .netsupport import WAIT, LineClient, connect, connect_raw, free_port, join
 
 
 async def _serve(*args: str) -> tuple[int, MultiService]:
@@ -131,3 +134,21 @@ async def test_stopping_the_service_says_goodbye() -> None:
     await stopped
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection(("127.0.0.1", port), timeout=2).close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_listening_on_tcp_and_unix_at_once(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sock"
+    port, top = await _serve("--port", f"unix:{path}")
+    try:
+        alice = await join(port, "alice")
+        endpoint = UNIXClientEndpoint(reactor, str(path))
+        bob = await connectProtocol(endpoint, LineClient()).addTimeout(WAIT, reactor)
+        await bob.until("? Choose a nickname:")
+        bob.send("bob")
+        assert await bob.line() == "*** Welcome, bob! 2 users online: alice, bob"
+        bob.send("hello from a unix socket")
+        assert await alice.until("<bob> hello from a unix socket")
+        await _quit_all(alice, bob)
+    finally:
+        await top.stopService()
