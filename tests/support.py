@@ -32,6 +32,7 @@ class FakeUser:
         assert protocol is not None
         self.protocol = protocol
         protocol.makeConnection(self.transport)
+        self.factory = factory
         self.lost = False
 
     @property
@@ -51,6 +52,7 @@ class FakeUser:
 
     def read(self) -> list[str]:
         """Lines received since the last read."""
+        self.factory.reactor.advance(0)  # type: ignore[attr-defined]
         data = self.transport.value()
         self.transport.clear()
         if not data:

@@ -15,6 +15,9 @@ class ChatConfig:
     #: Longest line accepted from a client, in bytes without the line end
     #: (512, as IRC).
     max_line: int = 512
+    #: Bytes that may wait for a client that does not read before it is
+    #: disconnected with "send queue exceeded".
+    max_sendq: int = 256 * 1024
     #: On shutdown, how long users get to receive the goodbye line before
     #: their connections are cut.
     shutdown_grace: float = 5.0

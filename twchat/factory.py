@@ -16,6 +16,7 @@ from .config import ChatConfig
 from .events import Error, Notice
 from .hub import Hub
 from .member import Member
+from .outbox import Flusher
 from .protocol import ChatProtocol
 from .wire import render_line
 
@@ -59,6 +60,8 @@ class ChatFactory(Factory):
         self.hub = hub if hub is not None else Hub()
         #: Every open connection, registered or not.
         self.connections: set[ChatProtocol] = set()
+        #: Sends each turn's lines, one batch per connection.
+        self.flusher = Flusher(reactor)
         self._drained: Deferred[None] | None = None
         self._deadline: IDelayedCall | None = None
 

@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import ITCPTransport
 from twisted.protocols.basic import LineReceiver
+from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ._address import describe_address
 from .commands import handle_line
 from .events import Error, Event, NickPrompt, Notice
 from .framing import TOO_LONG, LineSplitter
+from .outbox import Outbox
 from .wire import EOL, render_line
 
 if TYPE_CHECKING:
@@ -31,6 +33,7 @@ _CLEAN_CLOSE = Failure(ConnectionDone())
 class ChatProtocol(LineReceiver):
     """One TCP user: frames lines, decodes UTF-8 and dispatches them."""
 
+    log = Logger()
     delimiter = EOL
     renderer = staticmethod(render_line)
     factory: ChatFactory
@@ -42,8 +45,20 @@ class ChatProtocol(LineReceiver):
     _closing = False
 
     def connectionMade(self) -> None:
+        factory = self.factory
+        if ITCPTransport.providedBy(self.transport):
+            # Chat lines are small and latency matters: no Nagle delay.
+            self.transport.setTcpNoDelay(True)
+            self.transport.setTcpKeepAlive(True)
         self.peer = describe_address(self.transport.getPeer())
-        self._splitter = LineSplitter(self.factory.config.max_line)
+        self._splitter = LineSplitter(factory.config.max_line)
+        self._outbox = Outbox(
+            self.transport,
+            factory.flusher,
+            factory.config.max_sendq,
+            self._send_queue_exceeded,
+            factory.reactor.seconds,
+        )
         self.factory.connected(self)
         self.factory.hub.greet(self)
 
@@ -74,10 +89,10 @@ class ChatProtocol(LineReceiver):
     # Member interface
 
     def write(self, data: bytes) -> None:
-        self.transport.write(data)
+        self._outbox.write(data)
 
     def send(self, event: Event) -> None:
-        self.transport.write(render_line(event))
+        self._outbox.write(render_line(event))
 
     def quit(self, reason: str) -> None:
         self.factory.hub.leave(self, reason)
@@ -87,12 +102,25 @@ class ChatProtocol(LineReceiver):
         """Send a last line and close once it has been written."""
         self._closing = True
         self.send(event)
+        self._outbox.close()
         self.transport.loseConnection()
 
     def abort(self) -> None:
         """Close at once, dropping whatever the peer has not read."""
         self._closing = True
+        self._outbox.discard()
         self.transport.abortConnection()
+
+    def _send_queue_exceeded(self) -> None:
+        # The client is not reading: nothing more can reach it, so the
+        # reason goes to the log and to everyone else.
+        self.log.info(
+            "{nick} ({peer}) is not reading: send queue exceeded",
+            nick=self.nick,
+            peer=self.peer,
+        )
+        self.factory.hub.leave(self, "send queue exceeded")
+        self.abort()
 
     def connectionLost(self, reason: Failure = _CLEAN_CLOSE) -> None:
         self._closing = True

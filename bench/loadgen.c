@@ -1,0 +1,460 @@
+/*
+ * twchat load generator: N chat clients in one process on one epoll loop.
+ *
+ * Phases: connect and register every client (optionally waiting for each
+ * one's welcome line), let the join chatter settle, then S senders send
+ * lines flat out or paced at a total rate; every client counts the data
+ * lines it receives, checks each sender's sequence for gaps and
+ * reordering, and records the latency from the send time carried in the
+ * line. Prints one JSON object on stdout.
+ *
+ * Written in C so the generator is never the bottleneck: a Python client
+ * parsing a million lines a second would measure itself, not the server.
+ */
+#define _GNU_SOURCE
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#define TAIL_MAX 4096
+#define OUT_MAX 65536
+#define RECV_CHUNK (256 * 1024)
+
+enum { CONNECTING, CONNECTED, READY, CLOSED };
+
+typedef struct {
+    int fd;
+    int state;
+    int is_sender;
+    int sender_index;
+    uint32_t tail_len;
+    char *tail;
+    int32_t *last_seq; /* per sender: last sequence number seen */
+    /* sender side */
+    int64_t sent;
+    int64_t next_due_ns;
+    char *out;
+    uint32_t out_len, out_off;
+} client_t;
+
+static struct {
+    const char *host;
+    int port;
+    int clients, senders;
+    int64_t lines;       /* per sender, flat out */
+    double rate;         /* total lines per second; 0 = flat out */
+    double duration;     /* seconds, with rate */
+    int wait_welcome;    /* 1: ready after a "Welcome, " line */
+    int send_nick;       /* 1: send a nickname line on connect */
+    int sync;            /* 1: wait for a line on stdin after registering */
+    double settle;       /* seconds of silence that count as settled */
+    double register_timeout, idle_timeout;
+    int max_connecting;
+    int payload;         /* padding bytes per line */
+} opt = {"127.0.0.1", 1234, 100, 10, 1000, 0, 3, 1, 1, 0, 0.5, 60, 5, 256, 16};
+
+static client_t *cl;
+static int ep;
+static int64_t delivered, gaps, reordered, other_lines, closed_early;
+static int64_t bytes_in;
+static uint32_t *lat_us;
+static int64_t lat_n, lat_cap;
+static int measuring;
+
+static int64_t now_ns(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static double cpu_seconds(void) {
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    return ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec +
+           ru.ru_stime.tv_usec / 1e6;
+}
+
+static void die(const char *what) {
+    perror(what);
+    exit(2);
+}
+
+static void record_latency(int64_t ns) {
+    if (lat_n == lat_cap) {
+        lat_cap = lat_cap ? lat_cap * 2 : 1 << 20;
+        lat_us = realloc(lat_us, lat_cap * sizeof *lat_us);
+        if (!lat_us) die("realloc");
+    }
+    if (ns < 0) ns = 0;
+    lat_us[lat_n++] = (uint32_t)(ns / 1000);
+}
+
+/* A data line carries "~<send ns>~<sender>~<seq>". */
+static void handle_line(client_t *c, const char *line, size_t len, int64_t now) {
+    const char *mark = memchr(line, '~', len);
+    if (!mark) {
+        if (c->state == CONNECTED && opt.wait_welcome &&
+            memmem(line, len, "Welcome, ", 9))
+            c->state = READY;
+        else
+            other_lines++;
+        return;
+    }
+    char *end;
+    int64_t sent = strtoll(mark + 1, &end, 10);
+    if (*end != '~') { other_lines++; return; }
+    long sender = strtol(end + 1, &end, 10);
+    if (*end != '~' || sender < 0 || sender >= opt.senders) { other_lines++; return; }
+    long seq = strtol(end + 1, &end, 10);
+    if (!measuring) { other_lines++; return; }
+    delivered++;
+    record_latency(now - sent);
+    int32_t last = c->last_seq[sender];
+    if (seq == last + 1) {
+    } else if (seq > last + 1) {
+        gaps += seq - last - 1;
+    } else {
+        reordered++;
+    }
+    if (seq > last) c->last_seq[sender] = (int32_t)seq;
+}
+
+static char *rbuf;
+
+static void on_readable(client_t *c) {
+    for (;;) {
+        ssize_t n = recv(c->fd, rbuf, RECV_CHUNK, 0);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return;
+            n = 0;
+        }
+        if (n == 0) {
+            if (c->state != CLOSED) closed_early++;
+            c->state = CLOSED;
+            epoll_ctl(ep, EPOLL_CTL_DEL, c->fd, NULL);
+            close(c->fd);
+            return;
+        }
+        bytes_in += n;
+        int64_t now = now_ns();
+        const char *p = rbuf, *limit = rbuf + n;
+        if (c->tail_len) {
+            const char *nl = memchr(p, '\n', n);
+            size_t take = nl ? (size_t)(nl - p + 1) : (size_t)n;
+            if (c->tail_len + take <= TAIL_MAX) {
+                memcpy(c->tail + c->tail_len, p, take);
+                c->tail_len += take;
+            } else {
+                c->tail_len = TAIL_MAX; /* absurd line: drop its content */
+            }
+            p += take;
+            if (!nl) continue;
+            handle_line(c, c->tail, c->tail_len - 1, now);
+            c->tail_len = 0;
+        }
+        while (p < limit) {
+            const char *nl = memchr(p, '\n', limit - p);
+            if (!nl) {
+                size_t rest = limit - p;
+                if (!c->tail) c->tail = malloc(TAIL_MAX);
+                if (rest > TAIL_MAX) rest = TAIL_MAX;
+                memcpy(c->tail, p, rest);
+                c->tail_len = rest;
+                break;
+            }
+            handle_line(c, p, nl - p, now);
+            p = nl + 1;
+        }
+        if (n < RECV_CHUNK) return;
+    }
+}
+
+static int cmp_u32(const void *a, const void *b) {
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return (x > y) - (x < y);
+}
+
+static void set_events(client_t *c, uint32_t events) {
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(ep, EPOLL_CTL_MOD, c->fd, &ev) < 0) die("epoll_ctl mod");
+}
+
+static int flush_out(client_t *c) {
+    while (c->out_off < c->out_len) {
+        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        if (n < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
+            return -1;
+        }
+        c->out_off += n;
+    }
+    c->out_off = c->out_len = 0;
+    return 1;
+}
+
+static void append_line(client_t *c, int64_t now) {
+    static const char pad[] = "the quick brown fox jumps over the lazy dog 0123456789 "
+                              "the quick brown fox jumps over the lazy dog 0123456789 ";
+    int pad_len = opt.payload < (int)sizeof pad - 1 ? opt.payload : (int)sizeof pad - 1;
+    int n = snprintf(c->out + c->out_len, OUT_MAX - c->out_len, "~%lld~%d~%lld %.*s\r\n",
+                     (long long)now, c->sender_index, (long long)c->sent, pad_len, pad);
+    c->out_len += n;
+    c->sent++;
+}
+
+static void start_connect(client_t *c, struct sockaddr_in *addr) {
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+    if (fd < 0) die("socket");
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    c->fd = fd;
+    c->state = CONNECTING;
+    if (connect(fd, (struct sockaddr *)addr, sizeof *addr) < 0 && errno != EINPROGRESS)
+        die("connect");
+    struct epoll_event ev = {.events = EPOLLOUT, .data.ptr = c};
+    if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl add");
+}
+
+static void connected(client_t *c, int index) {
+    int err = 0;
+    socklen_t len = sizeof err;
+    getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
+    if (err) {
+        errno = err;
+        die("connect");
+    }
+    c->state = opt.wait_welcome ? CONNECTED : READY;
+    set_events(c, EPOLLIN);
+    if (opt.send_nick) {
+        char nick[32];
+        int n = snprintf(nick, sizeof nick, "%s%05d\r\n", c->is_sender ? "s" : "c", index);
+        if (send(c->fd, nick, n, MSG_NOSIGNAL) != n) die("send nick");
+    }
+}
+
+static int ready_count(void) {
+    int n = 0;
+    for (int i = 0; i < opt.clients; i++) n += cl[i].state == READY;
+    return n;
+}
+
+static void usage(void) {
+    fprintf(stderr,
+            "usage: loadgen [--host H] [--port P] [--clients N] [--senders S]\n"
+            "  [--lines L | --rate R --duration D] [--no-welcome] [--no-nick]\n"
+            "  [--sync] [--settle S] [--register-timeout S] [--idle-timeout S]\n"
+            "  [--payload BYTES]\n");
+    exit(2);
+}
+
+int main(int argc, char **argv) {
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+#define ARG(name) (!strcmp(a, name) && v && ++i)
+        if (ARG("--host")) opt.host = v;
+        else if (ARG("--port")) opt.port = atoi(v);
+        else if (ARG("--clients")) opt.clients = atoi(v);
+        else if (ARG("--senders")) opt.senders = atoi(v);
+        else if (ARG("--lines")) opt.lines = atoll(v);
+        else if (ARG("--rate")) opt.rate = atof(v);
+        else if (ARG("--duration")) opt.duration = atof(v);
+        else if (ARG("--settle")) opt.settle = atof(v);
+        else if (ARG("--register-timeout")) opt.register_timeout = atof(v);
+        else if (ARG("--idle-timeout")) opt.idle_timeout = atof(v);
+        else if (ARG("--payload")) opt.payload = atoi(v);
+        else if (!strcmp(a, "--no-welcome")) opt.wait_welcome = 0;
+        else if (!strcmp(a, "--no-nick")) opt.send_nick = 0;
+        else if (!strcmp(a, "--sync")) opt.sync = 1;
+        else usage();
+    }
+    if (opt.senders > opt.clients || opt.clients < 1) usage();
+
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = rl.rlim_max;
+    setrlimit(RLIMIT_NOFILE, &rl);
+
+    struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(opt.port)};
+    if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1) usage();
+    ep = epoll_create1(0);
+    rbuf = malloc(RECV_CHUNK);
+    cl = calloc(opt.clients, sizeof *cl);
+    int32_t *seqs = malloc(sizeof(int32_t) * opt.clients * opt.senders);
+    for (int i = 0; i < opt.clients * opt.senders; i++) seqs[i] = -1;
+    for (int i = 0; i < opt.clients; i++) {
+        cl[i].last_seq = seqs + (size_t)i * opt.senders;
+        cl[i].fd = -1;
+        /* Senders are spread over the clients, not the first ones. */
+        int stride = opt.clients / opt.senders;
+        if (i % stride == 0 && i / stride < opt.senders) {
+            cl[i].is_sender = 1;
+            cl[i].sender_index = i / stride;
+            cl[i].out = malloc(OUT_MAX);
+        }
+    }
+
+    client_t **sender_list = malloc(sizeof *sender_list * opt.senders);
+    for (int i = 0, k = 0; i < opt.clients; i++)
+        if (cl[i].is_sender) sender_list[k++] = &cl[i];
+
+    struct epoll_event *events = malloc(sizeof *events * 1024);
+    double cpu0 = cpu_seconds();
+    int64_t t0 = now_ns();
+    int next = 0, connecting = 0, ready = 0;
+    int64_t deadline = t0 + (int64_t)(opt.register_timeout * 1e9);
+    /* Phase 1: connect and register. */
+    while (ready < opt.clients && now_ns() < deadline) {
+        while (next < opt.clients && connecting < opt.max_connecting) {
+            start_connect(&cl[next++], &addr);
+            connecting++;
+        }
+        int n = epoll_wait(ep, events, 1024, 100);
+        for (int k = 0; k < n; k++) {
+            client_t *c = events[k].data.ptr;
+            if (c->state == CONNECTING) {
+                connected(c, (int)(c - cl));
+                if (!opt.wait_welcome) connecting--;
+            } else {
+                int was = c->state;
+                on_readable(c);
+                if (was == CONNECTED && c->state != CONNECTED) connecting--;
+            }
+        }
+        ready = ready_count();
+    }
+    int64_t t_registered = now_ns();
+    double register_s = (t_registered - t0) / 1e9;
+    if (ready < opt.clients) {
+        printf("{\"error\": \"registration timed out\", \"clients\": %d, \"registered\": %d,"
+               " \"register_s\": %.3f}\n",
+               opt.clients, ready, register_s);
+        return 1;
+    }
+    /* Phase 2: let the join chatter settle. */
+    int64_t quiet_since = now_ns();
+    int64_t settle_deadline = now_ns() + (int64_t)(opt.register_timeout * 1e9);
+    while (now_ns() - quiet_since < (int64_t)(opt.settle * 1e9) && now_ns() < settle_deadline) {
+        int n = epoll_wait(ep, events, 1024, 20);
+        for (int k = 0; k < n; k++) on_readable(events[k].data.ptr);
+        if (n > 0) quiet_since = now_ns();
+    }
+    if (opt.sync) {
+        printf("{\"event\": \"registered\", \"register_s\": %.3f}\n", register_s);
+        fflush(stdout);
+        char line[64];
+        if (!fgets(line, sizeof line, stdin)) return 1;
+    }
+
+    /* Phase 3: send and receive. */
+    int64_t per_sender = opt.rate > 0 ? (int64_t)(opt.rate * opt.duration / opt.senders)
+                                      : opt.lines;
+    int64_t expected = per_sender * opt.senders * (int64_t)(opt.clients - 1);
+    int64_t interval = opt.rate > 0 ? (int64_t)(1e9 * opt.senders / opt.rate) : 0;
+    other_lines = 0;
+    measuring = 1;
+    double cpu1 = cpu_seconds();
+    int64_t start = now_ns();
+    for (int i = 0; i < opt.clients; i++) {
+        client_t *c = &cl[i];
+        if (!c->is_sender) continue;
+        /* Stagger paced senders evenly over one interval. */
+        c->next_due_ns = start + (interval * c->sender_index) / opt.senders;
+    }
+    int64_t last_progress = start, last_delivered = 0;
+    int senders_done = 0;
+    while (delivered < expected) {
+        int64_t now = now_ns();
+        int64_t wait_ns = 50 * 1000000LL;
+        if (senders_done < opt.senders) {
+            senders_done = 0;
+            for (int k = 0; k < opt.senders; k++) {
+                client_t *c = sender_list[k];
+                if (c->state == CLOSED) {
+                    senders_done++;
+                    continue;
+                }
+                if (c->sent >= per_sender && c->out_len == 0) {
+                    senders_done++;
+                    continue;
+                }
+                if (c->out_len == 0) {
+                    if (interval == 0) {
+                        while (c->sent < per_sender && c->out_len < OUT_MAX - 256)
+                            append_line(c, now);
+                    } else {
+                        while (c->sent < per_sender && c->next_due_ns <= now &&
+                               c->out_len < OUT_MAX - 256) {
+                            append_line(c, now);
+                            c->next_due_ns += interval;
+                        }
+                    }
+                    int r = c->out_len ? flush_out(c) : 1;
+                    if (r < 0) c->state = CLOSED;
+                    else if (r == 0) set_events(c, EPOLLIN | EPOLLOUT);
+                }
+                if (interval && c->sent < per_sender) {
+                    int64_t until = c->next_due_ns - now;
+                    if (until < wait_ns) wait_ns = until > 0 ? until : 0;
+                } else if (interval == 0 && c->sent < per_sender && c->out_len == 0) {
+                    wait_ns = 0; /* the socket took everything: write more now */
+                }
+            }
+        }
+        /* Round up: a sub-millisecond wait must not become a busy loop. */
+        int timeout_ms = (int)((wait_ns + 999999) / 1000000LL);
+        int n = epoll_wait(ep, events, 1024, timeout_ms);
+        for (int k = 0; k < n; k++) {
+            client_t *c = events[k].data.ptr;
+            if (events[k].events & EPOLLOUT && c->out_len) {
+                int r = flush_out(c);
+                if (r < 0) c->state = CLOSED;
+                else if (r > 0) set_events(c, EPOLLIN);
+            }
+            if (events[k].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) on_readable(c);
+        }
+        now = now_ns();
+        if (delivered != last_delivered) {
+            last_delivered = delivered;
+            last_progress = now;
+        } else if (senders_done >= opt.senders &&
+                   now - last_progress > (int64_t)(opt.idle_timeout * 1e9)) {
+            break;
+        }
+    }
+    int64_t end = now_ns();
+    /* The drain ended at the last delivery, not at the idle timeout. */
+    if (delivered < expected) end = last_progress;
+    double elapsed = (end - start) / 1e9;
+    double cpu = cpu_seconds() - cpu1;
+    (void)cpu0;
+
+    qsort(lat_us, lat_n, sizeof *lat_us, cmp_u32);
+#define PCT(p) (lat_n ? lat_us[(int64_t)((lat_n - 1) * (p))] / 1000.0 : 0.0)
+    int64_t sent_total = 0;
+    for (int i = 0; i < opt.clients; i++) sent_total += cl[i].is_sender ? cl[i].sent : 0;
+    printf("{\"clients\": %d, \"senders\": %d, \"sent\": %lld, \"expected\": %lld, "
+           "\"delivered\": %lld, \"lost\": %lld, \"gaps\": %lld, \"reordered\": %lld, "
+           "\"closed_early\": %lld, \"register_s\": %.3f, \"elapsed_s\": %.4f, "
+           "\"deliveries_per_s\": %.0f, \"bytes_in\": %lld, "
+           "\"latency_ms\": {\"p50\": %.3f, \"p99\": %.3f, \"max\": %.3f}, "
+           "\"loadgen_cpu_s\": %.3f, \"loadgen_cpu_pct\": %.1f}\n",
+           opt.clients, opt.senders, (long long)sent_total, (long long)expected,
+           (long long)delivered, (long long)(expected - delivered), (long long)gaps,
+           (long long)reordered, (long long)closed_early, register_s, elapsed,
+           elapsed > 0 ? delivered / elapsed : 0.0, (long long)bytes_in, PCT(0.5), PCT(0.99),
+           lat_n ? lat_us[lat_n - 1] / 1000.0 : 0.0, cpu,
+           elapsed > 0 ? 100.0 * cpu / elapsed : 0.0);
+    return 0;
+}

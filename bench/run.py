@@ -1,0 +1,425 @@
+#!/usr/bin/env python3
+"""
+Benchmark runner: twchat side by side with the servers people would run
+instead, under the same load from the same generator, in one invocation.
+
+    python bench/run.py             # full suite (several minutes)
+    python bench/run.py --quick     # small sizes, under a minute
+    python bench/run.py --servers twchat,textbook --scenarios throughput
+
+Prints one Markdown table and writes JSON (default bench/results/latest.json)
+with every figure and the twchat/peer ratios. See bench/README.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+BUILD = HERE / "build"
+LOADGEN = BUILD / "loadgen"
+
+#: Options twchat runs with in the benchmark; everything else is default.
+TWCHAT_OPTIONS = ["--max-clients", "20000"]
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str
+    clients: int
+    senders: int
+    lines: int = 0  # per sender, flat out
+    rate: float = 0.0  # total lines per second
+    duration: float = 0.0
+    register_timeout: float = 60.0
+    #: A server that lost lines is given this long to deliver them anyway.
+    idle_timeout: float = 5.0
+    what: str = ""
+
+    def loadgen_args(self) -> list[str]:
+        args = ["--clients", str(self.clients), "--senders", str(self.senders)]
+        if self.rate:
+            args += ["--rate", str(self.rate), "--duration", str(self.duration)]
+        else:
+            args += ["--lines", str(self.lines)]
+        return [
+            *args,
+            "--register-timeout",
+            str(self.register_timeout),
+            "--idle-timeout",
+            str(self.idle_timeout),
+        ]
+
+
+FULL = [
+    Scenario(
+        "throughput", 100, 10, lines=1000, what="100 clients, 10 x 1000 lines flat out"
+    ),
+    Scenario(
+        "latency",
+        100,
+        10,
+        rate=1000,
+        duration=3,
+        what="100 clients, 1000 lines/s for 3 s",
+    ),
+    Scenario("crowd", 2000, 2, rate=20, duration=3, what="2000 clients, 20 lines/s"),
+    Scenario("scale", 10000, 1, lines=1, what="10,000 clients, one line to all"),
+]
+QUICK = [
+    Scenario("throughput", 50, 5, lines=400, register_timeout=5, idle_timeout=1),
+    Scenario(
+        "latency", 50, 5, rate=500, duration=1, register_timeout=5, idle_timeout=1
+    ),
+    Scenario("crowd", 500, 2, rate=20, duration=1, register_timeout=5, idle_timeout=1),
+    Scenario("scale", 1000, 1, lines=1, register_timeout=5, idle_timeout=1),
+]
+for _quick, _full in zip(QUICK, FULL, strict=True):
+    object.__setattr__(_quick, "what", f"quick: {_quick.clients} clients")
+
+#: What twchat must reach (issue #3), checked on full runs.
+TARGETS = {
+    "throughput_vs_textbook": 1.0,
+    "throughput_vs_threaded": 2.0,
+    "latency_p99_ms": 25.0,
+    "crowd_p99_ms": 60.0,
+    "scale_register_s": 10.0,
+    "scale_kib_per_conn": 4.0,
+    "scale_p99_ms": 250.0,
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def twistd() -> str:
+    beside = Path(sys.executable).with_name("twistd")
+    found = str(beside) if beside.exists() else shutil.which("twistd")
+    if not found:
+        sys.exit("twistd not found: install twchat first (pip install .)")
+    return found
+
+
+@dataclass
+class Server:
+    name: str
+    describe: str
+    command: list[str]
+    #: ncat has no nicknames: clients are ready once connected.
+    handshake: bool = True
+    env: dict[str, str] = field(default_factory=dict)
+
+
+def servers(port: int) -> dict[str, Server]:
+    py = sys.executable
+    found = {
+        "twchat": Server(
+            "twchat",
+            "twchat (all checks on)",
+            [
+                twistd(),
+                "-n",
+                "--pidfile=",
+                "chat",
+                "--port",
+                f"tcp:{port}:interface=127.0.0.1:backlog=4096",
+                *TWCHAT_OPTIONS,
+            ],
+        ),
+        "textbook": Server(
+            "textbook",
+            "textbook Twisted LineReceiver",
+            [py, str(HERE / "peers" / "textbook_twisted.py"), str(port)],
+        ),
+        "threaded": Server(
+            "threaded",
+            "socket + threading",
+            [py, str(HERE / "peers" / "threaded.py"), str(port)],
+        ),
+    }
+    ncat = shutil.which("ncat")
+    if ncat:
+        found["ncat"] = Server(
+            "ncat",
+            "ncat --chat",
+            [ncat, "--chat", "-l", "127.0.0.1", str(port), "--max-conns", "20000"],
+            handshake=False,
+        )
+    return found
+
+
+def build_loadgen() -> None:
+    source = HERE / "loadgen.c"
+    if LOADGEN.exists() and LOADGEN.stat().st_mtime >= source.stat().st_mtime:
+        return
+    BUILD.mkdir(exist_ok=True)
+    cc = os.environ.get("CC", "cc")
+    subprocess.run([cc, "-O2", "-Wall", "-o", str(LOADGEN), str(source)], check=True)
+
+
+def _raise_fd_limit() -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def _proc_status(pid: int) -> dict[str, int]:
+    """VmRSS and VmHWM (peak) in KiB."""
+    values = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, rest = line.partition(":")
+            if key in ("VmRSS", "VmHWM"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+def _cpu_seconds(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"server exited with {process.returncode}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"server did not listen on {port} within {timeout} s")
+
+
+def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
+    """Start a fresh server, drive one scenario at it, stop it."""
+    port = free_port()
+    server = servers(port)[server_name]
+    process = subprocess.Popen(
+        server.command,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        preexec_fn=_raise_fd_limit,
+        env={**os.environ, **server.env},
+    )
+    try:
+        _wait_for_port(port, process, 15)
+        time.sleep(0.3)  # the probe connection above has gone
+        base = _proc_status(process.pid)["VmRSS"]
+        args = [str(LOADGEN), "--port", str(port), "--sync", *scenario.loadgen_args()]
+        if not server.handshake:
+            args += ["--no-welcome", "--no-nick"]
+        gen = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            preexec_fn=_raise_fd_limit,
+        )
+        assert gen.stdin and gen.stdout
+        first = json.loads(gen.stdout.readline() or "{}")
+        result: dict[str, Any]
+        if first.get("event") == "registered":
+            registered = _proc_status(process.pid)["VmRSS"]
+            cpu0, t0 = _cpu_seconds(process.pid), time.monotonic()
+            gen.stdin.write("go\n")
+            gen.stdin.flush()
+            result = json.loads(gen.stdout.readline())
+            cpu1, t1 = _cpu_seconds(process.pid), time.monotonic()
+            result["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
+            result["rss_base_kib"] = base
+            result["rss_registered_kib"] = registered
+            result["kib_per_conn"] = round((registered - base) / scenario.clients, 2)
+        else:
+            result = first or {"error": "load generator failed"}
+        gen.wait(30)
+        result["server_alive"] = process.poll() is None
+        if result["server_alive"]:
+            result["rss_peak_kib"] = _proc_status(process.pid)["VmHWM"]
+        return result
+    except (RuntimeError, OSError, json.JSONDecodeError) as e:
+        return {"error": str(e), "server_alive": process.poll() is None}
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def _cell(result: dict[str, Any], key: str, fmt: str = "{:,.0f}") -> str:
+    value = result
+    for part in key.split("."):
+        value = value.get(part, {}) if isinstance(value, dict) else {}
+    return fmt.format(value) if isinstance(value, int | float) else "-"
+
+
+def table(results: dict[str, dict[str, dict[str, Any]]], names: dict[str, str]) -> str:
+    head = (
+        "| scenario | server | delivered / expected | deliveries/s | p50 ms | p99 ms "
+        "| max ms | register s | KiB/conn | peak RSS MiB | server CPU % | loadgen CPU % |"
+    )
+    rows = [head, "|" + "---|" * 12]
+    for scenario, by_server in results.items():
+        for server, r in by_server.items():
+            if "error" in r:
+                got = r.get("registered")
+                detail = (
+                    f" ({got} of {r.get('clients')} registered)"
+                    if got is not None
+                    else ""
+                )
+                rows.append(
+                    f"| {scenario} | {names[server]} | {r['error']}{detail} "
+                    f"| - | - | - | - | {_cell(r, 'register_s', '{:.2f}')} | - "
+                    f"| {_cell(r, 'rss_peak_kib', '{:.0f}')} | - | - |"
+                )
+                continue
+            peak = r.get("rss_peak_kib", 0) / 1024
+            rows.append(
+                f"| {scenario} | {names[server]} | {r['delivered']:,} / {r['expected']:,} "
+                f"| {_cell(r, 'deliveries_per_s')} | {_cell(r, 'latency_ms.p50', '{:.1f}')} "
+                f"| {_cell(r, 'latency_ms.p99', '{:.1f}')} "
+                f"| {_cell(r, 'latency_ms.max', '{:.1f}')} "
+                f"| {_cell(r, 'register_s', '{:.2f}')} | {_cell(r, 'kib_per_conn', '{:.2f}')} "
+                f"| {peak:.0f} | {_cell(r, 'server_cpu_pct', '{:.0f}')} "
+                f"| {_cell(r, 'loadgen_cpu_pct', '{:.0f}')} |"
+            )
+    return "\n".join(rows)
+
+
+def ratios(
+    results: dict[str, dict[str, dict[str, Any]]],
+) -> dict[str, dict[str, float]]:
+    """twchat / peer: deliveries per second (higher is better) and p99 (lower is better)."""
+    out: dict[str, dict[str, float]] = {}
+    for scenario, by_server in results.items():
+        ours = by_server.get("twchat", {})
+        if "error" in ours or not ours:
+            continue
+        for peer, theirs in by_server.items():
+            if peer == "twchat" or "error" in theirs:
+                continue
+            entry = out.setdefault(scenario, {})
+            if theirs.get("deliveries_per_s"):
+                entry[f"deliveries_per_s twchat/{peer}"] = round(
+                    ours["deliveries_per_s"] / theirs["deliveries_per_s"], 2
+                )
+            if theirs.get("latency_ms", {}).get("p99"):
+                entry[f"p99 twchat/{peer}"] = round(
+                    ours["latency_ms"]["p99"] / theirs["latency_ms"]["p99"], 2
+                )
+    return out
+
+
+def check_targets(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, Any]:
+    def get(scenario: str, server: str) -> dict[str, Any]:
+        return results.get(scenario, {}).get(server, {})
+
+    checks: dict[str, Any] = {}
+    t = get("throughput", "twchat")
+    for peer in ("textbook", "threaded"):
+        p = get("throughput", peer)
+        if t.get("deliveries_per_s") and p.get("deliveries_per_s"):
+            ratio = t["deliveries_per_s"] / p["deliveries_per_s"]
+            need = TARGETS[f"throughput_vs_{peer}"]
+            checks[f"throughput >= {need}x {peer}"] = (round(ratio, 2), ratio >= need)
+    for scenario, key in (("latency", "latency_p99_ms"), ("crowd", "crowd_p99_ms")):
+        r = get(scenario, "twchat")
+        if "latency_ms" in r:
+            p99 = r["latency_ms"]["p99"]
+            checks[f"{scenario} p99 <= {TARGETS[key]} ms"] = (p99, p99 <= TARGETS[key])
+    s = get("scale", "twchat")
+    if "register_s" in s and "error" not in s:
+        need = TARGETS["scale_register_s"]
+        checks[f"scale register <= {need} s"] = (
+            s["register_s"],
+            s["register_s"] <= need,
+        )
+        need = TARGETS["scale_kib_per_conn"]
+        checks[f"scale <= {need} KiB/conn"] = (
+            s["kib_per_conn"],
+            s["kib_per_conn"] <= need,
+        )
+        need = TARGETS["scale_p99_ms"]
+        p99 = s["latency_ms"]["p99"]
+        checks[f"scale p99 <= {need} ms"] = (p99, p99 <= need)
+    for scenario, by_server in results.items():
+        r = by_server.get("twchat", {})
+        if "lost" in r:
+            checks[f"{scenario}: nothing lost"] = (r["lost"], r["lost"] == 0)
+    return checks
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--quick", action="store_true", help="small sizes, under a minute"
+    )
+    parser.add_argument("--servers", help="comma-separated subset of servers")
+    parser.add_argument("--scenarios", help="comma-separated subset of scenarios")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    args = parser.parse_args(argv)
+
+    build_loadgen()
+    available = servers(0)
+    chosen = args.servers.split(",") if args.servers else list(available)
+    unknown = [s for s in chosen if s not in available]
+    if unknown:
+        parser.error(f"unknown or unavailable servers: {', '.join(unknown)}")
+    plan = QUICK if args.quick else FULL
+    if args.scenarios:
+        wanted = args.scenarios.split(",")
+        plan = [s for s in plan if s.name in wanted]
+
+    results: dict[str, dict[str, dict[str, Any]]] = {}
+    for scenario in plan:
+        for name in chosen:
+            print(f"# {scenario.name} / {name} ...", file=sys.stderr, flush=True)
+            results.setdefault(scenario.name, {})[name] = run_one(name, scenario)
+
+    names = {k: v.describe for k, v in available.items()}
+    print(table(results, names))
+    checks = check_targets(results)
+    if checks:
+        print()
+        for what, (value, ok) in checks.items():
+            print(f"- {'PASS' if ok else 'FAIL'} {what}: {value}")
+    report = {
+        "mode": "quick" if args.quick else "full",
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        "twchat_options": TWCHAT_OPTIONS,
+        "scenarios": {s.name: s.__dict__ for s in plan},
+        "results": results,
+        "ratios": ratios(results),
+        "targets": {k: {"value": v, "pass": ok} for k, (v, ok) in checks.items()},
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"\nJSON: {args.out}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

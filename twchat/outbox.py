@@ -1,0 +1,203 @@
+"""
+Getting lines out to one connection: batched, bounded, and fast.
+
+Every line for a connection goes through its ``Outbox``. Lines queued in
+one reactor turn leave together, in one ``send`` per connection, when the
+``Flusher`` runs at the start of the next turn. While the transport still
+holds unsent bytes the lines wait here, where they are counted, so a
+client that does not read is noticed and cut instead of growing memory.
+
+On plain TCP and UNIX connections an idle transport is written to straight
+through its socket (``ISystemHandle.getHandle``): a chat line to thousands
+of people would otherwise cost each of them a trip through the reactor's
+writer registration. Whatever the socket does not take goes to
+``transport.write`` as usual, and the outbox learns that the transport has
+drained again because it is registered as its pull producer. Any other
+transport (TLS above all, whose buffers are its own) gets ``transport.write``
+and a push producer: paused, the lines wait here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from socket import socket as Socket
+from typing import cast
+
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.interfaces import (
+    IConsumer,
+    IDelayedCall,
+    IPullProducer,
+    IPushProducer,
+    IReactorTime,
+    ISystemHandle,
+    ITransport,
+)
+from zope.interface import implementer
+
+__all__ = ["Flusher", "Outbox"]
+
+
+class Flusher:
+    """Runs every outbox that has lines waiting, once per reactor turn."""
+
+    __slots__ = ("_call", "_dirty", "_reactor")
+
+    def __init__(self, reactor: IReactorTime) -> None:
+        self._reactor = reactor
+        self._dirty: list[Outbox] = []
+        self._call: IDelayedCall | None = None
+
+    def add(self, outbox: Outbox) -> None:
+        self._dirty.append(outbox)
+        if self._call is None:
+            self._call = self._reactor.callLater(0, self.run)
+
+    def run(self) -> None:
+        self._call = None
+        dirty, self._dirty = self._dirty, []
+        for outbox in dirty:
+            outbox.flush()
+
+
+def _socket_of(transport: object) -> Socket | None:
+    """The socket of a plain TCP/UNIX transport, or None for anything else."""
+    if isinstance(transport, FileDescriptor) and ISystemHandle.providedBy(transport):
+        handle = transport.getHandle()
+        if isinstance(handle, Socket):
+            return handle
+    return None
+
+
+@implementer(IPullProducer, IPushProducer)
+class Outbox:
+    """
+    One connection's queue of outgoing bytes, with a byte count.
+
+    ``on_overflow`` is called once when more than ``max_bytes`` wait here
+    behind a transport that has not drained; ``waiting_since`` says since
+    when it has not.
+    """
+
+    __slots__ = (
+        "_closed",
+        "_flusher",
+        "_idle",
+        "_now",
+        "_on_overflow",
+        "_pending",
+        "_socket",
+        "_transport",
+        "max_bytes",
+        "queued",
+        "waiting_since",
+    )
+
+    def __init__(
+        self,
+        transport: ITransport,
+        flusher: Flusher,
+        max_bytes: int,
+        on_overflow: Callable[[], None],
+        now: Callable[[], float],
+    ) -> None:
+        self._transport = transport
+        self._flusher = flusher
+        self.max_bytes = max_bytes
+        self._on_overflow = on_overflow
+        self._pending: list[bytes] | None = None
+        #: Bytes waiting here (not yet handed to the transport).
+        self.queued = 0
+        self._closed = False
+        #: When the transport stopped taking bytes; None while it takes them.
+        self.waiting_since: float | None = None
+        self._now = now
+        self._socket = _socket_of(transport)
+        # With a pull producer the transport says when it has drained; the
+        # registration itself calls resumeProducing, marking it idle.
+        self._idle = False
+        cast(IConsumer, transport).registerProducer(
+            self, streaming=self._socket is None
+        )
+        if self._socket is None:
+            self._idle = True
+
+    def write(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if self._pending is None:
+            self._pending = [data]
+            self._flusher.add(self)
+        else:
+            self._pending.append(data)
+        self.queued += len(data)
+        # Only bytes the transport has not been able to take count: a big
+        # burst to an idle, reading client leaves with the next flush.
+        if self.queued > self.max_bytes and not self._idle:
+            self._overflow()
+
+    def flush(self) -> None:
+        """Hand everything waiting to the connection, if it takes it now."""
+        pending = self._pending
+        if pending is None or not self._idle or self._closed:
+            return
+        self._pending = None
+        self.queued = 0
+        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        sock = self._socket
+        if sock is not None:
+            try:
+                sent = sock.send(data)
+            except BlockingIOError:
+                sent = 0
+            except OSError:
+                # Broken: let the transport find out and close as usual.
+                sent = 0
+            if sent == len(data):
+                return
+            data = data[sent:]
+            # Unsent bytes go to the transport; it calls resumeProducing
+            # once they are out.
+            self._idle = False
+            self.waiting_since = self._now()
+        self._transport.write(data)
+
+    def close(self) -> None:
+        """Send what is waiting, then let the connection close after it."""
+        if self._closed:
+            return
+        self._idle = True
+        self.flush()
+        self._closed = True
+        cast(IConsumer, self._transport).unregisterProducer()
+
+    def discard(self) -> None:
+        """Drop what is waiting: the connection is being cut."""
+        self._pending = None
+        self.queued = 0
+        if not self._closed:
+            self._closed = True
+            cast(IConsumer, self._transport).unregisterProducer()
+
+    def _overflow(self) -> None:
+        self._pending = None
+        self.queued = 0
+        self._closed = True
+        self._on_overflow()
+
+    # IPullProducer / IPushProducer: the transport's side of the bargain.
+
+    def resumeProducing(self) -> None:
+        self._idle = True
+        self.waiting_since = None
+        if self._pending is not None:
+            self.flush()
+
+    def pauseProducing(self) -> None:
+        self._idle = False
+        self.waiting_since = self._now()
+
+    def stopProducing(self) -> None:
+        self._closed = True
+        self._pending = None
+        self.queued = 0
