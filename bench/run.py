@@ -175,7 +175,7 @@ def build_loadgen() -> None:
 
 
 def _raise_fd_limit() -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
@@ -235,7 +235,8 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
             text=True,
             preexec_fn=_raise_fd_limit,
         )
-        assert gen.stdin and gen.stdout
+        assert gen.stdin is not None
+        assert gen.stdout is not None
         first = json.loads(gen.stdout.readline() or "{}")
         result: dict[str, Any]
         if first.get("event") == "registered":
@@ -275,11 +276,21 @@ def _cell(result: dict[str, Any], key: str, fmt: str = "{:,.0f}") -> str:
 
 
 def table(results: dict[str, dict[str, dict[str, Any]]], names: dict[str, str]) -> str:
-    head = (
-        "| scenario | server | delivered / expected | deliveries/s | p50 ms | p99 ms "
-        "| max ms | register s | KiB/conn | peak RSS MiB | server CPU % | loadgen CPU % |"
-    )
-    rows = [head, "|" + "---|" * 12]
+    columns = [
+        "scenario",
+        "server",
+        "delivered / expected",
+        "deliveries/s",
+        "p50 ms",
+        "p99 ms",
+        "max ms",
+        "register s",
+        "KiB/conn",
+        "peak RSS MiB",
+        "server CPU %",
+        "loadgen CPU %",
+    ]
+    rows = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     for scenario, by_server in results.items():
         for server, r in by_server.items():
             if "error" in r:
@@ -295,23 +306,28 @@ def table(results: dict[str, dict[str, dict[str, Any]]], names: dict[str, str]) 
                     f"| {_cell(r, 'rss_peak_kib', '{:.0f}')} | - | - |"
                 )
                 continue
-            peak = r.get("rss_peak_kib", 0) / 1024
-            rows.append(
-                f"| {scenario} | {names[server]} | {r['delivered']:,} / {r['expected']:,} "
-                f"| {_cell(r, 'deliveries_per_s')} | {_cell(r, 'latency_ms.p50', '{:.1f}')} "
-                f"| {_cell(r, 'latency_ms.p99', '{:.1f}')} "
-                f"| {_cell(r, 'latency_ms.max', '{:.1f}')} "
-                f"| {_cell(r, 'register_s', '{:.2f}')} | {_cell(r, 'kib_per_conn', '{:.2f}')} "
-                f"| {peak:.0f} | {_cell(r, 'server_cpu_pct', '{:.0f}')} "
-                f"| {_cell(r, 'loadgen_cpu_pct', '{:.0f}')} |"
-            )
+            cells = [
+                scenario,
+                names[server],
+                f"{r['delivered']:,} / {r['expected']:,}",
+                _cell(r, "deliveries_per_s"),
+                _cell(r, "latency_ms.p50", "{:.1f}"),
+                _cell(r, "latency_ms.p99", "{:.1f}"),
+                _cell(r, "latency_ms.max", "{:.1f}"),
+                _cell(r, "register_s", "{:.2f}"),
+                _cell(r, "kib_per_conn", "{:.2f}"),
+                f"{r.get('rss_peak_kib', 0) / 1024:.0f}",
+                _cell(r, "server_cpu_pct", "{:.0f}"),
+                _cell(r, "loadgen_cpu_pct", "{:.0f}"),
+            ]
+            rows.append("| " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
 def ratios(
     results: dict[str, dict[str, dict[str, Any]]],
 ) -> dict[str, dict[str, float]]:
-    """twchat / peer: deliveries per second (higher is better) and p99 (lower is better)."""
+    """twchat / peer: deliveries/s (higher is better), p99 (lower is better)."""
     out: dict[str, dict[str, float]] = {}
     for scenario, by_server in results.items():
         ours = by_server.get("twchat", {})

@@ -19,8 +19,8 @@ and a push producer: paused, the lines wait here.
 
 from __future__ import annotations
 
+import socket
 from collections.abc import Callable
-from socket import socket as Socket
 from typing import cast
 
 from twisted.internet.abstract import FileDescriptor
@@ -60,11 +60,11 @@ class Flusher:
             outbox.flush()
 
 
-def _socket_of(transport: object) -> Socket | None:
+def _socket_of(transport: object) -> socket.socket | None:
     """The socket of a plain TCP/UNIX transport, or None for anything else."""
     if isinstance(transport, FileDescriptor) and ISystemHandle.providedBy(transport):
         handle = transport.getHandle()
-        if isinstance(handle, Socket):
+        if isinstance(handle, socket.socket):
             return handle
     return None
 

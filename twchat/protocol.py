@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import ITCPTransport
-from twisted.protocols.basic import LineReceiver
 from twisted.logger import Logger
+from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
 from ._address import describe_address
