@@ -1,3 +1,4 @@
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat import events as ev
@@ -8,7 +9,8 @@ from .support import RecordingMember
 
 class HubTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.hub = Hub()
+        self.clock = Clock()
+        self.hub = Hub(self.clock)
 
     def join(self, nick: str) -> RecordingMember:
         member = RecordingMember()

@@ -3,6 +3,7 @@
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.commands import HELP
+from twchat.room import PresencePolicy
 
 from .support import FakeUser, make_factory, register, room
 
@@ -298,3 +299,17 @@ class LeavingTests(SynchronousTestCase):
     def test_nickname_is_free_again(self) -> None:
         self.bob.close()
         register(self.factory, "BOB")
+
+
+class BigRoomTests(SynchronousTestCase):
+    def test_joins_in_a_big_room_arrive_as_one_summary(self) -> None:
+        factory, clock = make_factory(
+            presence=PresencePolicy(batch_above=2, interval=3)
+        )
+        alice, bob = room(factory, "alice", "bob")
+        register(factory, "carol")
+        register(factory, "dave")
+        self.assertEqual(alice.read(), [])
+        clock.advance(3)
+        self.assertEqual(alice.read(), ["*** 2 joined: carol, dave (4 online)"])
+        self.assertEqual(bob.read(), ["*** 2 joined: carol, dave (4 online)"])

@@ -1,14 +1,16 @@
+from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from twchat.events import Chat
-from twchat.room import Room
+from twchat.events import Chat, Joined, Presence
+from twchat.room import PresencePolicy, Room
 
 from .support import RecordingMember
 
 
 class RoomTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.room = Room("lobby")
+        self.clock = Clock()
+        self.room = Room("lobby", self.clock)
         self.alice = RecordingMember("alice")
         self.bob = RecordingMember("Bob")
         self.carol = RecordingMember("carol")
@@ -49,3 +51,59 @@ class RoomTests(SynchronousTestCase):
         self.assertEqual(len(self.room), 3)
         self.room.broadcast(Chat("x", "y"))
         self.assertEqual(len(self.bob.written), 1)
+
+
+class PresenceTests(SynchronousTestCase):
+    """Joins and leaves: one line each in small rooms, summed up in big ones."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.room = Room("lobby", self.clock, PresencePolicy(batch_above=3, interval=5))
+        self.watcher = RecordingMember("watcher")
+        self.room.add(self.watcher)
+
+    def arrive(self, nick: str) -> RecordingMember:
+        member = RecordingMember(nick)
+        self.room.add(member)
+        self.room.announce_join(member)
+        return member
+
+    def events(self) -> list[bytes]:
+        seen, self.watcher.written[:] = list(self.watcher.written), []
+        return seen
+
+    def test_small_room_announces_each_join_and_leave(self) -> None:
+        self.arrive("a")
+        self.arrive("b")
+        self.assertEqual(
+            self.events(),
+            [repr(Joined("a", 2)).encode(), repr(Joined("b", 3)).encode()],
+        )
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_big_room_sums_up_once_per_interval(self) -> None:
+        self.arrive("a")
+        self.arrive("b")
+        self.events()
+        for i in range(8):
+            self.arrive(f"n{i}")
+        gone = self.room.names()[-1]
+        self.room.remove(next(m for m in self.room if m.nick == gone))
+        self.room.announce_leave(gone, "bye")
+        self.assertEqual(self.events(), [])
+        self.clock.advance(4.9)
+        self.assertEqual(self.events(), [])
+        self.clock.advance(0.1)
+        summary = Presence(8, ("n0", "n1", "n2", "n3", "n4"), 1, ("n7",), 10)
+        self.assertEqual(self.events(), [repr(summary).encode()])
+        self.clock.advance(10)
+        self.assertEqual(self.events(), [])
+
+    def test_stop_drops_the_pending_summary(self) -> None:
+        for i in range(5):
+            self.arrive(f"n{i}")
+        self.events()
+        self.room.stop()
+        self.clock.advance(10)
+        self.assertEqual(self.events(), [])
+        self.assertEqual(self.clock.getDelayedCalls(), [])

@@ -43,15 +43,25 @@ class OptionsTests(SynchronousTestCase):
             ["--max-clients", "0"],
             ["--max-line", "2"],
             ["--max-clients", "lots"],
+            ["--max-sendq", "0"],
+            ["--presence-interval", "0"],
         ):
             self.assertRaises(usage.UsageError, parse, *args)
 
     def test_help_documents_every_option_with_default(self) -> None:
         text = str(Options())
-        for option in ["--port", "--max-clients", "--max-line"]:
+        for option in [
+            "--port",
+            "--max-clients",
+            "--max-line",
+            "--max-sendq",
+            "--presence-batch-above",
+            "--presence-interval",
+        ]:
             self.assertIn(option, text)
         self.assertIn("[default: 200]", text)
         self.assertIn("[default: 512]", text)
+        self.assertIn("[default: 262144]", text)
         self.assertIn("[default: 1234]", text)
 
 

@@ -18,6 +18,11 @@ class RenderLineTests(SynchronousTestCase):
                 "*** bob left (1 online): gone fishing",
             ),
             (ev.NickChanged("bob", "rob"), "*** bob is now known as rob"),
+            (
+                ev.Presence(7, ("a", "b"), 1, ("c",), 506),
+                "*** 7 joined: a, b and 5 more; 1 left: c (506 online)",
+            ),
+            (ev.Presence(0, (), 2, ("c", "d"), 5), "*** 2 left: c, d (5 online)"),
             (ev.Notice("Goodbye!"), "*** Goodbye!"),
             (ev.Error("no such user: carol"), "! no such user: carol"),
             (ev.NickPrompt(), "? Choose a nickname:"),

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+
+from .room import PresencePolicy
 
 __all__ = ["ChatConfig"]
 
@@ -18,6 +20,8 @@ class ChatConfig:
     #: Bytes that may wait for a client that does not read before it is
     #: disconnected with "send queue exceeded".
     max_sendq: int = 256 * 1024
+    #: When joins and leaves are summed up instead of announced one by one.
+    presence: PresencePolicy = field(default_factory=PresencePolicy)
     #: On shutdown, how long users get to receive the goodbye line before
     #: their connections are cut.
     shutdown_grace: float = 5.0

@@ -21,6 +21,7 @@ __all__ = [
     "NickChanged",
     "NickPrompt",
     "Notice",
+    "Presence",
     "Private",
     "PrivateSent",
     "Welcome",
@@ -93,6 +94,22 @@ class Left:
 
 
 @dataclass(frozen=True, slots=True)
+class Presence:
+    """
+    Joins and leaves in a big room, summed up over an interval.
+
+    Above a room size, one notice per join would flood everyone (N joins
+    cost N squared lines); this carries the counts and a few names.
+    """
+
+    joined: int
+    joined_names: tuple[str, ...]
+    left: int
+    left_names: tuple[str, ...]
+    online: int
+
+
+@dataclass(frozen=True, slots=True)
 class NickChanged:
     old: str
     new: str
@@ -127,6 +144,7 @@ Event = (
     | PrivateSent
     | Joined
     | Left
+    | Presence
     | NickChanged
     | Who
     | Notice

@@ -57,7 +57,7 @@ class ChatFactory(Factory):
     ) -> None:
         self.reactor = reactor
         self.config = config if config is not None else ChatConfig()
-        self.hub = hub if hub is not None else Hub()
+        self.hub = hub if hub is not None else Hub(reactor, self.config.presence)
         #: Every open connection, registered or not.
         self.connections: set[ChatProtocol] = set()
         #: Sends each turn's lines, one batch per connection.
@@ -99,7 +99,7 @@ class ChatFactory(Factory):
         Fires when all are closed, or after ``shutdown_grace`` seconds, when
         those still open (peers that do not read) are cut.
         """
-        self.hub.closing = True
+        self.hub.close()
         if not self.connections:
             return succeed(None)
         self.log.info(

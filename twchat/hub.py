@@ -8,6 +8,7 @@ the rules are the same for everyone.
 
 from __future__ import annotations
 
+from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from .events import (
@@ -15,8 +16,6 @@ from .events import (
     Chat,
     Error,
     Greeting,
-    Joined,
-    Left,
     NickChanged,
     NickPrompt,
     Private,
@@ -26,7 +25,7 @@ from .events import (
 )
 from .member import Member
 from .nicknames import nick_error, nick_key
-from .room import Room
+from .room import PresencePolicy, Room
 from .text import clean_text
 
 __all__ = ["Hub"]
@@ -42,11 +41,21 @@ class Hub:
 
     log = Logger()
 
-    def __init__(self, room_name: str = "lobby") -> None:
+    def __init__(
+        self,
+        clock: IReactorTime,
+        presence: PresencePolicy | None = None,
+        room_name: str = "lobby",
+    ) -> None:
         self.users: dict[str, Member] = {}
-        self.room = Room(room_name)
+        self.room = Room(room_name, clock, presence)
         #: Set while the server shuts down: people leave without notices.
         self.closing = False
+
+    def close(self) -> None:
+        """The server is stopping: no more notices, no more newcomers."""
+        self.closing = True
+        self.room.stop()
 
     @property
     def online(self) -> int:
@@ -84,7 +93,7 @@ class Hub:
         self.room.add(member)
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
         member.send(Welcome(nick, len(self.room), self.room.names(WELCOME_NAMES)))
-        self.room.broadcast(Joined(nick, len(self.room)), exclude=member)
+        self.room.announce_join(member)
         return True
 
     def leave(self, member: Member, reason: str = "") -> None:
@@ -96,7 +105,7 @@ class Hub:
         reason = clean_text(reason)
         self.log.info("{nick} left: {reason}", nick=member.nick, reason=reason)
         if not self.closing:
-            self.room.broadcast(Left(member.nick, len(self.room), reason))
+            self.room.announce_leave(member.nick, reason)
 
     def rename(self, member: Member, new: str) -> None:
         old = member.nick

@@ -3,13 +3,34 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 from itertools import islice
 
-from .events import Event
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+
+from .events import Event, Joined, Left, Presence
 from .member import Member
 from .nicknames import nick_key
 
-__all__ = ["Room"]
+__all__ = ["PresencePolicy", "Room"]
+
+#: How many names a presence summary lists before "and N more".
+SUMMARY_NAMES = 5
+
+
+@dataclass(frozen=True, slots=True)
+class PresencePolicy:
+    """
+    When joins and leaves are announced one by one, and when summed up.
+
+    In a room of more than ``batch_above`` people, joins and leaves are
+    collected and announced as one summary line every ``interval`` seconds:
+    when thousands join, a notice per join would cost everyone N lines and
+    the server N squared.
+    """
+
+    batch_above: int = 100
+    interval: float = 5.0
 
 
 class Room:
@@ -21,9 +42,19 @@ class Room:
     the room accepted them.
     """
 
-    def __init__(self, name: str) -> None:
+    def __init__(
+        self,
+        name: str,
+        clock: IReactorTime,
+        presence: PresencePolicy | None = None,
+    ) -> None:
         self.name = name
+        self._clock = clock
+        self.presence = presence if presence is not None else PresencePolicy()
         self._members: dict[str, Member] = {}
+        self._joined: list[str] = []
+        self._left: list[str] = []
+        self._summary: IDelayedCall | None = None
 
     def __len__(self) -> int:
         return len(self._members)
@@ -66,3 +97,51 @@ class Room:
             if data is None:
                 data = rendered[renderer] = renderer(event)
             member.write(data)
+
+    # Presence: joins and leaves, one by one or summed up.
+
+    def announce_join(self, member: Member) -> None:
+        """Tell the room that ``member`` (already added) has come in."""
+        if len(self._members) > self.presence.batch_above:
+            self._batch(self._joined, member.nick)
+        else:
+            self.broadcast(Joined(member.nick, len(self._members)), exclude=member)
+
+    def announce_leave(self, nick: str, reason: str) -> None:
+        """Tell the room that ``nick`` (already removed) has gone."""
+        if len(self._members) >= self.presence.batch_above:
+            self._batch(self._left, nick)
+        else:
+            self.broadcast(Left(nick, len(self._members), reason))
+
+    def _batch(self, names: list[str], nick: str) -> None:
+        names.append(nick)
+        if self._summary is None:
+            self._summary = self._clock.callLater(
+                self.presence.interval, self.flush_presence
+            )
+
+    def stop(self) -> None:
+        """Drop any pending summary: the server is going away."""
+        if self._summary is not None and self._summary.active():
+            self._summary.cancel()
+        self._summary = None
+        self._joined, self._left = [], []
+
+    def flush_presence(self) -> None:
+        """Announce the joins and leaves collected so far, if any."""
+        if self._summary is not None and self._summary.active():
+            self._summary.cancel()
+        self._summary = None
+        joined, self._joined = self._joined, []
+        left, self._left = self._left, []
+        if joined or left:
+            self.broadcast(
+                Presence(
+                    len(joined),
+                    tuple(joined[:SUMMARY_NAMES]),
+                    len(left),
+                    tuple(left[:SUMMARY_NAMES]),
+                    len(self._members),
+                )
+            )

@@ -24,6 +24,7 @@ from zope.interface import implementer
 from ._address import describe_address
 from .config import ChatConfig
 from .factory import ChatFactory
+from .room import PresencePolicy
 from .service import ChatService
 
 __all__ = ["DEFAULT_PORT", "Options", "makeService"]
@@ -61,6 +62,29 @@ class Options(usage.Options):
             "end; a longer one gets an error line and is not relayed.",
             int,
         ],
+        [
+            "max-sendq",
+            None,
+            _defaults.max_sendq,
+            "Bytes that may wait for a client that does not read; past that "
+            "it is disconnected with 'send queue exceeded'.",
+            int,
+        ],
+        [
+            "presence-batch-above",
+            None,
+            _defaults.presence.batch_above,
+            "In a room of more people than this, joins and leaves are summed "
+            "up in one line per --presence-interval instead of one line each.",
+            int,
+        ],
+        [
+            "presence-interval",
+            None,
+            _defaults.presence.interval,
+            "Seconds between join/leave summaries in big rooms.",
+            float,
+        ],
     ]
 
     def __init__(self) -> None:
@@ -84,6 +108,11 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         _positive("max-clients", self["max-clients"])
+        _positive("max-sendq", self["max-sendq"])
+        if self["presence-batch-above"] < 0:
+            raise usage.UsageError("--presence-batch-above must not be negative")
+        if self["presence-interval"] <= 0:
+            raise usage.UsageError("--presence-interval must be positive")
         if self["max-line"] < 16:
             raise usage.UsageError("--max-line must be at least 16 bytes")
         if not self["port"]:
@@ -127,7 +156,13 @@ def makeService(
 
         reactor = _reactor
     config = ChatConfig(
-        max_clients=options["max-clients"], max_line=options["max-line"]
+        max_clients=options["max-clients"],
+        max_line=options["max-line"],
+        max_sendq=options["max-sendq"],
+        presence=PresencePolicy(
+            batch_above=options["presence-batch-above"],
+            interval=options["presence-interval"],
+        ),
     )
     factory = ChatFactory(reactor, config)  # type: ignore[arg-type]
     top = MultiService()

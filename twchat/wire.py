@@ -28,6 +28,7 @@ from .events import (
     NickChanged,
     NickPrompt,
     Notice,
+    Presence,
     Private,
     PrivateSent,
     Welcome,
@@ -82,6 +83,18 @@ def _lines(event: Event) -> str:
     if isinstance(event, Left):
         line = f"*** {event.nick} left ({event.online} online)"
         return f"{line}: {event.reason}" if event.reason else line
+    if isinstance(event, Presence):
+        parts = []
+        for count, names, verb in (
+            (event.joined, event.joined_names, "joined"),
+            (event.left, event.left_names, "left"),
+        ):
+            if count:
+                listed = ", ".join(names)
+                if count > len(names):
+                    listed += f" and {count - len(names)} more"
+                parts.append(f"{count} {verb}: {listed}")
+        return f"*** {'; '.join(parts)} ({event.online} online)"
     if isinstance(event, NickChanged):
         return f"*** {event.old} is now known as {event.new}"
     if isinstance(event, Who):
