@@ -180,13 +180,16 @@ def _raise_fd_limit() -> None:
 
 
 def _proc_status(pid: int) -> dict[str, int]:
-    """VmRSS and VmHWM (peak) in KiB."""
-    values = {}
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0])
+    """VmRSS and VmHWM (peak) in KiB; 0 once the process has died."""
+    values = {"VmRSS": 0, "VmHWM": 0}
+    try:
+        with open(f"/proc/{pid}/status") as f:
+            for line in f:
+                key, _, rest = line.partition(":")
+                if key in values:
+                    values[key] = int(rest.split()[0])
+    except OSError:
+        pass
     return values
 
 
@@ -253,9 +256,8 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
         else:
             result = first or {"error": "load generator failed"}
         gen.wait(30)
+        result["rss_peak_kib"] = _proc_status(process.pid)["VmHWM"]
         result["server_alive"] = process.poll() is None
-        if result["server_alive"]:
-            result["rss_peak_kib"] = _proc_status(process.pid)["VmHWM"]
         return result
     except (RuntimeError, OSError, json.JSONDecodeError) as e:
         return {"error": str(e), "server_alive": process.poll() is None}
@@ -300,10 +302,11 @@ def table(results: dict[str, dict[str, dict[str, Any]]], names: dict[str, str]) 
                     if got is not None
                     else ""
                 )
+                peak = r.get("rss_peak_kib", 0) / 1024
                 rows.append(
                     f"| {scenario} | {names[server]} | {r['error']}{detail} "
                     f"| - | - | - | - | {_cell(r, 'register_s', '{:.2f}')} | - "
-                    f"| {_cell(r, 'rss_peak_kib', '{:.0f}')} | - | - |"
+                    f"| {peak:.0f} | - | - |"
                 )
                 continue
             cells = [

@@ -1,0 +1,46 @@
+"""The benchmark suite's quick mode, run for real so it cannot rot."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
+    out = tmp_path / "bench.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--servers",
+            "twchat,textbook,threaded",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    report = json.loads(out.read_text())
+    assert report["mode"] == "quick"
+    for scenario in ("throughput", "latency", "crowd", "scale"):
+        ours = report["results"][scenario]["twchat"]
+        assert "error" not in ours, ours
+        # Every line reached every other client, in each sender's order.
+        assert ours["delivered"] == ours["expected"] > 0
+        assert ours["gaps"] == ours["reordered"] == ours["closed_early"] == 0
+        assert ours["server_alive"]
+        assert ours["latency_ms"]["p50"] <= ours["latency_ms"]["p99"]
+        assert ours["rss_peak_kib"] > 0
+        textbook = report["results"][scenario]["textbook"]
+        assert textbook.get("delivered") == textbook.get("expected"), textbook
+    assert "deliveries_per_s twchat/textbook" in report["ratios"]["throughput"]
+    assert "| throughput | twchat" in run.stdout
+    assert "nothing lost" in run.stdout

@@ -1,0 +1,178 @@
+from __future__ import annotations
+
+import socket
+
+from twisted.internet.abstract import FileDescriptor
+from twisted.internet.interfaces import ISystemHandle
+from twisted.internet.task import Clock
+from twisted.internet.testing import MemoryReactorClock, StringTransport
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from twchat.outbox import Flusher, Outbox
+
+
+class CountingTransport(StringTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+
+class PushModeTests(SynchronousTestCase):
+    """Any transport without a socket of its own: TLS, test transports."""
+
+    def setUp(self) -> None:
+        self.clock = Clock()
+        self.flusher = Flusher(self.clock)
+        self.transport = CountingTransport()
+        self.overflows = 0
+        self.outbox = Outbox(
+            self.transport, self.flusher, 100, self._overflow, self.clock.seconds
+        )
+
+    def _overflow(self) -> None:
+        self.overflows += 1
+
+    def test_registers_as_streaming_producer(self) -> None:
+        self.assertIs(self.transport.producer, self.outbox)
+        self.assertTrue(self.transport.streaming)
+
+    def test_one_turns_lines_leave_in_one_write_in_order(self) -> None:
+        for i in range(5):
+            self.outbox.write(b"line %d\r\n" % i)
+        self.assertEqual(self.transport.value(), b"")
+        self.clock.advance(0)
+        self.assertEqual(self.transport.writes, 1)
+        self.assertEqual(
+            self.transport.value(), b"".join(b"line %d\r\n" % i for i in range(5))
+        )
+
+    def test_paused_transport_lines_wait_and_are_counted(self) -> None:
+        self.clock.advance(3)
+        self.outbox.pauseProducing()
+        self.outbox.write(b"a" * 40)
+        self.outbox.write(b"b" * 40)
+        self.clock.advance(0)
+        self.assertEqual(self.transport.value(), b"")
+        self.assertEqual(self.outbox.queued, 80)
+        self.assertEqual(self.outbox.waiting_since, 3)
+        self.outbox.resumeProducing()
+        self.assertEqual(self.transport.value(), b"a" * 40 + b"b" * 40)
+        self.assertEqual(self.outbox.queued, 0)
+        self.assertIsNone(self.outbox.waiting_since)
+
+    def test_overflow_behind_a_paused_transport(self) -> None:
+        self.outbox.pauseProducing()
+        self.outbox.write(b"x" * 60)
+        self.outbox.write(b"x" * 60)
+        self.assertEqual(self.overflows, 1)
+        self.outbox.write(b"more")
+        self.outbox.resumeProducing()
+        self.clock.advance(0)
+        self.assertEqual(self.overflows, 1)
+        self.assertEqual(self.transport.value(), b"")
+
+    def test_a_big_burst_to_a_reading_client_is_no_overflow(self) -> None:
+        for _ in range(10):
+            self.outbox.write(b"y" * 50)
+        self.clock.advance(0)
+        self.assertEqual(self.overflows, 0)
+        self.assertEqual(len(self.transport.value()), 500)
+
+    def test_close_sends_what_waits_then_lets_go(self) -> None:
+        self.outbox.write(b"bye\r\n")
+        self.outbox.close()
+        self.assertEqual(self.transport.value(), b"bye\r\n")
+        self.assertIsNone(self.transport.producer)
+        self.outbox.write(b"late")
+        self.clock.advance(0)
+        self.assertEqual(self.transport.value(), b"bye\r\n")
+
+    def test_discard_drops_what_waits(self) -> None:
+        self.outbox.write(b"never")
+        self.outbox.discard()
+        self.clock.advance(0)
+        self.assertEqual(self.transport.value(), b"")
+        self.assertIsNone(self.transport.producer)
+
+
+@implementer(ISystemHandle)
+class SocketTransport(FileDescriptor):
+    """A real socket behind Twisted's own buffering, on a fake reactor."""
+
+    def __init__(self, sock: socket.socket, reactor: MemoryReactorClock) -> None:
+        super().__init__(reactor)
+        self.socket = sock
+        self.connected = True
+
+    def getHandle(self) -> socket.socket:
+        return self.socket
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
+
+    def writeSomeData(self, data: bytes) -> int:
+        try:
+            return self.socket.send(data)
+        except BlockingIOError:
+            return 0
+
+
+class DirectModeTests(SynchronousTestCase):
+    """Plain sockets: an idle one is written to straight away."""
+
+    def setUp(self) -> None:
+        self.ours, self.peer = socket.socketpair()
+        self.addCleanup(self.ours.close)
+        self.addCleanup(self.peer.close)
+        self.ours.setblocking(False)
+        self.ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        self.peer.setblocking(False)
+        self.reactor = MemoryReactorClock()
+        self.transport = SocketTransport(self.ours, self.reactor)
+        self.outbox = Outbox(
+            self.transport,
+            Flusher(self.reactor),
+            1_000_000,
+            lambda: None,
+            self.reactor.seconds,
+        )
+
+    def received(self) -> bytes:
+        chunks = []
+        while True:
+            try:
+                data = self.peer.recv(1 << 20)
+            except BlockingIOError:
+                return b"".join(chunks)
+            chunks.append(data)
+
+    def test_registers_as_pull_producer(self) -> None:
+        self.assertIs(self.transport.producer, self.outbox)
+        self.assertFalse(self.transport.streamingProducer)
+
+    def test_idle_socket_gets_the_bytes_without_the_reactor(self) -> None:
+        self.outbox.write(b"hello\r\n")
+        self.outbox.write(b"world\r\n")
+        self.reactor.advance(0)
+        self.assertEqual(self.received(), b"hello\r\nworld\r\n")
+        self.assertEqual(self.reactor.getWriters(), [])
+
+    def test_leftovers_go_through_the_transport_then_direct_again(self) -> None:
+        big = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes
+        self.outbox.write(big)
+        self.reactor.advance(0)
+        self.assertIn(self.transport, self.reactor.getWriters())
+        self.outbox.write(b"after\r\n")  # waits: the transport is busy
+        self.reactor.advance(0)
+        got = self.received()
+        while self.transport in self.reactor.getWriters():
+            self.transport.doWrite()  # the reactor's job, by hand
+            got += self.received()
+        got += self.received()
+        self.assertEqual(got, big + b"after\r\n")
+        self.assertEqual(self.outbox.queued, 0)
