@@ -18,8 +18,12 @@ _ports = itertools.count(40000)
 
 
 def make_factory(**limits: object) -> tuple[ChatFactory, Clock]:
+    """A started factory on a fake clock; flood control off unless asked."""
+    limits.setdefault("flood_rate", 0)
     clock = Clock()
-    return ChatFactory(clock, ChatConfig(**limits)), clock  # type: ignore[arg-type]
+    factory = ChatFactory(clock, ChatConfig(**limits))  # type: ignore[arg-type]
+    factory.doStart()
+    return factory, clock
 
 
 class FakeUser:

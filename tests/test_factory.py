@@ -34,6 +34,7 @@ class ShutdownTests(SynchronousTestCase):
         alice, bob = room(factory, "alice", "bob")
         lurker = FakeUser(factory)
         lurker.read()
+        factory.doStop()  # twistd stops listening first
         done = factory.shutdown()
         for user in (alice, bob, lurker):
             self.assertEqual(user.read(), ["*** Server is shutting down. Bye!"])

@@ -28,7 +28,7 @@ async def _serve(*args: str) -> tuple[int, MultiService]:
 
 @pytest_twisted.async_yield_fixture
 async def server() -> AsyncIterator[int]:
-    port, top = await _serve()
+    port, top = await _serve("--flood-rate", "0")
     yield port
     await top.stopService()
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import (
     IAddress,
@@ -10,6 +12,7 @@ from twisted.internet.interfaces import (
     ITransport,
 )
 from twisted.internet.protocol import Factory, Protocol
+from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 
 from .config import ChatConfig
@@ -23,15 +26,17 @@ from .wire import render_line
 __all__ = ["ChatFactory"]
 
 
-class _ServerFull(Protocol):
-    """Tells one connection too many why it is being closed."""
+#: Seconds between sweeps for connections past a deadline.
+SWEEP_INTERVAL = 1.0
+
+
+class _Refusal(Protocol):
+    """Tells a connection we will not serve why, and closes it."""
 
     transport: ITransport
 
-    def __init__(self, limit: int) -> None:
-        self._line = render_line(
-            Error(f"server is full ({limit} users); try again later")
-        )
+    def __init__(self, why: str) -> None:
+        self._line = render_line(Error(why))
 
     def connectionMade(self) -> None:
         self.transport.write(self._line)
@@ -62,6 +67,10 @@ class ChatFactory(Factory):
         self.connections: set[ChatProtocol] = set()
         #: Sends each turn's lines, one batch per connection.
         self.flusher = Flusher(reactor)
+        self._per_host: Counter[str] = Counter()
+        # One sweep for every deadline, not a timer per connection.
+        self._sweep = LoopingCall(self.sweep)
+        self._sweep.clock = reactor
         self._drained: Deferred[None] | None = None
         self._deadline: IDelayedCall | None = None
 
@@ -70,25 +79,60 @@ class ChatFactory(Factory):
         """Registered users by nickname key (the hub's map, shared)."""
         return self.hub.users
 
+    def startFactory(self) -> None:
+        if not self._sweep.running:
+            self._sweep.start(SWEEP_INTERVAL, now=False)
+
+    def stopFactory(self) -> None:
+        if self._sweep.running:
+            self._sweep.stop()
+
+    def sweep(self) -> None:
+        """Close connections past a deadline (registration, idle, send queue)."""
+        now = self.reactor.seconds()
+        for protocol in list(self.connections):
+            protocol.check_deadlines(now)
+
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
         if self.hub.closing:
             return None
-        if len(self.connections) >= self.config.max_clients:
+        config = self.config
+        if len(self.connections) >= config.max_clients:
             self.log.warn(
                 "refused {peer}: server is full ({limit} connections)",
                 peer=addr,
-                limit=self.config.max_clients,
+                limit=config.max_clients,
             )
-            return _ServerFull(self.config.max_clients)
+            return _Refusal(
+                f"server is full ({config.max_clients} users); try again later"
+            )
+        host = getattr(addr, "host", "")
+        if config.max_per_ip and host and self._per_host[host] >= config.max_per_ip:
+            self.log.warn(
+                "refused {peer}: {limit} connections from that address already",
+                peer=addr,
+                limit=config.max_per_ip,
+            )
+            return _Refusal(
+                "too many connections from your address "
+                f"(limit {config.max_per_ip}); try again later"
+            )
         protocol = ChatProtocol()
         protocol.factory = self
         return protocol
 
     def connected(self, protocol: ChatProtocol) -> None:
         self.connections.add(protocol)
+        if protocol.host:
+            self._per_host[protocol.host] += 1
 
     def disconnected(self, protocol: ChatProtocol) -> None:
-        self.connections.discard(protocol)
+        if protocol in self.connections:
+            self.connections.discard(protocol)
+            if protocol.host:
+                self._per_host[protocol.host] -= 1
+                if not self._per_host[protocol.host]:
+                    del self._per_host[protocol.host]
         if self._drained is not None and not self.connections:
             self._finish_shutdown()
 

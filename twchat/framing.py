@@ -9,17 +9,17 @@ a client that never sends a newline cannot grow server memory.
 
 from __future__ import annotations
 
-__all__ = ["TOO_LONG", "LineSplitter"]
+__all__ = ["TOO_LONG", "LineSplitter", "TooLong"]
 
 
-class _TooLong:
+class TooLong:
     """Stands in the output where a line was over the limit."""
 
     def __repr__(self) -> str:
         return "TOO_LONG"
 
 
-TOO_LONG = _TooLong()
+TOO_LONG = TooLong()
 
 
 class LineSplitter:
@@ -36,7 +36,7 @@ class LineSplitter:
         """Bytes held waiting for the end of their line."""
         return len(self._buffer)
 
-    def feed(self, data: bytes) -> list[bytes | _TooLong]:
+    def feed(self, data: bytes) -> list[bytes | TooLong]:
         """Take one received chunk; return the lines it completes."""
         if self._after_cr:
             # "\r" ended the last chunk; a "\n" now belongs to that line end.
@@ -46,7 +46,7 @@ class LineSplitter:
         if b"\r" in data:
             self._after_cr = data.endswith(b"\r")
             data = data.replace(b"\r\n", b"\n").replace(b"\r", b"\n")
-        out: list[bytes | _TooLong] = []
+        out: list[bytes | TooLong] = []
         if self._discarding:
             end = data.find(b"\n")
             if end < 0:

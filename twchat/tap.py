@@ -71,6 +71,66 @@ class Options(usage.Options):
             int,
         ],
         [
+            "sendq-timeout",
+            None,
+            _defaults.sendq_timeout,
+            "Seconds a client may take no bytes at all while lines wait for "
+            "it, before 'send queue exceeded'.",
+            float,
+        ],
+        [
+            "flood-rate",
+            None,
+            _defaults.flood_rate,
+            "Lines per second a client may send, sustained; faster lines wait "
+            "and the client is read more slowly. 0 turns flood control off.",
+            float,
+        ],
+        [
+            "flood-burst",
+            None,
+            _defaults.flood_burst,
+            "Lines a client may send at once before --flood-rate applies.",
+            int,
+        ],
+        [
+            "max-recvq",
+            None,
+            _defaults.max_recvq,
+            "Bytes of a client's lines that may wait to be handled; past that "
+            "it is disconnected with 'excess flood'.",
+            int,
+        ],
+        [
+            "register-timeout",
+            None,
+            _defaults.register_timeout,
+            "Seconds a new connection has to choose a nickname.",
+            float,
+        ],
+        [
+            "idle-timeout",
+            None,
+            _defaults.idle_timeout,
+            "Seconds without a line from a client before it is closed; 0 never.",
+            float,
+        ],
+        [
+            "max-per-ip",
+            None,
+            _defaults.max_per_ip,
+            "Connections at once from one IP address; 0 for no limit.",
+            int,
+        ],
+        [
+            "shutdown-grace",
+            None,
+            _defaults.shutdown_grace,
+            "On stop, seconds users get to receive the goodbye line before "
+            "their connections are cut.",
+            float,
+        ],
+        [
             "presence-batch-above",
             None,
             _defaults.presence.batch_above,
@@ -108,7 +168,14 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         _positive("max-clients", self["max-clients"])
-        _positive("max-sendq", self["max-sendq"])
+        for name in ("max-sendq", "max-recvq", "flood-burst"):
+            _positive(name, self[name])
+        for name in ("sendq-timeout", "register-timeout"):
+            if self[name] <= 0:
+                raise usage.UsageError(f"--{name} must be positive")
+        for name in ("flood-rate", "idle-timeout", "max-per-ip", "shutdown-grace"):
+            if self[name] < 0:
+                raise usage.UsageError(f"--{name} must not be negative")
         if self["presence-batch-above"] < 0:
             raise usage.UsageError("--presence-batch-above must not be negative")
         if self["presence-interval"] <= 0:
@@ -159,6 +226,14 @@ def makeService(
         max_clients=options["max-clients"],
         max_line=options["max-line"],
         max_sendq=options["max-sendq"],
+        sendq_timeout=options["sendq-timeout"],
+        flood_rate=options["flood-rate"],
+        flood_burst=options["flood-burst"],
+        max_recvq=options["max-recvq"],
+        register_timeout=options["register-timeout"],
+        idle_timeout=options["idle-timeout"],
+        max_per_ip=options["max-per-ip"],
+        shutdown_grace=options["shutdown-grace"],
         presence=PresencePolicy(
             batch_above=options["presence-batch-above"],
             interval=options["presence-interval"],
