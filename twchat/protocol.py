@@ -238,6 +238,15 @@ class ChatProtocol(LineReceiver):
         self.kick("excess flood", f"excess flood: more than {limit} bytes unread")
 
     def _send_queue_exceeded(self) -> None:
+        # Called from inside a broadcast: leaving now would change the room
+        # while it is being iterated, and tell later members about the
+        # leave before the line being delivered. The outbox already takes
+        # nothing more; the rest happens next turn.
+        if not self._closing:
+            self._closing = True
+            self.factory.reactor.callLater(0, self._drop_slow_reader)
+
+    def _drop_slow_reader(self) -> None:
         # The client is not reading: nothing more can reach it, so the
         # reason goes to the log and to everyone else.
         self.log.info(
@@ -265,7 +274,8 @@ class ChatProtocol(LineReceiver):
             return
         since = self._outbox.waiting_since
         if since is not None and now - since >= config.sendq_timeout:
-            self._send_queue_exceeded()
+            self._closing = True
+            self._drop_slow_reader()
 
     def connectionLost(self, reason: Failure = _CLEAN_CLOSE) -> None:
         self._stop_reading()
