@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,50 +56,75 @@ class User:
         return self.sock.recv(4096) == b"" and not self.buffer
 
 
-def _wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        assert process.poll() is None, process.stdout.read() if process.stdout else ""
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            return
-        except OSError:
+class Twistd:
+    """The real ``twistd -n chat`` in a subprocess, its log collected."""
+
+    def __init__(self, cwd: Path, args: list[str]) -> None:
+        self.process = subprocess.Popen(
+            [_twistd(), "-n", "--pidfile=", "chat", *args],
+            cwd=cwd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.log: list[str] = []
+        self._reader = threading.Thread(target=self._read_log, daemon=True)
+        self._reader.start()
+
+    def _read_log(self) -> None:
+        assert self.process.stdout is not None
+        for line in self.process.stdout:
+            self.log.append(line.decode("utf-8", "replace"))
+
+    def __enter__(self) -> Twistd:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait(TIMEOUT)
+        self._reader.join(TIMEOUT)
+
+    def wait_for_port(self, port: int) -> None:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            assert self.process.poll() is None, "".join(self.log)
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                return
+            except OSError:
+                time.sleep(0.05)
+        raise TimeoutError(f"twistd did not listen on {port}")
+
+    def wait_for_log(self, text: str) -> str:
+        deadline = time.monotonic() + TIMEOUT
+        while time.monotonic() < deadline:
+            for line in self.log:
+                if text in line:
+                    return line
             time.sleep(0.05)
-    raise TimeoutError(f"twistd did not listen on {port}")
+        raise TimeoutError(f"{text!r} not in the log:\n{''.join(self.log)}")
+
+    def stopped(self) -> int:
+        """Exit status, once the process has ended and its log is read."""
+        status = self.process.wait(TIMEOUT)
+        self._reader.join(TIMEOUT)
+        return status
 
 
 @pytest.fixture
-def twistd(tmp_path: Path) -> Iterator[tuple[int, subprocess.Popen[bytes]]]:
+def twistd(tmp_path: Path) -> Iterator[tuple[int, Twistd]]:
     port = free_port()
-    process = subprocess.Popen(
-        [
-            _twistd(),
-            "-n",
-            "--pidfile=",
-            "chat",
-            "--port",
-            f"tcp:{port}:interface=127.0.0.1",
-        ],
-        cwd=tmp_path,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    try:
-        _wait_for_port(port, process)
-        yield port, process
-    finally:
-        if process.poll() is None:
-            process.kill()
-        process.wait(TIMEOUT)
-        if process.stdout:
-            process.stdout.close()
+    with Twistd(tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as server:
+        server.wait_for_port(port)
+        yield port, server
 
 
 def test_chat_through_twistd_and_stop_with_sigterm(
-    twistd: tuple[int, subprocess.Popen[bytes]],
+    twistd: tuple[int, Twistd],
 ) -> None:
-    port, process = twistd
+    port, server = twistd
+    process = server.process
     # _wait_for_port's probe connected and left; the server must shrug it off.
     alice = User(port)
     assert alice.until("? Choose a nickname:")[0].startswith("*** Welcome to twchat!")
@@ -123,22 +149,22 @@ def test_chat_through_twistd_and_stop_with_sigterm(
     assert bob.line() == "*** Server is shutting down. Bye!"
     assert alice.at_eof()
     assert bob.at_eof()
-    assert process.wait(TIMEOUT) == 0
-    assert process.stdout is not None
-    log = process.stdout.read().decode()
+    assert server.stopped() == 0
+    log = "".join(server.log)
     assert f"twchat listening on tcp:127.0.0.1:{port}" in log
     assert "alice joined from 127.0.0.1" in log
     assert "Traceback" not in log
 
 
 def test_sigint_also_stops_cleanly(
-    twistd: tuple[int, subprocess.Popen[bytes]],
+    twistd: tuple[int, Twistd],
 ) -> None:
-    port, process = twistd
+    port, server = twistd
+    process = server.process
     carol = User(port)
     carol.until("? Choose a nickname:")
     carol.send("carol")
     carol.line()
     process.send_signal(signal.SIGINT)
     assert carol.line() == "*** Server is shutting down. Bye!"
-    assert process.wait(TIMEOUT) == 0
+    assert server.stopped() == 0

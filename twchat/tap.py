@@ -26,6 +26,13 @@ from .config import ChatConfig
 from .factory import ChatFactory
 from .room import PresencePolicy
 from .service import ChatService
+from .tls import (
+    ReloadableCertificate,
+    TLSReloadService,
+    is_tls_description,
+    parse_tls_description,
+    tls_endpoint,
+)
 
 __all__ = ["DEFAULT_PORT", "Options", "makeService"]
 
@@ -190,6 +197,8 @@ class Options(usage.Options):
         for description in self["port"]:
             try:
                 serverFromString(reactor, description)
+                if is_tls_description(description):
+                    parse_tls_description(description)
             except Exception as e:
                 raise usage.UsageError(f"bad --port {description!r}: {e}") from e
 
@@ -243,8 +252,24 @@ def makeService(
     top = MultiService()
     # Added first so it stops last: listeners close before users are told.
     ChatService(factory).setServiceParent(top)
+    certificates = []
     for description in options["port"]:
         listener = strports.service(description, factory, reactor=reactor)
-        listener.endpoint = _LoggedEndpoint(listener.endpoint)
+        endpoint = listener.endpoint
+        if is_tls_description(description):
+            # Same arguments as Twisted's ssl:, but a certificate that
+            # SIGHUP can replace.
+            spec = parse_tls_description(description)
+            certificate = ReloadableCertificate(
+                reactor,  # type: ignore[arg-type]
+                spec.private_key,
+                spec.cert_key,
+                spec.extra_cert_chain,
+            )
+            certificates.append(certificate)
+            endpoint = tls_endpoint(reactor, spec, certificate)  # type: ignore[arg-type]
+        listener.endpoint = _LoggedEndpoint(endpoint)
         IService(listener).setServiceParent(top)
+    if certificates:
+        TLSReloadService(reactor, certificates).setServiceParent(top)
     return top
