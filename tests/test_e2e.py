@@ -168,3 +168,44 @@ def test_sigint_also_stops_cleanly(
     process.send_signal(signal.SIGINT)
     assert carol.line() == "*** Server is shutting down. Bye!"
     assert server.stopped() == 0
+
+
+def test_sigterm_under_load_cuts_stalled_clients_and_exits_in_time(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    args = [
+        "--port",
+        f"tcp:{port}:interface=127.0.0.1",
+        "--shutdown-grace",
+        "2",
+        "--flood-rate",
+        "0",
+        "--max-sendq",
+        str(64 * 1024 * 1024),
+        "--max-recvq",
+        str(1024 * 1024),
+    ]
+    with Twistd(tmp_path, args) as server:
+        server.wait_for_port(port)
+        reader = User(port)
+        reader.until("? Choose a nickname:")
+        reader.send("reader")
+        reader.line()
+        stalled = socket.socket()
+        stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        stalled.connect(("127.0.0.1", port))
+        stalled.sendall(b"stalled\n")  # and never reads again
+        assert reader.line() == "*** stalled joined (2 online)"
+        line = b"x" * 400 + b"\n"
+        for _ in range(25):  # 10 MB the stalled client will never take
+            reader.sock.sendall(line * 1000)
+        time.sleep(0.5)
+        started = time.monotonic()
+        server.process.send_signal(signal.SIGTERM)
+        assert reader.until("*** Server is shutting down. Bye!")
+        assert server.stopped() == 0
+        took = time.monotonic() - started
+        assert took < 2 + 3, took
+        assert "cutting 1 connections that did not close in time" in "".join(server.log)
+        stalled.close()
