@@ -34,9 +34,19 @@ BUILD = HERE / "build"
 LOADGEN = BUILD / "loadgen"
 
 #: Options twchat runs with in the benchmark; everything else is default.
-#: The load is machine-made: flood control and the per-address limit
-#: (every client comes from 127.0.0.1) would measure those, not fan-out.
-TWCHAT_OPTIONS = ["--max-clients", "20000", "--flood-rate", "0", "--max-per-ip", "0"]
+#: The load is machine-made: flood control, the receive bound (a flat-out
+#: sender writes 50 KB at once) and the per-address limit (every client
+#: comes from 127.0.0.1) would measure those, not fan-out.
+TWCHAT_OPTIONS = [
+    "--max-clients",
+    "20000",
+    "--flood-rate",
+    "0",
+    "--max-recvq",
+    "1048576",
+    "--max-per-ip",
+    "0",
+]
 
 
 @dataclass(frozen=True)

@@ -169,7 +169,7 @@ class DeadlineTests(SynchronousTestCase):
     def test_stalled_send_queue(self) -> None:
         factory, clock = make_factory(sendq_timeout=30)
         alice, bob = room(factory, "alice", "bob")
-        bob.chat._outbox.pauseProducing()  # the transport stopped taking bytes
+        bob.chat.outbox.pauseProducing()  # the transport stopped taking bytes
         alice.send("are you there?")
         clock.advance(29)
         self.assertFalse(bob.transport.disconnected)
@@ -180,7 +180,7 @@ class DeadlineTests(SynchronousTestCase):
     def test_send_queue_overflow(self) -> None:
         factory, _clock = make_factory(max_sendq=300)
         alice, bob, carol = room(factory, "alice", "bob", "carol")
-        bob.chat._outbox.pauseProducing()  # bob stopped reading
+        bob.chat.outbox.pauseProducing()  # bob stopped reading
         for i in range(30):
             alice.send(f"message {i}")
         # carol got every line, then bob's leave: one order for everyone.

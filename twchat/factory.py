@@ -89,8 +89,23 @@ class ChatFactory(Factory):
 
     def sweep(self) -> None:
         """Close connections past a deadline (registration, idle, send queue)."""
+        # Runs over every connection each second: the common case (nothing
+        # due) must cost next to nothing, or it delays the broadcasts.
         now = self.reactor.seconds()
-        for protocol in list(self.connections):
+        config = self.config
+        register_by = now - config.register_timeout
+        idle_since = now - config.idle_timeout if config.idle_timeout else -1.0
+        stalled_by = now - config.sendq_timeout
+        due = []
+        for protocol in self.connections:
+            waiting = protocol.outbox.waiting_since
+            if (
+                (not protocol.nick and protocol.connected_at <= register_by)
+                or protocol.last_heard <= idle_since
+                or (waiting is not None and waiting <= stalled_by)
+            ):
+                due.append(protocol)
+        for protocol in due:
             protocol.check_deadlines(now)
 
     def buildProtocol(self, addr: IAddress | None) -> Protocol | None:

@@ -90,7 +90,7 @@ class ChatProtocol(LineReceiver):
         self._splitter = LineSplitter(config.max_line)
         if config.flood_rate > 0:
             self._bucket = TokenBucket(config.flood_rate, config.flood_burst, now)
-        self._outbox = Outbox(
+        self.outbox = Outbox(
             self.transport,
             factory.flusher,
             config.max_sendq,
@@ -187,10 +187,10 @@ class ChatProtocol(LineReceiver):
     # Member interface
 
     def write(self, data: bytes) -> None:
-        self._outbox.write(data)
+        self.outbox.write(data)
 
     def send(self, event: Event) -> None:
-        self._outbox.write(render_line(event))
+        self.outbox.write(render_line(event))
 
     def quit(self, reason: str) -> None:
         self.factory.hub.leave(self, reason)
@@ -204,7 +204,7 @@ class ChatProtocol(LineReceiver):
             return
         self._stop_reading()
         self.send(event)
-        self._outbox.close()
+        self.outbox.close()
         self.transport.loseConnection()
         self._cut = self.factory.reactor.callLater(CLOSE_GRACE, self.abort)
 
@@ -212,7 +212,7 @@ class ChatProtocol(LineReceiver):
         """Close at once, dropping whatever the peer has not read."""
         self._stop_reading()
         self._cut = None
-        self._outbox.discard()
+        self.outbox.discard()
         self.transport.abortConnection()
 
     def _stop_reading(self) -> None:
@@ -272,7 +272,7 @@ class ChatProtocol(LineReceiver):
         if idle and now - self.last_heard >= idle:
             self.kick("idle timeout", f"idle for {idle:g} seconds; closing")
             return
-        since = self._outbox.waiting_since
+        since = self.outbox.waiting_since
         if since is not None and now - since >= config.sendq_timeout:
             self._closing = True
             self._drop_slow_reader()
