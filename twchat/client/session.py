@@ -1,0 +1,255 @@
+"""
+The client's brain: registration, what to send when, when to stop.
+
+Knows nothing about terminals or sockets: a front end hands it what the
+user typed and shows what it is given; a ``LineReceiver`` hands it what
+the server sent. So it is tested on ``StringTransport`` with a fake clock.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Protocol
+
+from OpenSSL import SSL
+from twisted.internet.defer import Deferred
+from twisted.internet.error import ConnectionDone
+from twisted.internet.interfaces import IDelayedCall, IReactorTime
+from twisted.protocols.basic import LineReceiver
+from twisted.python.failure import Failure
+
+from .render import Kind, Line, classify
+
+__all__ = ["ClientProtocol", "ClientSession", "FrontEnd"]
+
+#: After /quit, how long to wait for the server to close before giving up.
+QUIT_TIMEOUT = 5.0
+
+_WELCOME = "*** Welcome, "
+_FATAL = ("! server is full", "! too many connections")
+
+
+class FrontEnd(Protocol):
+    """What the session needs from the terminal side."""
+
+    def show(self, line: Line) -> None:
+        """Display one line."""
+
+    def ask_nick(self) -> None:
+        """The next thing the user types is a nickname."""
+
+
+class ClientProtocol(LineReceiver):
+    """One connection to the server; everything goes to the session."""
+
+    delimiter = b"\n"
+    MAX_LENGTH = 1 << 20
+
+    def __init__(self, session: ClientSession) -> None:
+        self.session = session
+
+    def connectionMade(self) -> None:
+        self.session.connected(self)
+
+    def lineReceived(self, line: bytes) -> None:
+        self.session.received(line.rstrip(b"\r").decode("utf-8", "replace"))
+
+    def say(self, text: str) -> None:
+        self.sendLine(text.encode("utf-8"))
+
+    def connectionLost(self, reason: Failure = Failure(ConnectionDone())) -> None:  # noqa: B008
+        self.session.disconnected(self, reason)
+
+
+class ClientSession:
+    """
+    Registers (again, after a reconnect), forwards lines, ends cleanly.
+
+    ``done`` fires with the exit status: 0 after a clean quit, 1 when the
+    server could not be used (full, refused, TLS failure, lost in pipe
+    mode), 2 when a piped nickname was refused.
+    """
+
+    def __init__(
+        self,
+        front: FrontEnd,
+        clock: IReactorTime,
+        nick: str = "",
+        pipe: bool = False,
+    ) -> None:
+        self.front = front
+        self.clock = clock
+        #: The nickname we register with (and again after reconnecting).
+        self.nick = nick
+        self.pipe = pipe
+        self.protocol: ClientProtocol | None = None
+        self.registered = False
+        self.awaiting_nick = False
+        self._nick_refused = False
+        self._queue: deque[str] = deque()
+        self._quitting = False
+        self._quit_timer: IDelayedCall | None = None
+        self.done: Deferred[int] = Deferred()
+
+    # From the connection
+
+    def connected(self, protocol: ClientProtocol) -> None:
+        self.protocol = protocol
+        self.registered = False
+        self.awaiting_nick = False
+
+    def received(self, raw: str) -> None:
+        line = classify(raw, self.nick if self.registered else "")
+        if line.kind is Kind.PROMPT:
+            self.front.show(line)
+            self._nickname_wanted()
+            return
+        if not self.registered:
+            if line.text.startswith(_WELCOME):
+                self.nick = line.text[len(_WELCOME) :].split("!", 1)[0]
+                self.registered = True
+                self._nick_refused = False
+            elif line.kind is Kind.ERROR:
+                if line.text.startswith(_FATAL):
+                    self.front.show(line)
+                    self.finish(1)
+                    return
+                self._nick_refused = True
+                if self.pipe:
+                    self.front.show(line)
+                    self.finish(2)
+                    return
+        elif line.kind is Kind.NOTICE:
+            old, sep, new = line.text[4:].partition(" is now known as ")
+            if sep and old == self.nick:
+                self.nick = new
+        self.front.show(line)
+        if self.registered:
+            self._flush()
+
+    def disconnected(self, protocol: ClientProtocol, reason: Failure) -> None:
+        if protocol is not self.protocol:
+            return
+        self.protocol = None
+        was_registered, self.registered = self.registered, False
+        if self.done.called:
+            return
+        if self._quitting:
+            self.finish(0)
+            return
+        if reason.check(SSL.Error):
+            self.say_client(f"TLS failed: {_tls_reason(reason)}")
+            self.finish(1)
+            return
+        if self.pipe:
+            self.say_client(f"connection lost: {reason.getErrorMessage()}")
+            self.finish(1)
+            return
+        if was_registered:
+            self.say_client("connection lost; reconnecting...")
+
+    # From the user
+
+    def typed(self, text: str) -> None:
+        """One line the user entered (or piped)."""
+        if self._quitting:
+            return
+        if _is_quit(text):
+            self.quit(text)
+            return
+        if self.awaiting_nick and self.protocol is not None:
+            self.awaiting_nick = False
+            self._attempt(text.strip())
+            return
+        self._queue.append(text)
+        if self.registered:
+            self._flush()
+        elif self.awaiting_nick:
+            self._nickname_wanted()
+
+    def input_ended(self) -> None:
+        """No more input (Ctrl-D, end of the pipe): quit once all is sent."""
+        self.quit("/quit")
+
+    def quit(self, command: str = "/quit") -> None:
+        """Leave for good, after every queued line has gone out."""
+        if self._quitting:
+            return
+        self._quitting = True
+        if self.protocol is None and not self.pipe:
+            self.finish(0)  # not connected (reconnecting): just stop
+            return
+        reason = command.strip().partition(" ")[2]
+        command = f"/quit {reason}" if reason else "/quit"
+        if self.registered or self.pipe:
+            # Piped lines go out first; the server answers the /quit only
+            # once it has handled them all (flood control may pace them).
+            self._queue.append(command)
+            self._flush()
+        else:
+            self._send(command)
+        if not self.pipe:
+            self._quit_timer = self.clock.callLater(QUIT_TIMEOUT, self.finish, 0)
+
+    def say_client(self, text: str) -> None:
+        self.front.show(Line(Kind.CLIENT, f"-- {text}"))
+
+    def finish(self, status: int) -> None:
+        if self._quit_timer is not None and self._quit_timer.active():
+            self._quit_timer.cancel()
+        self._quit_timer = None
+        if not self.done.called:
+            self.done.callback(status)
+        if self.protocol is not None and self.protocol.transport is not None:
+            self.protocol.transport.loseConnection()
+
+    # Internals
+
+    def _nickname_wanted(self) -> None:
+        if self.nick and not self._nick_refused:
+            self._attempt(self.nick)
+        elif self._queue:
+            self._attempt(self._queue.popleft().strip())
+        else:
+            self.awaiting_nick = True
+            self.front.ask_nick()
+
+    def _attempt(self, nick: str) -> None:
+        self.nick = nick
+        self._nick_refused = False
+        self._send(nick)
+
+    def _flush(self) -> None:
+        while self._queue and self.protocol is not None and self.registered:
+            text = self._queue.popleft()
+            self._send(text)
+            if not self.pipe:
+                self._show_own(text)
+
+    def _show_own(self, text: str) -> None:
+        """The server does not echo our lines: show them as we sent them."""
+        if text.startswith("//"):
+            shown = f"<{self.nick}> {text[1:]}"
+        elif text.lower().startswith("/me ") and text[4:].strip():
+            shown = f"* {self.nick} {text[4:]}"
+        elif text.startswith("/") or not text.strip():
+            return
+        else:
+            shown = f"<{self.nick}> {text}"
+        self.front.show(Line(Kind.OWN, shown))
+
+    def _send(self, text: str) -> None:
+        assert self.protocol is not None
+        self.protocol.say(text)
+
+
+def _is_quit(text: str) -> bool:
+    word = text.strip().split(" ", 1)[0].lower()
+    return word in ("/quit", "/exit")
+
+
+def _tls_reason(reason: Failure) -> str:
+    message = reason.getErrorMessage()
+    if "certificate verify failed" in message or "verify" in message.lower():
+        return f"the server's certificate could not be verified ({message})"
+    return message

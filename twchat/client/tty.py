@@ -1,0 +1,89 @@
+"""
+The interactive front end, on prompt_toolkit.
+
+Incoming lines are printed above the input line, which prompt_toolkit
+redraws intact with the cursor where it was; editing is Unicode-aware
+(backspace removes one character of "café", not one byte).
+"""
+
+from __future__ import annotations
+
+from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.formatted_text import FormattedText
+from prompt_toolkit.history import InMemoryHistory
+from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
+from prompt_toolkit.patch_stdout import patch_stdout
+
+from .render import Line, style_for
+from .session import ClientSession
+
+__all__ = ["TerminalUI"]
+
+
+def _ended(session: ClientSession) -> bool:
+    return session.done.called
+
+
+class TerminalUI:
+    """Line editor with history; Ctrl-C clears the line or quits, Ctrl-D quits."""
+
+    def __init__(self, color: bool = True, timestamps: bool = False) -> None:
+        self.color = color
+        self.timestamps = timestamps
+        self.session: ClientSession | None = None
+        self._asking_nick = False
+        self._prompt: PromptSession[str] | None = None
+
+    def show(self, line: Line) -> None:
+        text = line.plain(self.timestamps)
+        if self.color:
+            print_formatted_text(FormattedText([(style_for(line), text)]))
+        else:
+            print_formatted_text(text)
+
+    def ask_nick(self) -> None:
+        self._asking_nick = True
+        if self._prompt is not None and self._prompt.app.is_running:
+            self._prompt.app.invalidate()
+
+    def _message(self) -> str:
+        if self._asking_nick or self.session is None or not self.session.registered:
+            return "nickname> "
+        return f"{self.session.nick}> "
+
+    def _bindings(self) -> KeyBindings:
+        bindings = KeyBindings()
+
+        @bindings.add("c-c")
+        def _clear_or_quit(event: KeyPressEvent) -> None:
+            buffer = event.app.current_buffer
+            if buffer.text:
+                buffer.reset()
+            else:
+                event.app.exit(exception=KeyboardInterrupt())
+
+        return bindings
+
+    async def run(self) -> None:
+        """Read lines until the user quits or the session ends."""
+        assert self.session is not None
+        self._prompt = PromptSession(
+            history=InMemoryHistory(), key_bindings=self._bindings()
+        )
+        session = self.session
+        with patch_stdout():
+            while not _ended(session):
+                try:
+                    text = await self._prompt.prompt_async(self._message)
+                except (EOFError, KeyboardInterrupt):
+                    session.input_ended()
+                    return
+                if _ended(session):
+                    return
+                self._asking_nick = False
+                session.typed(text)
+
+    def stop(self) -> None:
+        """End the input line, e.g. when the server went away for good."""
+        if self._prompt is not None and self._prompt.app.is_running:
+            self._prompt.app.exit(result="")
