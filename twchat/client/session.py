@@ -12,6 +12,7 @@ from collections import deque
 from typing import Protocol
 
 from OpenSSL import SSL
+from service_identity import VerificationError
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
@@ -88,6 +89,7 @@ class ClientSession:
         self._nick_refused = False
         self._queue: deque[str] = deque()
         self._quitting = False
+        self._quit_sent = False
         self._quit_timer: IDelayedCall | None = None
         self.done: Deferred[int] = Deferred()
 
@@ -134,12 +136,12 @@ class ClientSession:
         was_registered, self.registered = self.registered, False
         if self.done.called:
             return
-        if self._quitting:
-            self.finish(0)
-            return
-        if reason.check(SSL.Error):
+        if reason.check(SSL.Error, VerificationError):
             self.say_client(f"TLS failed: {_tls_reason(reason)}")
             self.finish(1)
+            return
+        if self._quit_sent or (self._quitting and not self.pipe):
+            self.finish(0)
             return
         if self.pipe:
             self.say_client(f"connection lost: {reason.getErrorMessage()}")
@@ -240,6 +242,8 @@ class ClientSession:
 
     def _send(self, text: str) -> None:
         assert self.protocol is not None
+        if self._quitting and _is_quit(text):
+            self._quit_sent = True
         self.protocol.say(text)
 
 
@@ -249,6 +253,8 @@ def _is_quit(text: str) -> bool:
 
 
 def _tls_reason(reason: Failure) -> str:
+    if reason.check(VerificationError):
+        return "the server's certificate is not for this host name"
     message = reason.getErrorMessage()
     if "certificate verify failed" in message or "verify" in message.lower():
         return f"the server's certificate could not be verified ({message})"

@@ -1,0 +1,152 @@
+"""``python -m twchat.client`` piped, against the real ``twistd -n chat``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .netsupport import free_port
+from .test_e2e import Twistd, User
+from .tlssupport import make_certificate
+
+CLIENT_TIMEOUT = 30
+
+
+def client(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "twchat.client", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=CLIENT_TIMEOUT,
+        check=False,
+    )
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    with Twistd(tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as twistd:
+        twistd.wait_for_port(port)
+        yield port
+
+
+def _watcher(port: int) -> User:
+    watcher = User(port)
+    watcher.until("? Choose a nickname:")
+    watcher.send("watcher")
+    watcher.line()
+    return watcher
+
+
+def test_piped_lines_arrive_in_order_and_the_client_exits_0(server: int) -> None:
+    watcher = _watcher(server)
+    lines = [f"line {i} ☕" for i in range(15)]  # past the flood burst: paced
+    done = client("--port", str(server), stdin="bot\n" + "\n".join(lines) + "\n/quit\n")
+    assert done.returncode == 0, done.stderr
+    assert "*** Welcome, bot!" in done.stdout
+    assert done.stdout.rstrip().endswith("*** Goodbye!")
+    assert "\x1b" not in done.stdout  # no escape codes in pipe mode
+    seen = watcher.until("*** bot left (1 online)")
+    assert [line for line in seen if line.startswith("<bot>")] == [
+        f"<bot> {line}" for line in lines
+    ]
+
+
+def test_nick_option_and_no_trailing_quit(server: int) -> None:
+    watcher = _watcher(server)
+    done = client("--port", str(server), "--nick", "cron", stdin="backup done\n")
+    assert done.returncode == 0, done.stderr
+    assert watcher.until("<cron> backup done")
+
+
+def test_refused_nickname_exits_2(server: int) -> None:
+    done = client("--port", str(server), stdin="9lives\nhello\n")
+    assert done.returncode == 2
+    assert "! nickname must not start with a digit or '-'" in done.stdout
+
+
+def test_connection_refused_exits_1() -> None:
+    done = client("--port", str(free_port()), stdin="bot\n")
+    assert done.returncode == 1
+    assert "could not connect to localhost:" in done.stdout
+    assert "refused" in done.stdout
+
+
+def test_server_full_exits_1(tmp_path: Path) -> None:
+    port = free_port()
+    args = ["--port", f"tcp:{port}:interface=127.0.0.1", "--max-clients", "1"]
+    with Twistd(tmp_path, args) as twistd:
+        twistd.wait_for_port(port)
+        time.sleep(0.5)  # the port probe's connection is gone
+        watcher = _watcher(port)  # the one place there is
+        done = client("--port", str(port), stdin="bot\n")
+        watcher.sock.close()
+    assert done.returncode == 1
+    assert "! server is full (1 users); try again later" in done.stdout
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[int, Path, Path]]:
+    key, cert = make_certificate(tmp_path)
+    _, other = make_certificate(tmp_path, "other", host="otherhost")
+    port = free_port()
+    args = ["--port", f"ssl:{port}:privateKey={key}:certKey={cert}:interface=127.0.0.1"]
+    with Twistd(tmp_path, args) as twistd:
+        twistd.wait_for_port(port)
+        yield port, cert, other
+
+
+def test_tls_verified(tls_server: tuple[int, Path, Path]) -> None:
+    port, cert, _ = tls_server
+    done = client("--port", str(port), "--tls", "--ca", str(cert), stdin="sec\nhi\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "*** Welcome, sec!" in done.stdout
+
+
+def test_tls_wrong_name_or_untrusted_certificate_refused(
+    tls_server: tuple[int, Path, Path],
+) -> None:
+    port, cert, other = tls_server
+    endpoint = f"tcp:host=127.0.0.1:port={port}"
+    for args in (
+        # The certificate is for localhost and 127.0.0.1, not this name.
+        ["--endpoint", endpoint, "--host", "chat.example", "--ca", str(cert)],
+        ["--ca", str(other)],  # signed by nobody we trust
+    ):
+        done = client("--port", str(port), "--tls", *args, stdin="sec\n")
+        assert done.returncode == 1, (args, done.stdout, done.stderr)
+        assert "-- TLS failed:" in done.stdout
+        assert "Welcome" not in done.stdout
+
+
+def test_tls_insecure_connects(tls_server: tuple[int, Path, Path]) -> None:
+    port, _, _ = tls_server
+    done = client("--port", str(port), "--tls", "--insecure", stdin="risky\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "*** Welcome, risky!" in done.stdout
+
+
+def test_help_documents_every_option() -> None:
+    done = client("--help")
+    for option in [
+        "--host",
+        "--port",
+        "--endpoint",
+        "--nick",
+        "--tls",
+        "--ca",
+        "--insecure",
+        "--plain",
+        "--no-color",
+        "--timestamps",
+    ]:
+        assert option in done.stdout
+    text = " ".join(done.stdout.split())
+    assert "[default: 1234]" in text
+    assert "[default: localhost]" in text

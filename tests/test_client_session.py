@@ -1,0 +1,244 @@
+"""The client's session over StringTransport, with a fake clock."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IStreamClientEndpoint
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+from twisted.python.failure import Failure
+from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
+
+from twchat.client.app import session_service
+from twchat.client.render import Kind, Line
+from twchat.client.session import QUIT_TIMEOUT, ClientProtocol, ClientSession
+
+
+class Screen:
+    """A front end that remembers what it was asked to show."""
+
+    def __init__(self) -> None:
+        self.lines: list[Line] = []
+        self.asked = 0
+
+    def show(self, line: Line) -> None:
+        self.lines.append(line)
+
+    def ask_nick(self) -> None:
+        self.asked += 1
+
+    def texts(self) -> list[str]:
+        seen, self.lines = [line.text for line in self.lines], []
+        return seen
+
+
+class Connection:
+    def __init__(self, session: ClientSession) -> None:
+        self.transport = StringTransport()
+        self.protocol = ClientProtocol(session)
+        self.protocol.makeConnection(self.transport)
+
+    def server(self, *lines: str) -> None:
+        for line in lines:
+            self.protocol.dataReceived(line.encode() + b"\r\n")
+
+    def sent(self) -> list[str]:
+        data = self.transport.value().decode()
+        self.transport.clear()
+        return data.splitlines()
+
+    def lose(self, clean: bool = False) -> None:
+        why = ConnectionDone() if clean else ConnectionLost()
+        self.protocol.connectionLost(Failure(why))
+
+
+GREETING = ("*** Welcome to twchat! 1 user online.", "? Choose a nickname:")
+
+
+def make(nick: str = "", pipe: bool = False) -> tuple[ClientSession, Screen, Clock]:
+    screen, clock = Screen(), Clock()
+    return ClientSession(screen, clock, nick=nick, pipe=pipe), screen, clock
+
+
+class HandshakeTests(SynchronousTestCase):
+    def test_nick_from_the_command_line_answers_the_prompt(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING)
+        self.assertEqual(conn.sent(), ["alice"])
+        conn.server("*** Welcome, alice! 2 users online: bob, alice")
+        self.assertTrue(session.registered)
+        self.assertEqual(screen.asked, 0)
+
+    def test_without_a_nick_the_user_is_asked(self) -> None:
+        session, screen, _ = make()
+        conn = Connection(session)
+        conn.server(*GREETING)
+        self.assertEqual(screen.asked, 1)
+        self.assertEqual(conn.sent(), [])
+        session.typed("alice")
+        self.assertEqual(conn.sent(), ["alice"])
+
+    def test_refused_nick_lets_the_user_try_again(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING)
+        conn.sent()
+        conn.server("! nickname alice is already taken", "? Choose a nickname:")
+        self.assertEqual(screen.asked, 1)
+        session.typed("alice2")
+        self.assertEqual(conn.sent(), ["alice2"])
+        conn.server("*** Welcome, alice2! 2 users online: alice, alice2")
+        self.assertEqual(session.nick, "alice2")
+        self.assertIn("! nickname alice is already taken", screen.texts())
+
+    def test_refused_piped_nick_exits_2(self) -> None:
+        session, _, _ = make(pipe=True)
+        conn = Connection(session)
+        session.typed("9bad")
+        conn.server(*GREETING)
+        self.assertEqual(conn.sent(), ["9bad"])
+        conn.server("! nickname must not start with a digit or '-'")
+        self.assertEqual(self.successResultOf(session.done), 2)
+
+    def test_server_full_exits_1(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server("! server is full (200 users); try again later")
+        self.assertEqual(self.successResultOf(session.done), 1)
+        self.assertEqual(
+            screen.texts(), ["! server is full (200 users); try again later"]
+        )
+
+
+class ChattingTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.session, self.screen, self.clock = make(nick="alice")
+        self.conn = Connection(self.session)
+        self.conn.server(*GREETING, "*** Welcome, alice! 1 user online: alice")
+        self.conn.sent()
+        self.screen.texts()
+
+    def test_typed_lines_are_sent_and_shown_as_own(self) -> None:
+        self.session.typed("hello")
+        self.session.typed("/me waves")
+        self.session.typed("//slash")
+        self.session.typed("/who")
+        self.assertEqual(self.conn.sent(), ["hello", "/me waves", "//slash", "/who"])
+        own = [line for line in self.screen.lines if line.kind is Kind.OWN]
+        self.assertEqual(
+            [line.text for line in own],
+            ["<alice> hello", "* alice waves", "<alice> /slash"],
+        )
+
+    def test_incoming_lines_are_classified_and_cleaned(self) -> None:
+        self.conn.server("<bob> hi alice \x1b[2J", "*bob* psst", "! oops")
+        kinds = [(line.kind, line.text, line.mentions_me) for line in self.screen.lines]
+        self.assertEqual(
+            kinds,
+            [
+                (Kind.CHAT, "<bob> hi alice", True),
+                (Kind.PRIVATE, "*bob* psst", False),
+                (Kind.ERROR, "! oops", False),
+            ],
+        )
+
+    def test_nick_change_is_followed(self) -> None:
+        self.session.typed("/nick alicia")
+        self.conn.server("*** alice is now known as alicia")
+        self.assertEqual(self.session.nick, "alicia")
+        self.conn.server("*** bob is now known as robert")
+        self.assertEqual(self.session.nick, "alicia")
+
+    def test_reconnect_registers_again_with_the_same_nick(self) -> None:
+        self.conn.lose()
+        self.assertEqual(self.screen.texts(), ["-- connection lost; reconnecting..."])
+        self.assertFalse(self.session.registered)
+        self.session.typed("typed while away")
+        again = Connection(self.session)
+        again.server(*GREETING)
+        self.assertEqual(again.sent(), ["alice"])
+        again.server("*** Welcome, alice! 1 user online: alice")
+        self.assertEqual(again.sent(), ["typed while away"])
+        self.assertFalse(self.session.done.called)
+
+    def test_quit_waits_for_the_server_then_exits_0(self) -> None:
+        self.session.typed("/quit bye all")
+        self.assertEqual(self.conn.sent(), ["/quit bye all"])
+        self.assertNoResult(self.session.done)
+        self.conn.server("*** Goodbye!")
+        self.conn.lose(clean=True)
+        self.assertEqual(self.successResultOf(self.session.done), 0)
+
+    def test_quit_gives_up_waiting_after_a_while(self) -> None:
+        self.session.input_ended()  # Ctrl-D
+        self.assertEqual(self.conn.sent(), ["/quit"])
+        self.clock.advance(QUIT_TIMEOUT)
+        self.assertEqual(self.successResultOf(self.session.done), 0)
+        self.assertTrue(self.conn.transport.disconnecting)
+
+
+class PipeTests(SynchronousTestCase):
+    def test_piped_lines_before_connecting_go_out_in_order(self) -> None:
+        session, screen, _ = make(pipe=True)
+        for line in ["bot", "one", "two", "/me three"]:
+            session.typed(line)
+        session.input_ended()
+        conn = Connection(session)
+        conn.server(*GREETING)
+        self.assertEqual(conn.sent(), ["bot"])
+        conn.server("*** Welcome, bot! 2 users online: x, bot")
+        self.assertEqual(conn.sent(), ["one", "two", "/me three", "/quit"])
+        # Pipe mode shows only what the server sent: no local echo.
+        self.assertFalse([line for line in screen.lines if line.kind is Kind.OWN])
+        conn.server("*** Goodbye!")
+        conn.lose(clean=True)
+        self.assertEqual(self.successResultOf(session.done), 0)
+
+    def test_losing_the_connection_in_pipe_mode_exits_1(self) -> None:
+        session, screen, _ = make(nick="bot", pipe=True)
+        conn = Connection(session)
+        conn.server(*GREETING, "*** Welcome, bot! 1 user online: bot")
+        conn.lose()
+        self.assertEqual(self.successResultOf(session.done), 1)
+        self.assertTrue(screen.texts()[-1].startswith("-- connection lost"))
+
+
+@implementer(IStreamClientEndpoint)
+class FakeEndpoint:
+    """Connects every attempt to a fresh StringTransport."""
+
+    def __init__(self) -> None:
+        self.connections: list[tuple[ClientProtocol, StringTransport]] = []
+
+    def connect(self, factory: Any) -> Deferred[Any]:
+        protocol = factory.buildProtocol(None)
+        transport = StringTransport()
+        protocol.makeConnection(transport)
+        self.connections.append((protocol, transport))
+        return succeed(protocol)
+
+
+class ReconnectTests(SynchronousTestCase):
+    def test_the_service_reconnects_with_backoff_and_registers_again(self) -> None:
+        session, screen, clock = make(nick="alice")
+        endpoint = FakeEndpoint()
+        service = session_service(endpoint, session, clock)
+        service.startService()
+        protocol, transport = endpoint.connections[0]
+        protocol.dataReceived(b"? Choose a nickname:\r\n")
+        protocol.dataReceived(b"*** Welcome, alice! 1 user online: alice\r\n")
+        protocol.connectionLost(Failure(ConnectionLost()))
+        self.assertIn("-- connection lost; reconnecting...", screen.texts())
+        self.assertEqual(len(endpoint.connections), 1)
+        clock.advance(2.5)  # 1 s backoff plus up to 1 s of jitter
+        self.assertEqual(len(endpoint.connections), 2)
+        protocol, transport = endpoint.connections[1]
+        protocol.dataReceived(b"? Choose a nickname:\r\n")
+        self.assertEqual(transport.value(), b"alice\n")
+        self.assertFalse(session.done.called)
+        service.stopService()

@@ -1,0 +1,141 @@
+"""
+The interactive client in a real terminal (tmux), against the real server:
+incoming messages appear above a half-typed line, which stays intact with
+the cursor after it; editing is by character; Ctrl-D restores the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from .netsupport import free_port
+from .test_e2e import Twistd, User
+
+ROOT = Path(__file__).resolve().parent.parent
+WAIT = 10.0
+
+
+class Tmux:
+    """One tmux server of our own with one 80x24 pane running bash."""
+
+    def __init__(self) -> None:
+        self.socket = f"twchat-test-{os.getpid()}"
+        self.run(
+            "new-session",
+            "-d",
+            "-s",
+            "t",
+            "-x",
+            "80",
+            "-y",
+            "24",
+            "bash --norc --noprofile",
+        )
+
+    def run(self, *args: str) -> str:
+        done = subprocess.run(
+            ["tmux", "-L", self.socket, *args],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=True,
+        )
+        return done.stdout
+
+    def keys(self, *keys: str, literal: bool = False) -> None:
+        self.run("send-keys", "-t", "t", *(["-l"] if literal else []), *keys)
+
+    def screen(self) -> list[str]:
+        return self.run("capture-pane", "-t", "t", "-p").splitlines()
+
+    def cursor(self) -> tuple[int, int]:
+        x, y = self.run("display", "-p", "-t", "t", "#{cursor_x} #{cursor_y}").split()
+        return int(x), int(y)
+
+    def wait_for(self, check: Callable[[list[str]], bool]) -> list[str]:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if check(screen):
+                return screen
+            time.sleep(0.05)
+        raise AssertionError("screen never matched:\n" + "\n".join(self.screen()))
+
+    def close(self) -> None:
+        subprocess.run(
+            ["tmux", "-L", self.socket, "kill-server"],
+            capture_output=True,
+            timeout=WAIT,
+            check=False,
+        )
+
+
+@pytest.fixture
+def terminal() -> Iterator[Tmux]:
+    tmux = Tmux()
+    try:
+        yield tmux
+    finally:
+        tmux.close()
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[int]:
+    port = free_port()
+    with Twistd(tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as twistd:
+        twistd.wait_for_port(port)
+        yield port
+
+
+def test_messages_never_garble_the_line_being_typed(
+    terminal: Tmux, server: int
+) -> None:
+    command = (
+        f"cd {shlex.quote(str(ROOT))} && "
+        f"{shlex.quote(sys.executable)} -m twchat.client --port {server} --nick alice; "
+        "echo TERMINAL:$(stty -a | grep -o -- '-\\?icanon') "
+        "$(stty -a | grep -ow -- '-\\?echo')"
+    )
+    terminal.keys(command, "Enter")
+    terminal.wait_for(lambda s: any("*** Welcome, alice!" in line for line in s))
+
+    terminal.keys("half typed", literal=True)
+    bob = User(server)
+    bob.until("? Choose a nickname:")
+    bob.send("bob")
+    bob.line()
+    for text in ("first message", "second message", "third message"):
+        bob.send(text)
+    screen = terminal.wait_for(
+        lambda s: any("<bob> third message" in line for line in s)
+    )
+    rows = {line.rstrip(): i for i, line in enumerate(screen)}
+    assert "alice> half typed" in rows, screen
+    prompt_row = rows["alice> half typed"]
+    for text in ("first message", "second message", "third message"):
+        assert rows[f"<bob> {text}"] < prompt_row  # above the input line
+    assert terminal.cursor() == (len("alice> half typed"), prompt_row)
+
+    # Editing works by character: backspace removes the whole "é".
+    terminal.keys("C-u")
+    terminal.keys("café", literal=True)
+    terminal.keys("BSpace")
+    terminal.wait_for(lambda s: any(line.rstrip() == "alice> caf" for line in s))
+    terminal.keys("Enter")
+    assert bob.until("<alice> caf")
+
+    terminal.keys("C-d")
+    screen = terminal.wait_for(
+        lambda s: any(line.startswith("TERMINAL:") for line in s)
+    )
+    status = next(line for line in screen if line.startswith("TERMINAL:"))
+    assert status.split() == ["TERMINAL:icanon", "echo"], screen  # restored
+    assert bob.until("*** alice left (1 online)")
