@@ -132,6 +132,12 @@ def test_messages_never_garble_the_line_being_typed(
     terminal.keys("Enter")
     assert bob.until("<alice> caf")
 
+    # Up walks the history; Ctrl-C clears a line that has text.
+    terminal.keys("Up")
+    terminal.wait_for(lambda s: s[terminal.cursor()[1]].rstrip() == "alice> caf")
+    terminal.keys("C-c")
+    terminal.wait_for(lambda s: s[terminal.cursor()[1]].rstrip() == "alice>")
+
     terminal.keys("C-d")
     screen = terminal.wait_for(
         lambda s: any(line.startswith("TERMINAL:") for line in s)
