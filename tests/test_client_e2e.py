@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from .netsupport import free_port
-from .test_e2e import Twistd, User
+from .procsupport import Twistd, User
 from .tlssupport import make_certificate
 
 CLIENT_TIMEOUT = 30
@@ -29,11 +29,8 @@ def client(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    with Twistd(tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as twistd:
-        twistd.wait_for_port(port)
-        yield port
+def server(twistd: tuple[int, Twistd]) -> int:
+    return twistd[0]
 
 
 def _watcher(port: int) -> User:

@@ -16,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .netsupport import free_port
-from .test_e2e import Twistd, User
+from .procsupport import Twistd, User
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
@@ -88,11 +87,8 @@ def terminal() -> Iterator[Tmux]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[int]:
-    port = free_port()
-    with Twistd(tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as twistd:
-        twistd.wait_for_port(port)
-        yield port
+def server(twistd: tuple[int, Twistd]) -> int:
+    return twistd[0]
 
 
 def test_messages_never_garble_the_line_being_typed(

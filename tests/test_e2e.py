@@ -2,122 +2,13 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import signal
 import socket
-import subprocess
-import sys
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
 from .netsupport import free_port
-
-TIMEOUT = 10.0
-
-
-def _twistd() -> str:
-    beside = Path(sys.executable).with_name("twistd")
-    found = str(beside) if beside.exists() else shutil.which("twistd")
-    assert found, "twistd is not installed"
-    return found
-
-
-class User:
-    """A blocking socket user; every read gives up after TIMEOUT."""
-
-    def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
-        self.buffer = b""
-
-    def line(self) -> str:
-        while b"\r\n" not in self.buffer:
-            data = self.sock.recv(4096)
-            if not data:
-                raise EOFError(self.buffer)
-            self.buffer += data
-        line, self.buffer = self.buffer.split(b"\r\n", 1)
-        return line.decode()
-
-    def until(self, wanted: str) -> list[str]:
-        seen = [self.line()]
-        while seen[-1] != wanted:
-            seen.append(self.line())
-        return seen
-
-    def send(self, text: str) -> None:
-        self.sock.sendall(text.encode() + b"\n")
-
-    def at_eof(self) -> bool:
-        return self.sock.recv(4096) == b"" and not self.buffer
-
-
-class Twistd:
-    """The real ``twistd -n chat`` in a subprocess, its log collected."""
-
-    def __init__(self, cwd: Path, args: list[str]) -> None:
-        self.process = subprocess.Popen(
-            [_twistd(), "-n", "--pidfile=", "chat", *args],
-            cwd=cwd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
-        )
-        self.log: list[str] = []
-        self._reader = threading.Thread(target=self._read_log, daemon=True)
-        self._reader.start()
-
-    def _read_log(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self.log.append(line.decode("utf-8", "replace"))
-
-    def __enter__(self) -> Twistd:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.process.poll() is None:
-            self.process.kill()
-        self.process.wait(TIMEOUT)
-        self._reader.join(TIMEOUT)
-
-    def wait_for_port(self, port: int) -> None:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "".join(self.log)
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise TimeoutError(f"twistd did not listen on {port}")
-
-    def wait_for_log(self, text: str) -> str:
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            for line in self.log:
-                if text in line:
-                    return line
-            time.sleep(0.05)
-        raise TimeoutError(f"{text!r} not in the log:\n{''.join(self.log)}")
-
-    def stopped(self) -> int:
-        """Exit status, once the process has ended and its log is read."""
-        status = self.process.wait(TIMEOUT)
-        self._reader.join(TIMEOUT)
-        return status
-
-
-@pytest.fixture
-def twistd(tmp_path: Path) -> Iterator[tuple[int, Twistd]]:
-    port = free_port()
-    with Twistd(tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as server:
-        server.wait_for_port(port)
-        yield port, server
+from .procsupport import Twistd, User
 
 
 def test_chat_through_twistd_and_stop_with_sigterm(

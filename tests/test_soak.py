@@ -20,7 +20,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.task import deferLater
 
 from .netsupport import WAIT, LineClient, free_port
-from .test_e2e import Twistd
+from .procsupport import Twistd
 
 #: Seconds of mixed traffic.
 DURATION = 8.0

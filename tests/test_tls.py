@@ -16,7 +16,7 @@ import pytest
 from twchat.protocol import CLOSE_GRACE
 
 from .netsupport import free_port
-from .test_e2e import TIMEOUT, Twistd, User
+from .procsupport import TIMEOUT, Twistd, User
 from .tlssupport import make_certificate
 
 

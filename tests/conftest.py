@@ -1,0 +1,20 @@
+"""Fixtures shared by the test modules."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .netsupport import free_port
+from .procsupport import Twistd
+
+
+@pytest.fixture
+def twistd(tmp_path: Path) -> Iterator[tuple[int, Twistd]]:
+    """The real ``twistd -n chat`` on a free loopback port."""
+    port = free_port()
+    with Twistd(tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as server:
+        server.wait_for_port(port)
+        yield port, server
