@@ -97,6 +97,7 @@ class RecordingMember:
     def __init__(self, nick: str = "") -> None:
         self.nick = nick
         self.peer = "test"
+        self.room = None
         self.events: list[object] = []
         self.written: list[bytes] = []
         self.quit_reason: str | None = None

@@ -45,7 +45,7 @@ async def test_a_client_that_never_reads_is_dropped_and_others_get_everything(
     slow = _raw(server, rcvbuf=4096)
     await _settle()
     slow.send(b"slow\n")  # registers, then never reads a byte
-    await fast.until("*** slow joined (3 online)")
+    await fast.until("*** slow joined (3 here)")
     count = 12000
     payload = "x" * 230
     sender.transport.write(  # type: ignore[union-attr]
@@ -62,7 +62,7 @@ async def test_a_client_that_never_reads_is_dropped_and_others_get_everything(
     assert got == [f"<sender> {i} {payload}" for i in range(count)]
     if left is None:
         left = await fast.line()
-    assert left == "*** slow left (2 online): send queue exceeded"
+    assert left == "*** slow left (2 here): send queue exceeded"
     slow.close()
     fast.transport.loseConnection()  # type: ignore[union-attr]
     sender.transport.loseConnection()  # type: ignore[union-attr]
@@ -75,7 +75,7 @@ async def test_reset_in_the_middle_of_a_broadcast(server: int) -> None:
     victim = _raw(server)
     await _settle()
     victim.send(b"victim\n")
-    await watcher.until("*** victim joined (3 online)")
+    await watcher.until("*** victim joined (3 here)")
     sender.send(*[f"line {i}" for i in range(500)])
     await watcher.until("<sender> line 10")
     # SO_LINGER 0: close() sends an RST instead of a FIN.
@@ -90,8 +90,8 @@ async def test_reset_in_the_middle_of_a_broadcast(server: int) -> None:
     # Twisted reports a reset as "lost", or as "closed" when the socket
     # hangs up with nothing left to read: either way, everyone is told.
     assert notes[0] in (
-        "*** victim left (2 online): connection lost",
-        "*** victim left (2 online): connection closed",
+        "*** victim left (2 here): connection lost",
+        "*** victim left (2 here): connection closed",
     )
 
 
@@ -112,7 +112,7 @@ async def test_one_byte_per_send_with_a_split_emoji(server: int) -> None:
     for byte in "typist\nhi 🙂 there\n".encode():
         typist.transport.write(bytes([byte]))  # type: ignore[union-attr]
         await deferLater(reactor, 0.002, lambda: None)
-    await watcher.until("*** typist joined (2 online)")
+    await watcher.until("*** typist joined (2 here)")
     assert await watcher.line() == "<typist> hi 🙂 there"
 
 

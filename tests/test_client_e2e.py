@@ -49,7 +49,7 @@ def test_piped_lines_arrive_in_order_and_the_client_exits_0(server: int) -> None
     assert "*** Welcome, bot!" in done.stdout
     assert done.stdout.rstrip().endswith("*** Goodbye!")
     assert "\x1b" not in done.stdout  # no escape codes in pipe mode
-    seen = watcher.until("*** bot left (1 online)")
+    seen = watcher.until("*** bot left (1 here)")
     assert [line for line in seen if line.startswith("<bot>")] == [
         f"<bot> {line}" for line in lines
     ]

@@ -10,7 +10,7 @@ class ClassifyTests(SynchronousTestCase):
             "* alice waves": Kind.ACTION,
             "*alice* psst": Kind.PRIVATE,
             "-> *bob* psst": Kind.PRIVATE_SENT,
-            "*** bob joined (2 online)": Kind.NOTICE,
+            "*** bob joined (2 here)": Kind.NOTICE,
             "! no such user: carol": Kind.ERROR,
             "? Choose a nickname:": Kind.PROMPT,
         }
@@ -26,7 +26,7 @@ class ClassifyTests(SynchronousTestCase):
         self.assertTrue(classify("* bob pokes alice", "alice").mentions_me)
         self.assertFalse(classify("<bob> malice aforethought", "alice").mentions_me)
         self.assertFalse(classify("<alice> my own name", "bob").mentions_me)
-        self.assertFalse(classify("*** alice joined (2 online)", "alice").mentions_me)
+        self.assertFalse(classify("*** alice joined (2 here)", "alice").mentions_me)
 
     def test_styles(self) -> None:
         self.assertEqual(style_for(Line(Kind.ERROR, "! x")), "ansired bold")

@@ -70,7 +70,7 @@ class HandshakeTests(SynchronousTestCase):
         conn = Connection(session)
         conn.server(*GREETING)
         self.assertEqual(conn.sent(), ["alice"])
-        conn.server("*** Welcome, alice! 2 users online: bob, alice")
+        conn.server("*** Welcome, alice! #lobby has 2 users: bob, alice")
         self.assertTrue(session.registered)
         self.assertEqual(screen.asked, 0)
 
@@ -92,7 +92,7 @@ class HandshakeTests(SynchronousTestCase):
         self.assertEqual(screen.asked, 1)
         session.typed("alice2")
         self.assertEqual(conn.sent(), ["alice2"])
-        conn.server("*** Welcome, alice2! 2 users online: alice, alice2")
+        conn.server("*** Welcome, alice2! #lobby has 2 users: alice, alice2")
         self.assertEqual(session.nick, "alice2")
         self.assertIn("! nickname alice is already taken", screen.texts())
 
@@ -119,7 +119,7 @@ class ChattingTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.session, self.screen, self.clock = make(nick="alice")
         self.conn = Connection(self.session)
-        self.conn.server(*GREETING, "*** Welcome, alice! 1 user online: alice")
+        self.conn.server(*GREETING, "*** Welcome, alice! #lobby has 1 user: alice")
         self.conn.sent()
         self.screen.texts()
 
@@ -162,7 +162,7 @@ class ChattingTests(SynchronousTestCase):
         again = Connection(self.session)
         again.server(*GREETING)
         self.assertEqual(again.sent(), ["alice"])
-        again.server("*** Welcome, alice! 1 user online: alice")
+        again.server("*** Welcome, alice! #lobby has 1 user: alice")
         self.assertEqual(again.sent(), ["typed while away"])
         self.assertFalse(self.session.done.called)
 
@@ -191,7 +191,7 @@ class PipeTests(SynchronousTestCase):
         conn = Connection(session)
         conn.server(*GREETING)
         self.assertEqual(conn.sent(), ["bot"])
-        conn.server("*** Welcome, bot! 2 users online: x, bot")
+        conn.server("*** Welcome, bot! #lobby has 2 users: x, bot")
         self.assertEqual(conn.sent(), ["one", "two", "/me three", "/quit"])
         # Pipe mode shows only what the server sent: no local echo.
         self.assertFalse([line for line in screen.lines if line.kind is Kind.OWN])
@@ -202,7 +202,7 @@ class PipeTests(SynchronousTestCase):
     def test_losing_the_connection_in_pipe_mode_exits_1(self) -> None:
         session, screen, _ = make(nick="bot", pipe=True)
         conn = Connection(session)
-        conn.server(*GREETING, "*** Welcome, bot! 1 user online: bot")
+        conn.server(*GREETING, "*** Welcome, bot! #lobby has 1 user: bot")
         conn.lose()
         self.assertEqual(self.successResultOf(session.done), 1)
         self.assertTrue(screen.texts()[-1].startswith("-- connection lost"))
@@ -231,7 +231,7 @@ class ReconnectTests(SynchronousTestCase):
         service.startService()
         protocol, transport = endpoint.connections[0]
         protocol.dataReceived(b"? Choose a nickname:\r\n")
-        protocol.dataReceived(b"*** Welcome, alice! 1 user online: alice\r\n")
+        protocol.dataReceived(b"*** Welcome, alice! #lobby has 1 user: alice\r\n")
         protocol.connectionLost(Failure(ConnectionLost()))
         self.assertIn("-- connection lost; reconnecting...", screen.texts())
         self.assertEqual(len(endpoint.connections), 1)

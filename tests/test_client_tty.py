@@ -140,4 +140,4 @@ def test_messages_never_garble_the_line_being_typed(
     )
     status = next(line for line in screen if line.startswith("TERMINAL:"))
     assert status.split() == ["TERMINAL:icanon", "echo"], screen  # restored
-    assert bob.until("*** alice left (1 online)")
+    assert bob.until("*** alice left (1 here)")

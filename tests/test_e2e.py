@@ -20,20 +20,20 @@ def test_chat_through_twistd_and_stop_with_sigterm(
     alice = User(port)
     assert alice.until("? Choose a nickname:")[0].startswith("*** Welcome to twchat!")
     alice.send("alice")
-    assert alice.line() == "*** Welcome, alice! 1 user online: alice"
+    assert alice.line() == "*** Welcome, alice! #lobby has 1 user: alice"
     bob = User(port)
     bob.until("? Choose a nickname:")
     bob.send("Alice")
     assert bob.line() == "! nickname Alice is already taken"
     bob.until("? Choose a nickname:")
     bob.send("bob")
-    assert bob.line() == "*** Welcome, bob! 2 users online: alice, bob"
-    assert alice.line() == "*** bob joined (2 online)"
+    assert bob.line() == "*** Welcome, bob! #lobby has 2 users: alice, bob"
+    assert alice.line() == "*** bob joined (2 here)"
 
     bob.send("hi alice, café ☕")
     assert alice.line() == "<bob> hi alice, café ☕"
     alice.send("/who")
-    assert alice.line() == "*** 2 users online: alice, bob"
+    assert alice.line() == "*** #lobby has 2 users: alice, bob"
 
     process.send_signal(signal.SIGTERM)
     assert alice.line() == "*** Server is shutting down. Bye!"
@@ -87,7 +87,7 @@ def test_sigterm_under_load_cuts_stalled_clients_and_exits_in_time(
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.connect(("127.0.0.1", port))
         stalled.sendall(b"stalled\n")  # and never reads again
-        assert reader.line() == "*** stalled joined (2 online)"
+        assert reader.line() == "*** stalled joined (2 here)"
         line = b"x" * 400 + b"\n"
         for _ in range(25):  # 10 MB the stalled client will never take
             reader.sock.sendall(line * 1000)

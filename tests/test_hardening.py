@@ -109,7 +109,7 @@ class FloodTests(SynchronousTestCase):
             flooder.read()[-1], "! excess flood: more than 4096 bytes unread"
         )
         self.assertTrue(flooder.closing)
-        self.assertEqual(watcher.read(), ["*** flooder left (1 online): excess flood"])
+        self.assertEqual(watcher.read(), ["*** flooder left (1 here): excess flood"])
 
     def test_one_client_cannot_monopolise_a_turn(self) -> None:
         factory, _clock = make_factory(lines_per_turn=100)
@@ -156,7 +156,7 @@ class DeadlineTests(SynchronousTestCase):
         self.assertFalse(alice.closing)
         self.assertTrue(bob.closing)
         self.assertEqual(bob.read()[-1], "! idle for 60 seconds; closing")
-        self.assertEqual(alice.read()[-1], "*** bob left (1 online): idle timeout")
+        self.assertEqual(alice.read()[-1], "*** bob left (1 here): idle timeout")
 
     def test_a_close_the_peer_never_completes_is_cut(self) -> None:
         factory, clock = make_factory()
@@ -175,7 +175,7 @@ class DeadlineTests(SynchronousTestCase):
         self.assertFalse(bob.transport.disconnected)
         clock.advance(1)
         self.assertTrue(bob.transport.disconnected)
-        self.assertEqual(alice.read(), ["*** bob left (1 online): send queue exceeded"])
+        self.assertEqual(alice.read(), ["*** bob left (1 here): send queue exceeded"])
 
     def test_send_queue_overflow(self) -> None:
         factory, _clock = make_factory(max_sendq=300)
@@ -187,7 +187,7 @@ class DeadlineTests(SynchronousTestCase):
         self.assertEqual(
             carol.read(),
             [f"<alice> message {i}" for i in range(30)]
-            + ["*** bob left (2 online): send queue exceeded"],
+            + ["*** bob left (2 here): send queue exceeded"],
         )
         self.assertTrue(bob.transport.disconnected)
 

@@ -19,9 +19,9 @@ class HubTests(SynchronousTestCase):
 
     def test_register_welcomes_and_announces(self) -> None:
         alice = self.join("alice")
-        self.assertEqual(alice.events, [ev.Welcome("alice", 1, ("alice",))])
+        self.assertEqual(alice.events, [ev.Welcome("alice", "lobby", 1, ("alice",))])
         bob = self.join("bob")
-        self.assertEqual(bob.events, [ev.Welcome("bob", 2, ("alice", "bob"))])
+        self.assertEqual(bob.events, [ev.Welcome("bob", "lobby", 2, ("alice", "bob"))])
         self.assertEqual(alice.written, [repr(ev.Joined("bob", 2)).encode()])
         self.assertEqual(self.hub.online, 2)
 

@@ -43,10 +43,10 @@ async def _quit_all(*clients: LineClient) -> None:
 async def test_three_users_chat(server: int) -> None:
     alice = await join(server, "alice")
     bob = await join(server, "bob")
-    assert await alice.line() == "*** bob joined (2 online)"
+    assert await alice.line() == "*** bob joined (2 here)"
     carol = await join(server, "carol")
-    assert await alice.line() == "*** carol joined (3 online)"
-    assert await bob.line() == "*** carol joined (3 online)"
+    assert await alice.line() == "*** carol joined (3 here)"
+    assert await bob.line() == "*** carol joined (3 here)"
 
     alice.send("hello everyone")
     assert await bob.line() == "<alice> hello everyone"
@@ -64,7 +64,7 @@ async def test_every_receiver_sees_one_order(server: int) -> None:
     senders = [await join(server, f"s{i}") for i in range(3)]
     readers = [await join(server, f"r{i}") for i in range(3)]
     for reader in readers[:-1]:  # let the join notices settle first
-        await reader.until("*** r2 joined (6 online)")
+        await reader.until("*** r2 joined (6 here)")
     per_sender = 100
     for n in range(per_sender):
         for i, sender in enumerate(senders):
@@ -98,11 +98,11 @@ async def test_leaving_by_eof_and_by_reset(server: int) -> None:
     alice = await join(server, "alice")
     bob = await join(server, "bob")
     carol = await join(server, "carol")
-    await alice.until("*** carol joined (3 online)")
+    await alice.until("*** carol joined (3 here)")
     bob.transport.loseConnection()  # type: ignore[union-attr]
-    assert await alice.line() == "*** bob left (2 online): connection closed"
+    assert await alice.line() == "*** bob left (2 here): connection closed"
     carol.transport.abortConnection()  # type: ignore[union-attr]
-    assert await alice.line() == "*** carol left (1 online): connection lost"
+    assert await alice.line() == "*** carol left (1 here): connection lost"
     again = await join(server, "bob")
     await _quit_all(alice, again)
 
@@ -146,9 +146,67 @@ async def test_listening_on_tcp_and_unix_at_once(tmp_path: Path) -> None:
         bob = await connectProtocol(endpoint, LineClient()).addTimeout(WAIT, reactor)
         await bob.until("? Choose a nickname:")
         bob.send("bob")
-        assert await bob.line() == "*** Welcome, bob! 2 users online: alice, bob"
+        assert await bob.line() == "*** Welcome, bob! #lobby has 2 users: alice, bob"
         bob.send("hello from a unix socket")
         assert await alice.until("<bob> hello from a unix socket")
         await _quit_all(alice, bob)
     finally:
         await top.stopService()
+
+
+@pytest_twisted.ensureDeferred
+async def test_rooms_are_isolated_and_ordered(server: int) -> None:
+    lobby = await join(server, "lobbyist")
+    players = [await join(server, f"p{i}") for i in range(3)]
+    talkers = [await join(server, f"t{i}") for i in range(2)]
+    for group, room, prefix in ((players, "games", "p"), (talkers, "talk", "t")):
+        for i, client in enumerate(group):  # one after another: a known order
+            client.send(f"/join #{room}")
+            names = ", ".join(f"{prefix}{j}" for j in range(i + 1))
+            users = "1 user" if i == 0 else f"{i + 1} users"
+            await client.until(f"*** #{room} has {users}: {names}")
+    await players[0].until("*** p2 joined from #lobby (3 here)")
+    await players[1].until("*** p2 joined from #lobby (3 here)")
+    await talkers[0].until("*** t1 joined from #lobby (2 here)")
+    await lobby.until("*** t1 left for #talk (1 here)")
+    players[0].send("/topic chess at eight")
+    for client in players:
+        await client.until("*** p0 set the topic of #games: chess at eight")
+
+    for n in range(60):  # both rooms talk at once
+        players[n % 3].send(f"g{n}")
+        talkers[n % 2].send(f"t{n}")
+    games = [await player.lines(40) for player in players]
+    for i, seen in enumerate(games):
+        others = {f"<p{j}>" for j in range(3) if j != i}
+        assert {line.split(" ")[0] for line in seen} == others
+    # Lines two players both received arrived in the same order for both.
+    for a in range(3):
+        for b in range(a + 1, 3):
+            common = set(games[a]) & set(games[b])
+            assert [x for x in games[a] if x in common] == [
+                x for x in games[b] if x in common
+            ]
+    for i, talker in enumerate(talkers):
+        other = 1 - i
+        assert await talker.lines(30) == [
+            f"<t{other}> t{n}" for n in range(60) if n % 2 == other
+        ]
+    # The lobby heard none of it.
+    lobby.send("/rooms")
+    assert await lobby.until("***   #talk (2)") == [
+        "*** 3 rooms:",
+        "***   #games (3): chess at eight",
+        "***   #lobby (1)",
+        "***   #talk (2)",
+    ]
+    for client in talkers:
+        client.send("/part")
+    await lobby.until("*** t1 joined from #talk (3 here)")
+    lobby.send("/rooms")
+    assert await lobby.until("***   #lobby (3)") == [
+        "*** 2 rooms:",
+        "***   #games (3): chess at eight",
+        "***   #lobby (3)",
+    ]
+    await _quit_all(lobby, *players, *talkers)

@@ -23,18 +23,22 @@ class HandshakeTests(SynchronousTestCase):
         user = FakeUser(self.factory)
         user.read()
         user.send("alice")
-        self.assertEqual(user.read(), ["*** Welcome, alice! 1 user online: alice"])
+        self.assertEqual(user.read(), ["*** Welcome, alice! #lobby has 1 user: alice"])
         self.assertIn("alice", self.factory.users)
 
     def test_crlf_and_surrounding_spaces(self) -> None:
         user = FakeUser(self.factory)
         user.send("  alice ", eol=b"\r\n")
-        self.assertEqual(user.read()[-1], "*** Welcome, alice! 1 user online: alice")
+        self.assertEqual(
+            user.read()[-1], "*** Welcome, alice! #lobby has 1 user: alice"
+        )
 
     def test_slash_nick_is_accepted_as_the_answer(self) -> None:
         user = FakeUser(self.factory)
         user.send("/nick alice")
-        self.assertEqual(user.read()[-1], "*** Welcome, alice! 1 user online: alice")
+        self.assertEqual(
+            user.read()[-1], "*** Welcome, alice! #lobby has 1 user: alice"
+        )
 
     def test_each_bad_nickname_is_explained_and_asked_again(self) -> None:
         allowed = "use only ASCII letters, digits and _-[]{}|^`"
@@ -54,7 +58,9 @@ class HandshakeTests(SynchronousTestCase):
             self.assertEqual(user.read(), [error, "? Choose a nickname:"], nick)
         self.assertFalse(user.closing)
         user.send("alice")
-        self.assertEqual(user.read()[-1], "*** Welcome, alice! 1 user online: alice")
+        self.assertEqual(
+            user.read()[-1], "*** Welcome, alice! #lobby has 1 user: alice"
+        )
 
     def test_taken_nickname_in_any_case(self) -> None:
         register(self.factory, "alice")
@@ -67,7 +73,9 @@ class HandshakeTests(SynchronousTestCase):
                 [f"! nickname {nick} is already taken", "? Choose a nickname:"],
             )
         user.send("bob")
-        self.assertEqual(user.read(), ["*** Welcome, bob! 2 users online: alice, bob"])
+        self.assertEqual(
+            user.read(), ["*** Welcome, bob! #lobby has 2 users: alice, bob"]
+        )
 
     def test_unregistered_users_hear_no_chat(self) -> None:
         alice, bob = room(self.factory, "alice", "bob")
@@ -93,8 +101,8 @@ class HandshakeTests(SynchronousTestCase):
     def test_join_is_announced_to_everyone_else(self) -> None:
         alice, bob = room(self.factory, "alice", "bob")
         carol = register(self.factory, "carol")
-        self.assertEqual(alice.read(), ["*** carol joined (3 online)"])
-        self.assertEqual(bob.read(), ["*** carol joined (3 online)"])
+        self.assertEqual(alice.read(), ["*** carol joined (3 here)"])
+        self.assertEqual(bob.read(), ["*** carol joined (3 here)"])
         self.assertEqual(carol.read(), [])
 
 
@@ -183,12 +191,12 @@ class CommandTests(SynchronousTestCase):
 
     def test_who(self) -> None:
         self.bob.send("/who")
-        self.assertEqual(self.bob.read(), ["*** 3 users online: alice, bob, carol"])
+        self.assertEqual(self.bob.read(), ["*** #lobby has 3 users: alice, bob, carol"])
         self.assertEqual(self.alice.read(), [])
 
     def test_command_names_ignore_case(self) -> None:
         self.bob.send("/WHO")
-        self.assertEqual(self.bob.read(), ["*** 3 users online: alice, bob, carol"])
+        self.assertEqual(self.bob.read(), ["*** #lobby has 3 users: alice, bob, carol"])
 
     def test_private_message_reaches_only_its_target(self) -> None:
         self.alice.send("/msg Bob meet me at 5")
@@ -258,17 +266,17 @@ class CommandTests(SynchronousTestCase):
         self.bob.send("/quit gone fishing")
         self.assertEqual(self.bob.read(), ["*** Goodbye!"])
         self.assertTrue(self.bob.closing)
-        self.assertEqual(self.alice.read(), ["*** bob left (2 online): gone fishing"])
+        self.assertEqual(self.alice.read(), ["*** bob left (2 here): gone fishing"])
         self.bob.close()
         self.assertEqual(self.alice.read(), [])
 
     def test_quit_without_reason(self) -> None:
         self.bob.send("/quit")
-        self.assertEqual(self.carol.read(), ["*** bob left (2 online)"])
+        self.assertEqual(self.carol.read(), ["*** bob left (2 here)"])
 
     def test_lines_after_quit_in_the_same_packet_are_ignored(self) -> None:
         self.bob.send("/quit", "after quit")
-        self.assertEqual(self.alice.read(), ["*** bob left (2 online)"])
+        self.assertEqual(self.alice.read(), ["*** bob left (2 here)"])
 
 
 class LeavingTests(SynchronousTestCase):
@@ -279,16 +287,14 @@ class LeavingTests(SynchronousTestCase):
     def test_eof(self) -> None:
         self.bob.close(clean=True)
         self.assertEqual(
-            self.alice.read(), ["*** bob left (1 online): connection closed"]
+            self.alice.read(), ["*** bob left (1 here): connection closed"]
         )
         self.assertNotIn("bob", self.factory.users)
         self.assertEqual(len(self.factory.connections), 1)
 
     def test_reset(self) -> None:
         self.bob.close(clean=False)
-        self.assertEqual(
-            self.alice.read(), ["*** bob left (1 online): connection lost"]
-        )
+        self.assertEqual(self.alice.read(), ["*** bob left (1 here): connection lost"])
 
     def test_unregistered_leave_silently(self) -> None:
         lurker = FakeUser(self.factory)
@@ -311,5 +317,5 @@ class BigRoomTests(SynchronousTestCase):
         register(factory, "dave")
         self.assertEqual(alice.read(), [])
         clock.advance(3)
-        self.assertEqual(alice.read(), ["*** 2 joined: carol, dave (4 online)"])
-        self.assertEqual(bob.read(), ["*** 2 joined: carol, dave (4 online)"])
+        self.assertEqual(alice.read(), ["*** 2 joined: carol, dave (4 here)"])
+        self.assertEqual(bob.read(), ["*** 2 joined: carol, dave (4 here)"])

@@ -110,7 +110,7 @@ def test_sighup_reloads_the_certificate(
     after.send("late")
     after.line()
     # The connection made before the reload carries on.
-    assert before.line() == "*** late joined (2 online)"
+    assert before.line() == "*** late joined (2 here)"
     before.send("still here")
     assert after.line() == "<early> still here"
 

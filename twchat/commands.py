@@ -19,7 +19,11 @@ __all__ = ["HELP", "handle_line"]
 
 HELP = (
     "Commands:",
-    "  /who              who is online",
+    "  /who [ROOM]       who is in your room (or in ROOM)",
+    "  /join ROOM        go to ROOM, creating it if it does not exist",
+    "  /part             back to the default room",
+    "  /rooms            every room, with its users and topic",
+    "  /topic [TEXT]     show or set your room's topic",
     "  /msg NICK TEXT    a private message only NICK sees",
     "  /me ACTION        tell the room what you do: * you ACTION",
     "  /nick NEW         change your nickname",
@@ -32,7 +36,27 @@ _Handler = Callable[[Hub, Member, str], None]
 
 
 def _who(hub: Hub, member: Member, args: str) -> None:
-    hub.who(member)
+    hub.who(member, args.strip(" "))
+
+
+def _join(hub: Hub, member: Member, args: str) -> None:
+    name = args.strip(" ")
+    if not name:
+        member.send(Error("usage: /join ROOM"))
+        return
+    hub.join(member, name)
+
+
+def _part(hub: Hub, member: Member, args: str) -> None:
+    hub.part(member)
+
+
+def _rooms(hub: Hub, member: Member, args: str) -> None:
+    hub.list_rooms(member)
+
+
+def _topic(hub: Hub, member: Member, args: str) -> None:
+    hub.topic(member, args)
 
 
 def _msg(hub: Hub, member: Member, args: str) -> None:
@@ -66,6 +90,10 @@ def _help(hub: Hub, member: Member, args: str) -> None:
 
 _COMMANDS: dict[str, _Handler] = {
     "who": _who,
+    "join": _join,
+    "part": _part,
+    "rooms": _rooms,
+    "topic": _topic,
     "msg": _msg,
     "me": _me,
     "nick": _nick,

@@ -40,6 +40,10 @@ class ChatConfig:
     idle_timeout: float = 0.0
     #: Connections at once from one IP address (0: no limit).
     max_per_ip: int = 16
+    #: The room everyone starts in; it always exists.
+    default_room: str = "lobby"
+    #: Rooms that may exist at once (the default room included).
+    max_rooms: int = 100
     #: When joins and leaves are summed up instead of announced one by one.
     presence: PresencePolicy = field(default_factory=PresencePolicy)
     #: On shutdown, how long users get to receive the goodbye line before

@@ -24,8 +24,10 @@ __all__ = [
     "Presence",
     "Private",
     "PrivateSent",
+    "RoomInfo",
+    "RoomList",
+    "Topic",
     "Welcome",
-    "Who",
 ]
 
 
@@ -43,11 +45,37 @@ class NickPrompt:
 
 @dataclass(frozen=True, slots=True)
 class Welcome:
-    """You are registered; ``names`` may be a sample when the room is big."""
+    """You are registered, in ``room``; ``names`` may be a sample."""
 
     nick: str
+    room: str
     online: int
     names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class RoomInfo:
+    """Who is in ``room``: on entering it, or asked with /who."""
+
+    room: str
+    online: int
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Topic:
+    """A room's topic: shown, or set by ``setter``."""
+
+    room: str
+    text: str
+    setter: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class RoomList:
+    """Every room: (name, users, topic)."""
+
+    rooms: tuple[tuple[str, int, str], ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,15 +110,21 @@ class PrivateSent:
 
 @dataclass(frozen=True, slots=True)
 class Joined:
+    """``nick`` came into the room (from ``came_from``, or from outside)."""
+
     nick: str
     online: int
+    came_from: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class Left:
+    """``nick`` left the room (for ``went_to``, or the server)."""
+
     nick: str
     online: int
     reason: str = ""
+    went_to: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,11 +147,6 @@ class Presence:
 class NickChanged:
     old: str
     new: str
-
-
-@dataclass(frozen=True, slots=True)
-class Who:
-    names: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,7 +175,9 @@ Event = (
     | Left
     | Presence
     | NickChanged
-    | Who
+    | RoomInfo
+    | RoomList
+    | Topic
     | Notice
     | Error
 )

@@ -62,7 +62,16 @@ class ChatFactory(Factory):
     ) -> None:
         self.reactor = reactor
         self.config = config if config is not None else ChatConfig()
-        self.hub = hub if hub is not None else Hub(reactor, self.config.presence)
+        self.hub = (
+            hub
+            if hub is not None
+            else Hub(
+                reactor,
+                self.config.presence,
+                default_room=self.config.default_room,
+                max_rooms=self.config.max_rooms,
+            )
+        )
         #: Every open connection, registered or not.
         self.connections: set[ChatProtocol] = set()
         #: Sends each turn's lines, one batch per connection.

@@ -20,12 +20,14 @@ from .events import (
     NickPrompt,
     Private,
     PrivateSent,
+    RoomInfo,
+    RoomList,
+    Topic,
     Welcome,
-    Who,
 )
 from .member import Member
 from .nicknames import nick_error, nick_key
-from .room import PresencePolicy, Room
+from .room import PresencePolicy, Room, room_error, room_key
 from .text import clean_text
 
 __all__ = ["Hub"]
@@ -37,7 +39,11 @@ _NOTHING_LEFT = "nothing left to send once control characters were removed"
 
 
 class Hub:
-    """The shared user map (nickname -> member) and the room they talk in."""
+    """
+    The shared user map (nickname -> member) and the room map.
+
+    Every registered member is in exactly one room, ``member.room``.
+    """
 
     log = Logger()
 
@@ -45,17 +51,40 @@ class Hub:
         self,
         clock: IReactorTime,
         presence: PresencePolicy | None = None,
-        room_name: str = "lobby",
+        default_room: str = "lobby",
+        max_rooms: int = 100,
     ) -> None:
         self.users: dict[str, Member] = {}
-        self.room = Room(room_name, clock, presence)
+        self._clock = clock
+        self._presence = presence
+        self.max_rooms = max_rooms
+        self.rooms: dict[str, Room] = {}
+        #: Where everyone starts, and where /part leads; it never disappears.
+        self.default_room = self._create(default_room)
         #: Set while the server shuts down: people leave without notices.
         self.closing = False
+
+    @property
+    def room(self) -> Room:
+        """The default room (the only one before anyone used /join)."""
+        return self.default_room
+
+    def _create(self, name: str) -> Room:
+        room = Room(name, self._clock, self._presence)
+        self.rooms[room_key(name)] = room
+        return room
+
+    def _vacate(self, room: Room) -> None:
+        """A room nobody is in disappears, except the default room."""
+        if not len(room) and room is not self.default_room:
+            room.stop()
+            self.rooms.pop(room_key(room.name), None)
 
     def close(self) -> None:
         """The server is stopping: no more notices, no more newcomers."""
         self.closing = True
-        self.room.stop()
+        for room in self.rooms.values():
+            room.stop()
 
     @property
     def online(self) -> int:
@@ -90,10 +119,14 @@ class Hub:
             return False
         member.nick = nick
         self.users[nick_key(nick)] = member
-        self.room.add(member)
+        room = self.default_room
+        room.add(member)
+        member.room = room
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
-        member.send(Welcome(nick, len(self.room), self.room.names(WELCOME_NAMES)))
-        self.room.announce_join(member)
+        member.send(Welcome(nick, room.name, len(room), room.names(WELCOME_NAMES)))
+        if room.topic:
+            member.send(Topic(room.name, room.topic))
+        room.announce_join(member)
         return True
 
     def leave(self, member: Member, reason: str = "") -> None:
@@ -101,11 +134,16 @@ class Hub:
         if self.users.get(nick_key(member.nick)) is not member:
             return
         del self.users[nick_key(member.nick)]
-        self.room.remove(member)
+        room = member.room
         reason = clean_text(reason)
         self.log.info("{nick} left: {reason}", nick=member.nick, reason=reason)
+        if room is None:
+            return
+        room.remove(member)
+        member.room = None
         if not self.closing:
-            self.room.announce_leave(member.nick, reason)
+            room.announce_leave(member.nick, reason)
+            self._vacate(room)
 
     def rename(self, member: Member, new: str) -> None:
         old = member.nick
@@ -119,9 +157,10 @@ class Hub:
         del self.users[nick_key(old)]
         member.nick = new
         self.users[nick_key(new)] = member
-        self.room.renamed(member, old)
+        room = self._room_of(member)
+        room.renamed(member, old)
         self.log.info("{old} is now known as {new}", old=old, new=new)
-        self.room.broadcast(NickChanged(old, new))
+        room.broadcast(NickChanged(old, new))
 
     def say(self, member: Member, text: str) -> None:
         """Relay a chat line to everyone else in the room (no echo)."""
@@ -129,14 +168,14 @@ class Hub:
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return
-        self.room.broadcast(Chat(member.nick, text), exclude=member)
+        self._room_of(member).broadcast(Chat(member.nick, text), exclude=member)
 
     def act(self, member: Member, text: str) -> None:
         text = clean_text(text)
         if not text:
             member.send(Error("usage: /me ACTION"))
             return
-        self.room.broadcast(Action(member.nick, text), exclude=member)
+        self._room_of(member).broadcast(Action(member.nick, text), exclude=member)
 
     def tell(self, member: Member, target: str, text: str) -> None:
         """A private message: only ``target`` receives it."""
@@ -154,6 +193,80 @@ class Hub:
         receiver.send(Private(member.nick, text))
         member.send(PrivateSent(receiver.nick, text))
 
-    def who(self, member: Member) -> None:
-        names = sorted(self.room.names(), key=nick_key)
-        member.send(Who(tuple(names)))
+    def _room_of(self, member: Member) -> Room:
+        room = member.room
+        assert room is not None, "registered members are always in a room"
+        return room
+
+    def _describe(self, member: Member, room: Room) -> None:
+        """Tell ``member`` who is in ``room``, and its topic."""
+        names = sorted(room.names(), key=nick_key)
+        member.send(RoomInfo(room.name, len(room), tuple(names)))
+
+    def who(self, member: Member, name: str = "") -> None:
+        """Who is in your room, or in the room called ``name``."""
+        room = self._room_of(member)
+        if name:
+            found = self.rooms.get(room_key(name))
+            if found is None:
+                member.send(Error(f"no such room: #{clean_text(name)[:40]}"))
+                return
+            room = found
+        self._describe(member, room)
+
+    def join(self, member: Member, name: str) -> None:
+        """Move ``member`` to the room ``name``, creating it if need be."""
+        error = room_error(name)
+        if error is not None:
+            member.send(Error(error))
+            return
+        here = self._room_of(member)
+        target = self.rooms.get(room_key(name))
+        if target is here:
+            member.send(Error(f"you are already in #{here.name}"))
+            return
+        if target is None:
+            if len(self.rooms) >= self.max_rooms:
+                member.send(
+                    Error(
+                        f"too many rooms (max {self.max_rooms}); join one that exists"
+                    )
+                )
+                return
+            target = self._create(name)
+        here.remove(member)
+        here.announce_leave(member.nick, went_to=target.name)
+        self._vacate(here)
+        target.add(member)
+        member.room = target
+        self._describe(member, target)
+        if target.topic:
+            member.send(Topic(target.name, target.topic))
+        target.announce_join(member, came_from=here.name)
+
+    def part(self, member: Member) -> None:
+        """Back to the default room."""
+        if self._room_of(member) is self.default_room:
+            member.send(Error(f"you are already in #{self.default_room.name}"))
+            return
+        self.join(member, self.default_room.name)
+
+    def list_rooms(self, member: Member) -> None:
+        rooms = sorted(self.rooms.values(), key=lambda room: room_key(room.name))
+        member.send(RoomList(tuple((r.name, len(r), r.topic) for r in rooms)))
+
+    def topic(self, member: Member, text: str) -> None:
+        """Show your room's topic, or set it (everyone in the room is told)."""
+        room = self._room_of(member)
+        if not text.strip():
+            member.send(Topic(room.name, room.topic))
+            return
+        text = clean_text(text)
+        if not text:
+            member.send(Error(_NOTHING_LEFT))
+            return
+        room.topic = text
+        self.log.info(
+            "{nick} set the topic of #{room}", nick=member.nick, room=room.name
+        )
+        room.broadcast(Topic(room.name, text, setter=member.nick))

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from .events import Event
 from .wire import Renderer
+
+if TYPE_CHECKING:
+    from .room import Room
 
 __all__ = ["Member"]
 
@@ -22,6 +25,8 @@ class Member(Protocol):
     nick: str
     #: Where the user connects from, for the log.
     peer: str
+    #: The room the user is in (None until registered).
+    room: Room | None
 
     @property
     def renderer(self) -> Renderer:

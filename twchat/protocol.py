@@ -29,6 +29,7 @@ from .wire import EOL, render_line
 
 if TYPE_CHECKING:
     from .factory import ChatFactory
+    from .room import Room
 
 __all__ = ["CLOSE_GRACE", "ChatProtocol"]
 
@@ -59,6 +60,7 @@ class ChatProtocol(LineReceiver):
 
     nick = ""
     peer = ""
+    room: Room | None = None
     #: The peer's host, for the per-address connection limit.
     host = ""
     connected_at = 0.0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import islice
@@ -12,7 +13,34 @@ from .events import Event, Joined, Left, Presence
 from .member import Member
 from .nicknames import nick_key
 
-__all__ = ["PresencePolicy", "Room"]
+__all__ = [
+    "MAX_ROOM_NAME",
+    "PresencePolicy",
+    "Room",
+    "room_error",
+    "room_key",
+]
+
+MAX_ROOM_NAME = 32
+_ROOM_NAME = re.compile(rf"[A-Za-z0-9_-]{{1,{MAX_ROOM_NAME}}}")
+
+
+def room_key(name: str) -> str:
+    """The identity of a room name: ``#Games`` and ``games`` are one room."""
+    return name.removeprefix("#").lower()
+
+
+def room_error(name: str) -> str | None:
+    """Say why ``name`` cannot name a room, or ``None`` if it can."""
+    bare = name.removeprefix("#")
+    if not bare:
+        return "room name cannot be empty"
+    if len(bare) > MAX_ROOM_NAME:
+        return f"room name is too long (max {MAX_ROOM_NAME} characters)"
+    if not _ROOM_NAME.fullmatch(bare):
+        return "room names may contain only letters, digits, '-' and '_'"
+    return None
+
 
 #: How many names a presence summary lists before "and N more".
 SUMMARY_NAMES = 5
@@ -48,7 +76,8 @@ class Room:
         clock: IReactorTime,
         presence: PresencePolicy | None = None,
     ) -> None:
-        self.name = name
+        self.name = name.removeprefix("#")
+        self.topic = ""
         self._clock = clock
         self.presence = presence if presence is not None else PresencePolicy()
         self._members: dict[str, Member] = {}
@@ -100,19 +129,20 @@ class Room:
 
     # Presence: joins and leaves, one by one or summed up.
 
-    def announce_join(self, member: Member) -> None:
+    def announce_join(self, member: Member, came_from: str = "") -> None:
         """Tell the room that ``member`` (already added) has come in."""
         if len(self._members) > self.presence.batch_above:
             self._batch(self._joined, member.nick)
         else:
-            self.broadcast(Joined(member.nick, len(self._members)), exclude=member)
+            event = Joined(member.nick, len(self._members), came_from)
+            self.broadcast(event, exclude=member)
 
-    def announce_leave(self, nick: str, reason: str) -> None:
+    def announce_leave(self, nick: str, reason: str = "", went_to: str = "") -> None:
         """Tell the room that ``nick`` (already removed) has gone."""
         if len(self._members) >= self.presence.batch_above:
             self._batch(self._left, nick)
         else:
-            self.broadcast(Left(nick, len(self._members), reason))
+            self.broadcast(Left(nick, len(self._members), reason, went_to))
 
     def _batch(self, names: list[str], nick: str) -> None:
         names.append(nick)

@@ -24,7 +24,7 @@ from zope.interface import implementer
 from ._address import describe_address
 from .config import ChatConfig
 from .factory import ChatFactory
-from .room import PresencePolicy
+from .room import PresencePolicy, room_error
 from .service import ChatService
 from .tls import (
     ReloadableCertificate,
@@ -138,6 +138,19 @@ class Options(usage.Options):
             float,
         ],
         [
+            "default-room",
+            None,
+            _defaults.default_room,
+            "The room everyone starts in and /part leads back to.",
+        ],
+        [
+            "max-rooms",
+            None,
+            _defaults.max_rooms,
+            "Rooms that may exist at once, the default room included.",
+            int,
+        ],
+        [
             "presence-batch-above",
             None,
             _defaults.presence.batch_above,
@@ -175,7 +188,11 @@ class Options(usage.Options):
 
     def postOptions(self) -> None:
         _positive("max-clients", self["max-clients"])
-        for name in ("max-sendq", "max-recvq", "flood-burst"):
+        error = room_error(self["default-room"])
+        if error is not None:
+            raise usage.UsageError(f"--default-room: {error}")
+        self["default-room"] = self["default-room"].removeprefix("#")
+        for name in ("max-sendq", "max-recvq", "flood-burst", "max-rooms"):
             _positive(name, self[name])
         for name in ("sendq-timeout", "register-timeout"):
             if self[name] <= 0:
@@ -243,6 +260,8 @@ def makeService(
         idle_timeout=options["idle-timeout"],
         max_per_ip=options["max-per-ip"],
         shutdown_grace=options["shutdown-grace"],
+        default_room=options["default-room"],
+        max_rooms=options["max-rooms"],
         presence=PresencePolicy(
             batch_above=options["presence-batch-above"],
             interval=options["presence-interval"],

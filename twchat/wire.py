@@ -8,7 +8,7 @@ it and a client can colour it:
 ``* alice waves``         action (``/me``)
 ``*alice* psst``          private message to you
 ``-> *bob* psst``         private message you sent
-``*** bob joined (2 online)``  notice from the server
+``*** bob joined (2 here)``  notice from the server
 ``! no such user: carol`` error: what you asked for did not happen
 ``? Choose a nickname:``  the server waits for an answer
 """
@@ -31,8 +31,10 @@ from .events import (
     Presence,
     Private,
     PrivateSent,
+    RoomInfo,
+    RoomList,
+    Topic,
     Welcome,
-    Who,
 )
 
 __all__ = ["EOL", "WHO_LINE_LENGTH", "render_line"]
@@ -45,6 +47,18 @@ WHO_LINE_LENGTH = 400
 
 def _online(count: int) -> str:
     return f"{count} user{'' if count == 1 else 's'} online"
+
+
+def _users(count: int) -> str:
+    return f"{count} user{'' if count == 1 else 's'}"
+
+
+def _members(room: str, online: int, names: tuple[str, ...]) -> str:
+    listed = ", ".join(names)
+    more = online - len(names)
+    if more > 0:
+        listed += f" and {more} more (/who lists everyone)"
+    return f"#{room} has {_users(online)}: {listed}"
 
 
 def _name_lines(head: str, names: tuple[str, ...]) -> Iterator[str]:
@@ -67,11 +81,23 @@ def _lines(event: Event) -> str:
     if isinstance(event, NickPrompt):
         return "? Choose a nickname:"
     if isinstance(event, Welcome):
-        listed = ", ".join(event.names)
-        more = event.online - len(event.names)
-        if more > 0:
-            listed += f" and {more} more (/who lists everyone)"
-        return f"*** Welcome, {event.nick}! {_online(event.online)}: {listed}"
+        members = _members(event.room, event.online, event.names)
+        return f"*** Welcome, {event.nick}! {members}"
+    if isinstance(event, RoomInfo):
+        head = f"*** #{event.room} has {_users(event.online)}: "
+        return "\r\n".join(_name_lines(head, event.names))
+    if isinstance(event, Topic):
+        if event.setter:
+            return f"*** {event.setter} set the topic of #{event.room}: {event.text}"
+        if event.text:
+            return f"*** Topic of #{event.room}: {event.text}"
+        return f"*** #{event.room} has no topic"
+    if isinstance(event, RoomList):
+        lines = [f"*** {len(event.rooms)} room{'' if len(event.rooms) == 1 else 's'}:"]
+        for name, count, topic in event.rooms:
+            line = f"***   #{name} ({count})"
+            lines.append(f"{line}: {topic}" if topic else line)
+        return "\r\n".join(lines)
     if isinstance(event, Action):
         return f"* {event.nick} {event.text}"
     if isinstance(event, Private):
@@ -79,9 +105,11 @@ def _lines(event: Event) -> str:
     if isinstance(event, PrivateSent):
         return f"-> *{event.target}* {event.text}"
     if isinstance(event, Joined):
-        return f"*** {event.nick} joined ({event.online} online)"
+        came = f" from #{event.came_from}" if event.came_from else ""
+        return f"*** {event.nick} joined{came} ({event.online} here)"
     if isinstance(event, Left):
-        line = f"*** {event.nick} left ({event.online} online)"
+        went = f" for #{event.went_to}" if event.went_to else ""
+        line = f"*** {event.nick} left{went} ({event.online} here)"
         return f"{line}: {event.reason}" if event.reason else line
     if isinstance(event, Presence):
         parts = []
@@ -94,12 +122,9 @@ def _lines(event: Event) -> str:
                 if count > len(names):
                     listed += f" and {count - len(names)} more"
                 parts.append(f"{count} {verb}: {listed}")
-        return f"*** {'; '.join(parts)} ({event.online} online)"
+        return f"*** {'; '.join(parts)} ({event.online} here)"
     if isinstance(event, NickChanged):
         return f"*** {event.old} is now known as {event.new}"
-    if isinstance(event, Who):
-        head = f"*** {_online(len(event.names))}: "
-        return "\r\n".join(_name_lines(head, event.names))
     if isinstance(event, Notice):
         return f"*** {event.text}"
     if isinstance(event, Error):
