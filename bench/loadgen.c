@@ -31,7 +31,7 @@
 #define OUT_MAX 65536
 #define RECV_CHUNK (256 * 1024)
 
-enum { CONNECTING, CONNECTED, READY, CLOSED };
+enum { CONNECTING, CONNECTED, JOINING, READY, CLOSED };
 
 typedef struct {
     int fd;
@@ -62,7 +62,8 @@ static struct {
     double register_timeout, idle_timeout;
     int max_connecting;
     int payload;         /* padding bytes per line */
-} opt = {"127.0.0.1", 1234, 100, 10, 1000, 0, 3, 1, 1, 0, 0.5, 60, 5, 256, 16};
+    int rooms;           /* 0: everyone in one room; N: /join rK, in blocks */
+} opt = {"127.0.0.1", 1234, 100, 10, 1000, 0, 3, 1, 1, 0, 0.5, 60, 5, 256, 16, 0};
 
 static client_t *cl;
 static int ep;
@@ -104,9 +105,10 @@ static void record_latency(int64_t ns) {
 static void handle_line(client_t *c, const char *line, size_t len, int64_t now) {
     const char *mark = memchr(line, '~', len);
     if (!mark) {
-        if (c->state == CONNECTED && opt.wait_welcome &&
-            memmem(line, len, "Welcome, ", 9))
-            c->state = READY;
+        if (c->state == CONNECTED && opt.wait_welcome && memmem(line, len, "Welcome, ", 9))
+            c->state = opt.rooms ? JOINING : READY;
+        else if (c->state == JOINING && len > 6 && !memcmp(line, "*** #r", 6))
+            c->state = READY; /* "*** #rK has N users: ..." after the /join */
         else
             other_lines++;
         return;
@@ -226,6 +228,13 @@ static void start_connect(client_t *c, struct sockaddr_in *addr) {
     if (epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev) < 0) die("epoll_ctl add");
 }
 
+/* Rooms are handed out in blocks, so evenly spread senders land one per room. */
+static int room_of(int index) {
+    int block = opt.clients / opt.rooms;
+    int room = index / (block ? block : 1);
+    return room < opt.rooms ? room : opt.rooms - 1;
+}
+
 static void connected(client_t *c, int index) {
     int err = 0;
     socklen_t len = sizeof err;
@@ -237,8 +246,10 @@ static void connected(client_t *c, int index) {
     c->state = opt.wait_welcome ? CONNECTED : READY;
     set_events(c, EPOLLIN);
     if (opt.send_nick) {
-        char nick[32];
+        char nick[64];
         int n = snprintf(nick, sizeof nick, "%s%05d\r\n", c->is_sender ? "s" : "c", index);
+        if (opt.rooms)
+            n += snprintf(nick + n, sizeof nick - n, "/join r%d\r\n", room_of(index));
         if (send(c->fd, nick, n, MSG_NOSIGNAL) != n) die("send nick");
     }
 }
@@ -254,7 +265,7 @@ static void usage(void) {
             "usage: loadgen [--host H] [--port P] [--clients N] [--senders S]\n"
             "  [--lines L | --rate R --duration D] [--no-welcome] [--no-nick]\n"
             "  [--sync] [--settle S] [--register-timeout S] [--idle-timeout S]\n"
-            "  [--payload BYTES]\n");
+            "  [--payload BYTES] [--rooms R]\n");
     exit(2);
 }
 
@@ -274,6 +285,7 @@ int main(int argc, char **argv) {
         else if (ARG("--register-timeout")) opt.register_timeout = atof(v);
         else if (ARG("--idle-timeout")) opt.idle_timeout = atof(v);
         else if (ARG("--payload")) opt.payload = atoi(v);
+        else if (ARG("--rooms")) opt.rooms = atoi(v);
         else if (!strcmp(a, "--no-welcome")) opt.wait_welcome = 0;
         else if (!strcmp(a, "--no-nick")) opt.send_nick = 0;
         else if (!strcmp(a, "--sync")) opt.sync = 1;
@@ -361,6 +373,15 @@ int main(int argc, char **argv) {
     int64_t per_sender = opt.rate > 0 ? (int64_t)(opt.rate * opt.duration / opt.senders)
                                       : opt.lines;
     int64_t expected = per_sender * opt.senders * (int64_t)(opt.clients - 1);
+    if (opt.rooms) {
+        /* Each line reaches the rest of its sender's room only. */
+        int *size = calloc(opt.rooms, sizeof *size);
+        for (int i = 0; i < opt.clients; i++) size[room_of(i)]++;
+        expected = 0;
+        for (int k = 0; k < opt.senders; k++)
+            expected += per_sender * (size[room_of((int)(sender_list[k] - cl))] - 1);
+        free(size);
+    }
     int64_t interval = opt.rate > 0 ? (int64_t)(1e9 * opt.senders / opt.rate) : 0;
     other_lines = 0;
     measuring = 1;

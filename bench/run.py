@@ -60,6 +60,9 @@ class Scenario:
     register_timeout: float = 60.0
     #: A server that lost lines is given this long to deliver them anyway.
     idle_timeout: float = 5.0
+    #: Clients /join one of this many rooms (in blocks); 0 for one room.
+    #: Only twchat has rooms, so only twchat runs such a scenario.
+    rooms: int = 0
     what: str = ""
 
     def loadgen_args(self) -> list[str]:
@@ -68,6 +71,8 @@ class Scenario:
             args += ["--rate", str(self.rate), "--duration", str(self.duration)]
         else:
             args += ["--lines", str(self.lines)]
+        if self.rooms:
+            args += ["--rooms", str(self.rooms)]
         return [
             *args,
             "--register-timeout",
@@ -91,6 +96,14 @@ FULL = [
     ),
     Scenario("crowd", 2000, 2, rate=20, duration=3, what="2000 clients, 20 lines/s"),
     Scenario("scale", 10000, 1, lines=1, what="10,000 clients, one line to all"),
+    Scenario(
+        "rooms",
+        1000,
+        50,
+        lines=200,
+        rooms=50,
+        what="1000 clients in 50 rooms, one sender per room x 200 lines flat out",
+    ),
 ]
 QUICK = [
     Scenario("throughput", 50, 5, lines=400, register_timeout=5, idle_timeout=1),
@@ -99,6 +112,7 @@ QUICK = [
     ),
     Scenario("crowd", 500, 2, rate=20, duration=1, register_timeout=5, idle_timeout=1),
     Scenario("scale", 1000, 1, lines=1, register_timeout=5, idle_timeout=1),
+    Scenario("rooms", 200, 10, lines=100, rooms=10, register_timeout=5, idle_timeout=1),
 ]
 for _quick, _full in zip(QUICK, FULL, strict=True):
     object.__setattr__(_quick, "what", f"quick: {_quick.clients} clients")
@@ -426,6 +440,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario in plan:
         for name in chosen:
+            if scenario.rooms and name != "twchat":
+                continue  # the peers have no rooms
             print(f"# {scenario.name} / {name} ...", file=sys.stderr, flush=True)
             results.setdefault(scenario.name, {})[name] = run_one(name, scenario)
 

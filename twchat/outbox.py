@@ -105,7 +105,7 @@ class Outbox:
         self._flusher = flusher
         self.max_bytes = max_bytes
         self._on_overflow = on_overflow
-        self._pending: list[bytes] | None = None
+        self._pending: bytes | list[bytes] | None = None
         #: Bytes waiting here (not yet handed to the transport).
         self.queued = 0
         self._closed = False
@@ -125,11 +125,17 @@ class Outbox:
     def write(self, data: bytes) -> None:
         if self._closed:
             return
-        if self._pending is None:
-            self._pending = [data]
+        # One waiting chunk is kept as is: most turns bring a connection one
+        # line, and a list per line per receiver would feed the garbage
+        # collector thousands of containers per broadcast.
+        pending = self._pending
+        if pending is None:
+            self._pending = data
             self._flusher.add(self)
+        elif isinstance(pending, bytes):
+            self._pending = [pending, data]
         else:
-            self._pending.append(data)
+            pending.append(data)
         self.queued += len(data)
         # Only bytes the transport has not been able to take count: a big
         # burst to an idle, reading client leaves with the next flush.
@@ -143,7 +149,7 @@ class Outbox:
             return
         self._pending = None
         self.queued = 0
-        data = pending[0] if len(pending) == 1 else b"".join(pending)
+        data = pending if isinstance(pending, bytes) else b"".join(pending)
         sock = self._socket
         if sock is not None:
             try:
