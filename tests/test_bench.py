@@ -41,6 +41,10 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert ours["rss_peak_kib"] > 0
         textbook = report["results"][scenario]["textbook"]
         assert textbook.get("delivered") == textbook.get("expected"), textbook
+    rooms = report["results"]["rooms"]
+    assert list(rooms) == ["twchat"]  # the peers have no rooms
+    assert rooms["twchat"]["delivered"] == rooms["twchat"]["expected"] > 0
+    assert rooms["twchat"]["gaps"] == rooms["twchat"]["reordered"] == 0
     assert "deliveries_per_s twchat/textbook" in report["ratios"]["throughput"]
     assert "| throughput | twchat" in run.stdout
     assert "nothing lost" in run.stdout
