@@ -23,6 +23,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,8 @@ TWCHAT_OPTIONS = [
     "--max-per-ip",
     "0",
 ]
+#: History is measured by its own scenario; elsewhere it is off.
+NO_HISTORY = ["--no-history"]
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,8 @@ class Scenario:
     #: Clients /join one of this many rooms (in blocks); 0 for one room.
     #: Only twchat has rooms, so only twchat runs such a scenario.
     rooms: int = 0
+    #: twchat keeps its SQLite history (the others run --no-history).
+    history: bool = False
     what: str = ""
 
     def loadgen_args(self) -> list[str]:
@@ -104,6 +109,14 @@ FULL = [
         rooms=50,
         what="1000 clients in 50 rooms, one sender per room x 200 lines flat out",
     ),
+    Scenario(
+        "history",
+        100,
+        10,
+        lines=1000,
+        history=True,
+        what="the throughput load with SQLite history on",
+    ),
 ]
 QUICK = [
     Scenario("throughput", 50, 5, lines=400, register_timeout=5, idle_timeout=1),
@@ -113,6 +126,9 @@ QUICK = [
     Scenario("crowd", 500, 2, rate=20, duration=1, register_timeout=5, idle_timeout=1),
     Scenario("scale", 1000, 1, lines=1, register_timeout=5, idle_timeout=1),
     Scenario("rooms", 200, 10, lines=100, rooms=10, register_timeout=5, idle_timeout=1),
+    Scenario(
+        "history", 50, 5, lines=400, history=True, register_timeout=5, idle_timeout=1
+    ),
 ]
 for _quick, _full in zip(QUICK, FULL, strict=True):
     object.__setattr__(_quick, "what", f"quick: {_quick.clients} clients")
@@ -153,8 +169,9 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def servers(port: int) -> dict[str, Server]:
+def servers(port: int, history_db: str | None = None) -> dict[str, Server]:
     py = sys.executable
+    history = ["--history-db", history_db] if history_db else NO_HISTORY
     found = {
         "twchat": Server(
             "twchat",
@@ -167,6 +184,7 @@ def servers(port: int) -> dict[str, Server]:
                 "--port",
                 f"tcp:{port}:interface=127.0.0.1:backlog=4096",
                 *TWCHAT_OPTIONS,
+                *history,
             ],
         ),
         "textbook": Server(
@@ -242,13 +260,16 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
 def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
     """Start a fresh server, drive one scenario at it, stop it."""
     port = free_port()
-    server = servers(port)[server_name]
+    workdir = tempfile.mkdtemp(prefix="twchat-bench-")
+    history_db = os.path.join(workdir, "history.sqlite3") if scenario.history else None
+    server = servers(port, history_db)[server_name]
     process = subprocess.Popen(
         server.command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=_raise_fd_limit,
         env={**os.environ, **server.env},
+        cwd=workdir,
     )
     try:
         _wait_for_port(port, process, 15)
@@ -294,6 +315,7 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _cell(result: dict[str, Any], key: str, fmt: str = "{:,.0f}") -> str:
@@ -409,6 +431,10 @@ def check_targets(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, An
         need = TARGETS["scale_p99_ms"]
         p99 = s["latency_ms"]["p99"]
         checks[f"scale p99 <= {need} ms"] = (p99, p99 <= need)
+    h = get("history", "twchat")
+    if t.get("deliveries_per_s") and h.get("deliveries_per_s"):
+        cost = 1 - h["deliveries_per_s"] / t["deliveries_per_s"]
+        checks["history costs < 10% throughput"] = (round(cost, 3), cost < 0.10)
     for scenario, by_server in results.items():
         r = by_server.get("twchat", {})
         if "lost" in r:
@@ -440,8 +466,8 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario in plan:
         for name in chosen:
-            if scenario.rooms and name != "twchat":
-                continue  # the peers have no rooms
+            if (scenario.rooms or scenario.history) and name != "twchat":
+                continue  # the peers have no rooms and no history
             print(f"# {scenario.name} / {name} ...", file=sys.stderr, flush=True)
             results.setdefault(scenario.name, {})[name] = run_one(name, scenario)
 

@@ -41,6 +41,8 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert ours["rss_peak_kib"] > 0
         textbook = report["results"][scenario]["textbook"]
         assert textbook.get("delivered") == textbook.get("expected"), textbook
+    history = report["results"]["history"]["twchat"]
+    assert history["delivered"] == history["expected"] > 0
     rooms = report["results"]["rooms"]
     assert list(rooms) == ["twchat"]  # the peers have no rooms
     assert rooms["twchat"]["delivered"] == rooms["twchat"]["expected"] > 0

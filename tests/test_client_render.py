@@ -13,6 +13,7 @@ class ClassifyTests(SynchronousTestCase):
             "*** bob joined (2 here)": Kind.NOTICE,
             "! no such user: carol": Kind.ERROR,
             "? Choose a nickname:": Kind.PROMPT,
+            "[14:03] <alice> earlier": Kind.HISTORY,
         }
         for text, kind in cases.items():
             self.assertEqual(classify(text).kind, kind, text)

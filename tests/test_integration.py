@@ -20,7 +20,9 @@ from .netsupport import WAIT, LineClient, connect, connect_raw, free_port, join
 async def _serve(*args: str) -> tuple[int, MultiService]:
     port = free_port()
     options = Options()
-    options.parseOptions(["--port", f"tcp:{port}:interface=127.0.0.1", *args])
+    options.parseOptions(
+        ["--port", f"tcp:{port}:interface=127.0.0.1", "--no-history", *args]
+    )
     top = makeService(options)
     top.startService()
     return port, top

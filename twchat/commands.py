@@ -24,6 +24,7 @@ HELP = (
     "  /part             back to the default room",
     "  /rooms            every room, with its users and topic",
     "  /topic [TEXT]     show or set your room's topic",
+    "  /history [N]      the last N lines of your room (default 20)",
     "  /msg NICK TEXT    a private message only NICK sees",
     "  /me ACTION        tell the room what you do: * you ACTION",
     "  /nick NEW         change your nickname",
@@ -57,6 +58,14 @@ def _rooms(hub: Hub, member: Member, args: str) -> None:
 
 def _topic(hub: Hub, member: Member, args: str) -> None:
     hub.topic(member, args)
+
+
+def _history(hub: Hub, member: Member, args: str) -> None:
+    arg = args.strip(" ")
+    if arg and not (arg.isdigit() and arg.isascii() and int(arg) > 0):
+        member.send(Error("usage: /history [N]"))
+        return
+    hub.show_history(member, int(arg) if arg else hub.history_replay)
 
 
 def _msg(hub: Hub, member: Member, args: str) -> None:
@@ -94,6 +103,7 @@ _COMMANDS: dict[str, _Handler] = {
     "part": _part,
     "rooms": _rooms,
     "topic": _topic,
+    "history": _history,
     "msg": _msg,
     "me": _me,
     "nick": _nick,

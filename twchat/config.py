@@ -44,6 +44,8 @@ class ChatConfig:
     default_room: str = "lobby"
     #: Rooms that may exist at once (the default room included).
     max_rooms: int = 100
+    #: Lines of a room's history replayed to whoever enters it.
+    history_replay: int = 20
     #: When joins and leaves are summed up instead of announced one by one.
     presence: PresencePolicy = field(default_factory=PresencePolicy)
     #: On shutdown, how long users get to receive the goodbye line before

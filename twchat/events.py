@@ -16,6 +16,7 @@ __all__ = [
     "Error",
     "Event",
     "Greeting",
+    "HistoryLine",
     "Joined",
     "Left",
     "NickChanged",
@@ -150,6 +151,17 @@ class NickChanged:
 
 
 @dataclass(frozen=True, slots=True)
+class HistoryLine:
+    """A line from the room's past, replayed: ``kind`` is chat, action or topic."""
+
+    room: str
+    ts: float
+    kind: str
+    sender: str
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Any other information from the server (help, goodbye, shutdown)."""
 
@@ -178,6 +190,7 @@ Event = (
     | RoomInfo
     | RoomList
     | Topic
+    | HistoryLine
     | Notice
     | Error
 )

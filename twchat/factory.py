@@ -17,6 +17,7 @@ from twisted.logger import Logger
 
 from .config import ChatConfig
 from .events import Error, Notice
+from .history import History
 from .hub import Hub
 from .member import Member
 from .outbox import Flusher
@@ -59,6 +60,7 @@ class ChatFactory(Factory):
         reactor: IReactorTime,
         config: ChatConfig | None = None,
         hub: Hub | None = None,
+        history: History | None = None,
     ) -> None:
         self.reactor = reactor
         self.config = config if config is not None else ChatConfig()
@@ -70,6 +72,8 @@ class ChatFactory(Factory):
                 self.config.presence,
                 default_room=self.config.default_room,
                 max_rooms=self.config.max_rooms,
+                history=history,
+                history_replay=self.config.history_replay,
             )
         )
         #: Every open connection, registered or not.

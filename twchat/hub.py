@@ -16,8 +16,10 @@ from .events import (
     Chat,
     Error,
     Greeting,
+    HistoryLine,
     NickChanged,
     NickPrompt,
+    Notice,
     Private,
     PrivateSent,
     RoomInfo,
@@ -25,6 +27,7 @@ from .events import (
     Topic,
     Welcome,
 )
+from .history import History
 from .member import Member
 from .nicknames import nick_error, nick_key
 from .room import PresencePolicy, Room, room_error, room_key
@@ -53,8 +56,13 @@ class Hub:
         presence: PresencePolicy | None = None,
         default_room: str = "lobby",
         max_rooms: int = 100,
+        history: History | None = None,
+        history_replay: int = 20,
     ) -> None:
         self.users: dict[str, Member] = {}
+        #: The rooms' past (None: --no-history); replayed on entering a room.
+        self.history = history
+        self.history_replay = history_replay
         self._clock = clock
         self._presence = presence
         self.max_rooms = max_rooms
@@ -126,8 +134,45 @@ class Hub:
         member.send(Welcome(nick, room.name, len(room), room.names(WELCOME_NAMES)))
         if room.topic:
             member.send(Topic(room.name, room.topic))
+        self._replay(member, room, self.history_replay)
         room.announce_join(member)
         return True
+
+    def _replay(self, member: Member, room: Room, count: int) -> bool:
+        """
+        Send the room's last ``count`` lines as history.
+
+        From memory and synchronously, right before the member starts
+        receiving the room's live lines: nothing twice, nothing missing.
+        """
+        history = self.history
+        if history is None or not history.available:
+            return False
+        for entry in history.recent(room.key, count):
+            member.send(
+                HistoryLine(room.name, entry.ts, entry.kind, entry.sender, entry.text)
+            )
+        return True
+
+    def _record(self, room: Room, kind: str, sender: str, text: str) -> None:
+        if self.history is not None:
+            self.history.record(room.key, kind, sender, text)
+
+    def show_history(self, member: Member, count: int) -> None:
+        """``/history [N]``: the last N lines of your room."""
+        room = self._room_of(member)
+        history = self.history
+        if history is None:
+            member.send(Error("history is turned off on this server"))
+            return
+        if not history.available:
+            member.send(Error("history is unavailable right now"))
+            return
+        count = min(count, history.keep)
+        if not history.recent(room.key, 1):
+            member.send(Notice(f"No history in #{room.name} yet"))
+            return
+        self._replay(member, room, count)
 
     def leave(self, member: Member, reason: str = "") -> None:
         """Take a registered member out; everyone else is told why."""
@@ -168,14 +213,18 @@ class Hub:
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return
-        self._room_of(member).broadcast(Chat(member.nick, text), exclude=member)
+        room = self._room_of(member)
+        room.broadcast(Chat(member.nick, text), exclude=member)
+        self._record(room, "chat", member.nick, text)
 
     def act(self, member: Member, text: str) -> None:
         text = clean_text(text)
         if not text:
             member.send(Error("usage: /me ACTION"))
             return
-        self._room_of(member).broadcast(Action(member.nick, text), exclude=member)
+        room = self._room_of(member)
+        room.broadcast(Action(member.nick, text), exclude=member)
+        self._record(room, "action", member.nick, text)
 
     def tell(self, member: Member, target: str, text: str) -> None:
         """A private message: only ``target`` receives it."""
@@ -242,6 +291,7 @@ class Hub:
         self._describe(member, target)
         if target.topic:
             member.send(Topic(target.name, target.topic))
+        self._replay(member, target, self.history_replay)
         target.announce_join(member, came_from=here.name)
 
     def part(self, member: Member) -> None:
@@ -270,3 +320,4 @@ class Hub:
             "{nick} set the topic of #{room}", nick=member.nick, room=room.name
         )
         room.broadcast(Topic(room.name, text, setter=member.nick))
+        self._record(room, "topic", member.nick, text)

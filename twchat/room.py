@@ -77,6 +77,8 @@ class Room:
         presence: PresencePolicy | None = None,
     ) -> None:
         self.name = name.removeprefix("#")
+        #: The room's identity (see ``room_key``), computed once.
+        self.key = room_key(self.name)
         self.topic = ""
         self._clock = clock
         self.presence = presence if presence is not None else PresencePolicy()

@@ -24,6 +24,10 @@ class ChatService(Service):
     def stopService(self) -> Deferred[None]:
         super().stopService()
         d = self.factory.shutdown()
+        history = self.factory.hub.history
+        if history is not None:
+            # Everything said before the goodbye reaches the disk.
+            d.addCallback(lambda _: history.close())
         d.addCallback(self._stopped_on_purpose)
         return d
 

@@ -24,6 +24,7 @@ from zope.interface import implementer
 from ._address import describe_address
 from .config import ChatConfig
 from .factory import ChatFactory
+from .history import open_history
 from .room import PresencePolicy, room_error
 from .service import ChatService
 from .tls import (
@@ -37,6 +38,9 @@ from .tls import (
 __all__ = ["DEFAULT_PORT", "Options", "makeService"]
 
 DEFAULT_PORT = "tcp:1234"
+
+#: Lines of each room kept in memory: the most /history shows.
+HISTORY_KEEP = 100
 
 _defaults = ChatConfig()
 
@@ -151,6 +155,33 @@ class Options(usage.Options):
             int,
         ],
         [
+            "history-db",
+            None,
+            "twchat-history.sqlite3",
+            "SQLite file keeping every room's lines (created if missing).",
+        ],
+        [
+            "history-replay",
+            None,
+            _defaults.history_replay,
+            f"Lines of history shown on entering a room (at most {HISTORY_KEEP}).",
+            int,
+        ],
+        [
+            "history-max-age",
+            None,
+            0.0,
+            "Seconds after which history lines are deleted; 0 keeps them.",
+            float,
+        ],
+        [
+            "history-max-rows",
+            None,
+            100000,
+            "History lines kept per room; older ones are deleted. 0: no limit.",
+            int,
+        ],
+        [
             "presence-batch-above",
             None,
             _defaults.presence.batch_above,
@@ -165,6 +196,10 @@ class Options(usage.Options):
             "Seconds between join/leave summaries in big rooms.",
             float,
         ],
+    ]
+
+    optFlags = [
+        ["no-history", None, "Keep no history: no file, no replay, no /history."],
     ]
 
     def __init__(self) -> None:
@@ -197,7 +232,18 @@ class Options(usage.Options):
         for name in ("sendq-timeout", "register-timeout"):
             if self[name] <= 0:
                 raise usage.UsageError(f"--{name} must be positive")
-        for name in ("flood-rate", "idle-timeout", "max-per-ip", "shutdown-grace"):
+        if not 0 <= self["history-replay"] <= HISTORY_KEEP:
+            raise usage.UsageError(
+                f"--history-replay must be between 0 and {HISTORY_KEEP}"
+            )
+        for name in (
+            "flood-rate",
+            "idle-timeout",
+            "max-per-ip",
+            "shutdown-grace",
+            "history-max-age",
+            "history-max-rows",
+        ):
             if self[name] < 0:
                 raise usage.UsageError(f"--{name} must not be negative")
         if self["presence-batch-above"] < 0:
@@ -262,12 +308,22 @@ def makeService(
         shutdown_grace=options["shutdown-grace"],
         default_room=options["default-room"],
         max_rooms=options["max-rooms"],
+        history_replay=options["history-replay"],
         presence=PresencePolicy(
             batch_above=options["presence-batch-above"],
             interval=options["presence-interval"],
         ),
     )
-    factory = ChatFactory(reactor, config)  # type: ignore[arg-type]
+    history = None
+    if not options["no-history"]:
+        history = open_history(
+            reactor,  # type: ignore[arg-type]
+            options["history-db"],
+            keep=HISTORY_KEEP,
+            max_age=options["history-max-age"],
+            max_rows=options["history-max-rows"],
+        )
+    factory = ChatFactory(reactor, config, history=history)  # type: ignore[arg-type]
     top = MultiService()
     # Added first so it stops last: listeners close before users are told.
     ChatService(factory).setServiceParent(top)

@@ -11,10 +11,12 @@ it and a client can colour it:
 ``*** bob joined (2 here)``  notice from the server
 ``! no such user: carol`` error: what you asked for did not happen
 ``? Choose a nickname:``  the server waits for an answer
+``[14:03] <alice> hi``    a line from the room's history
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterator
 
 from .events import (
@@ -23,6 +25,7 @@ from .events import (
     Error,
     Event,
     Greeting,
+    HistoryLine,
     Joined,
     Left,
     NickChanged,
@@ -47,6 +50,14 @@ WHO_LINE_LENGTH = 400
 
 def _online(count: int) -> str:
     return f"{count} user{'' if count == 1 else 's'} online"
+
+
+def _stamp(ts: float) -> str:
+    """``[14:03]`` today, ``[2026-11-20 14:03]`` before (server local time)."""
+    when = time.localtime(ts)
+    if time.strftime("%Y-%m-%d", when) == time.strftime("%Y-%m-%d"):
+        return time.strftime("[%H:%M]", when)
+    return time.strftime("[%Y-%m-%d %H:%M]", when)
 
 
 def _users(count: int) -> str:
@@ -125,6 +136,14 @@ def _lines(event: Event) -> str:
         return f"*** {'; '.join(parts)} ({event.online} here)"
     if isinstance(event, NickChanged):
         return f"*** {event.old} is now known as {event.new}"
+    if isinstance(event, HistoryLine):
+        stamp = _stamp(event.ts)
+        if event.kind == "action":
+            return f"{stamp} * {event.sender} {event.text}"
+        if event.kind == "topic":
+            topic = f"set the topic of #{event.room}: {event.text}"
+            return f"{stamp} *** {event.sender} {topic}"
+        return f"{stamp} <{event.sender}> {event.text}"
     if isinstance(event, Notice):
         return f"*** {event.text}"
     if isinstance(event, Error):

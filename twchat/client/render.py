@@ -27,6 +27,7 @@ class Kind(Enum):
     NOTICE = "notice"
     ERROR = "error"
     PROMPT = "prompt"
+    HISTORY = "history"
     CLIENT = "client"  # said by this client, not the server
 
 
@@ -61,6 +62,8 @@ def classify(raw: str, my_nick: str = "") -> Line:
         kind = Kind.ERROR
     elif text.startswith("? "):
         kind = Kind.PROMPT
+    elif text.startswith("["):
+        kind = Kind.HISTORY
     else:
         kind = Kind.NOTICE
     mentions = False
@@ -86,6 +89,7 @@ _STYLES = {
     Kind.NOTICE: "ansigreen",
     Kind.ERROR: "ansired bold",
     Kind.PROMPT: "ansiblue bold",
+    Kind.HISTORY: "ansibrightblack",
     Kind.CLIENT: "ansibrightblack italic",
 }
 

@@ -1,0 +1,280 @@
+"""History: group commits, replay without a seam, retention, migrations, failures."""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.task import Clock
+from twisted.logger import globalLogPublisher
+from twisted.trial.unittest import SynchronousTestCase
+
+from twchat.config import ChatConfig
+from twchat.factory import ChatFactory
+from twchat.history import (
+    COMMIT_INTERVAL,
+    COMMIT_ROWS,
+    MIGRATIONS,
+    SCHEMA_VERSION,
+    History,
+    load_history,
+    open_history,
+)
+
+from .support import FakeUser, register, room
+
+
+class SyncPool:
+    """adbapi's ConnectionPool, but run at once on one connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.connection = sqlite3.connect(path)
+        self.failing = False
+        self.closed = False
+
+    def runInteraction(self, interaction: Any, *args: Any) -> Deferred[Any]:
+        if self.failing:
+            return fail(sqlite3.OperationalError("database or disk is full"))
+        cursor = self.connection.cursor()
+        interaction(cursor, *args)
+        self.connection.commit()
+        return succeed(None)
+
+    def close(self) -> None:
+        self.closed = True
+        self.connection.close()
+
+
+def stored(path: Path) -> list[tuple[Any, ...]]:
+    with sqlite3.connect(path) as connection:
+        return connection.execute(
+            "SELECT room, seq, kind, sender, text FROM messages ORDER BY room, seq"
+        ).fetchall()
+
+
+class HistoryStoreTests(SynchronousTestCase):
+    def setUp(self) -> None:
+        self.path = Path(self.mktemp())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        load_history(str(self.path), 100)  # creates the schema
+        self.clock = Clock()
+        self.pool = SyncPool(self.path)
+        self.history = History(self.clock, self.pool, keep=5)
+
+    def test_lines_are_written_in_one_group_per_interval(self) -> None:
+        self.history.record("lobby", "chat", "alice", "one")
+        self.history.record("lobby", "action", "alice", "waves")
+        self.history.record("games", "chat", "bob", "gg")
+        self.assertEqual(stored(self.path), [])
+        self.clock.advance(COMMIT_INTERVAL)
+        self.assertEqual(
+            stored(self.path),
+            [
+                ("games", 1, "chat", "bob", "gg"),
+                ("lobby", 1, "chat", "alice", "one"),
+                ("lobby", 2, "action", "alice", "waves"),
+            ],
+        )
+
+    def test_any_text_round_trips(self) -> None:
+        text = 'café ☕ 日本 "quoted" \\ back\\slash [1, 2] {} \u2028'
+        self.history.record("lobby", "chat", "a", text)
+        self.clock.advance(COMMIT_INTERVAL)
+        self.assertEqual(stored(self.path), [("lobby", 1, "chat", "a", text)])
+
+    def test_many_lines_commit_before_the_interval(self) -> None:
+        for i in range(COMMIT_ROWS):
+            self.history.record("lobby", "chat", "a", str(i))
+        self.assertEqual(len(stored(self.path)), COMMIT_ROWS)
+
+    def test_recent_is_bounded_and_in_order(self) -> None:
+        for i in range(8):
+            self.history.record("lobby", "chat", "a", str(i))
+        self.assertEqual(
+            [e.text for e in self.history.recent("lobby", 3)], ["5", "6", "7"]
+        )
+        self.assertEqual(len(self.history.recent("lobby", 50)), 5)
+        self.assertEqual(self.history.recent("nowhere", 5), [])
+
+    def test_a_restart_picks_up_where_it_left(self) -> None:
+        for i in range(7):
+            self.history.record("lobby", "chat", "a", str(i))
+        self.successResultOf(self.history.close())
+        self.assertTrue(self.pool.closed)
+        tails, seqs = load_history(str(self.path), 3)
+        self.assertEqual([e.text for e in tails["lobby"]], ["4", "5", "6"])
+        self.assertEqual(seqs, {"lobby": 7})
+        again = History(self.clock, SyncPool(self.path), 3, tails, seqs)
+        self.assertEqual(again.record("lobby", "chat", "a", "next").seq, 8)
+
+    def test_failures_make_history_unavailable_and_are_logged_once(self) -> None:
+        errors: list[dict[str, Any]] = []
+
+        def observe(event: dict[str, Any]) -> None:
+            if "history unavailable" in event.get("log_format", ""):
+                errors.append(event)
+
+        globalLogPublisher.addObserver(observe)
+        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        self.pool.failing = True
+        for _ in range(5):
+            self.history.record("lobby", "chat", "a", "x")
+            self.clock.advance(COMMIT_INTERVAL)
+        self.assertFalse(self.history.available)
+        self.assertEqual(len(errors), 1)
+        self.pool.failing = False
+        self.history.record("lobby", "chat", "a", "back")
+        self.clock.advance(COMMIT_INTERVAL)
+        self.assertTrue(self.history.available)
+
+    def test_retention_by_age_and_rows(self) -> None:
+        history = History(self.clock, self.pool, keep=5, max_age=60, max_rows=3)
+        for i in range(5):
+            history.record("lobby", "chat", "a", f"old {i}")
+        self.clock.advance(100)
+        for i in range(4):
+            history.record("lobby", "chat", "a", f"new {i}")
+        history.commit()
+        self.successResultOf(history.prune())
+        self.assertEqual(
+            [row[4] for row in stored(self.path)], ["new 1", "new 2", "new 3"]
+        )
+
+
+class SchemaTests(SynchronousTestCase):
+    def test_migrates_an_older_schema_keeping_the_data(self) -> None:
+        path = Path(self.mktemp())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as connection:
+            for statement in MIGRATIONS[1]:
+                connection.execute(statement)
+            connection.execute("PRAGMA user_version = 1")
+            connection.execute(
+                "INSERT INTO messages VALUES ('lobby', 1, 0.0, 'chat', 'old', 'kept')"
+            )
+        tails, seqs = load_history(str(path), 10)
+        self.assertEqual([e.text for e in tails["lobby"]], ["kept"])
+        self.assertEqual(seqs, {"lobby": 1})
+        with sqlite3.connect(path) as connection:
+            (version,) = connection.execute("PRAGMA user_version").fetchone()
+            indexes = connection.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'index'"
+            ).fetchall()
+            (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
+        self.assertEqual(version, SCHEMA_VERSION)
+        self.assertIn(("messages_ts",), indexes)
+        self.assertEqual(mode, "wal")
+
+    def test_an_unopenable_file_leaves_history_unavailable(self) -> None:
+        blocker = Path(self.mktemp())
+        blocker.parent.mkdir(parents=True, exist_ok=True)
+        blocker.write_text("a file, not a directory")
+        history = open_history(Clock(), str(blocker / "history.sqlite3"), keep=10)
+        self.assertFalse(history.available)
+        history.record("lobby", "chat", "a", "nowhere to go")
+        self.assertEqual(history.recent("lobby", 10), [])
+
+
+_STAMP = r"\[(\d{4}-\d\d-\d\d )?\d\d:\d\d\] "
+
+
+class ReplayTests(SynchronousTestCase):
+    """What users see: replay on entering a room, /history, the seam."""
+
+    def setUp(self) -> None:
+        self.path = Path(self.mktemp())
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        load_history(str(self.path), 100)
+        self.clock = Clock()
+        self.history = History(self.clock, SyncPool(self.path), keep=100)
+        self.factory = ChatFactory(
+            self.clock, ChatConfig(flood_rate=0, history_replay=3), history=self.history
+        )
+        self.factory.doStart()
+        (self.alice,) = room(self.factory, "alice")
+
+    def newcomer(self, nick: str) -> list[str]:
+        user = FakeUser(self.factory)
+        user.read()
+        user.send(nick)
+        return user.read()
+
+    def test_newcomers_get_the_last_lines_then_the_live_stream(self) -> None:
+        self.alice.send(*[f"line {i}" for i in range(5)], "/me waves")
+        lines = self.newcomer("bob")
+        self.assertTrue(lines[0].startswith("*** Welcome, bob!"))
+        history = lines[1:]
+        self.assertEqual(len(history), 3)
+        for line, text in zip(
+            history, ["<alice> line 3", "<alice> line 4", "* alice waves"], strict=True
+        ):
+            self.assertRegex(line, _STAMP + re.escape(text) + "$")
+
+    def test_the_seam_under_traffic(self) -> None:
+        factory = ChatFactory(
+            self.clock,
+            ChatConfig(flood_rate=0, history_replay=20),
+            history=self.history,
+        )
+        factory.doStart()
+        (talker,) = room(factory, "talker")
+        talker.send(*[f"m{i}" for i in range(30)])
+        joiner = FakeUser(factory)
+        joiner.read()
+        # The nickname and more lines from the talker in the same turn.
+        joiner.send("joiner")
+        talker.send(*[f"m{i}" for i in range(30, 40)])
+        seen = [line for line in joiner.read() if "<talker>" in line]
+        texts = [line.rsplit(" ", 1)[1] for line in seen]
+        self.assertEqual(texts, [f"m{i}" for i in range(10, 40)])  # 20 + 10 live
+        self.assertTrue(all(re.match(_STAMP, line) for line in seen[:20]))
+        self.assertFalse(any(re.match(_STAMP, line) for line in seen[20:]))
+
+    def test_history_command(self) -> None:
+        self.alice.send(*[f"n{i}" for i in range(6)])
+        self.alice.send("/history 2")
+        lines = self.alice.read()
+        self.assertEqual(len(lines), 2)
+        self.assertRegex(lines[1], _STAMP + "<alice> n5$")
+        self.alice.send("/history")  # the default: --history-replay
+        self.assertEqual(len(self.alice.read()), 3)
+        self.alice.send("/history 1000")  # capped at what is kept
+        self.assertEqual(len(self.alice.read()), 6)
+        self.alice.send("/history many")
+        self.assertEqual(self.alice.read(), ["! usage: /history [N]"])
+
+    def test_private_messages_are_not_stored(self) -> None:
+        register(self.factory, "bob")
+        self.alice.send("/msg bob secret", "public")
+        self.history.commit()
+        self.assertEqual(stored(self.path), [("lobby", 1, "chat", "alice", "public")])
+
+    def test_joining_a_room_replays_its_history(self) -> None:
+        self.alice.send("/join games", "in games", "/topic chess")
+        self.alice.send("/part")
+        self.alice.read()
+        self.alice.send("/join games")
+        lines = self.alice.read()
+        # The room (and its topic) went away when it emptied; its history
+        # did not.
+        self.assertEqual(len(lines), 3)
+        self.assertEqual(lines[0], "*** #games has 1 user: alice")
+        self.assertRegex(lines[1], _STAMP + "<alice> in games$")
+        self.assertRegex(
+            lines[2], _STAMP + r"\*\*\* alice set the topic of #games: chess$"
+        )
+
+    def test_unavailable_history(self) -> None:
+        self.history._failing = True
+        self.alice.send("/history")
+        self.assertEqual(self.alice.read(), ["! history is unavailable right now"])
+        self.alice.send("still chatting")  # chat goes on
+
+    def test_no_history_at_all(self) -> None:
+        factory = ChatFactory(self.clock, ChatConfig(flood_rate=0))
+        (user,) = room(factory, "user")
+        user.send("/history")
+        self.assertEqual(user.read(), ["! history is turned off on this server"])
