@@ -11,6 +11,12 @@ from .netsupport import free_port
 from .procsupport import Twistd
 
 
+@pytest.fixture(autouse=True)
+def _in_a_temporary_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Files a test makes (trial's mktemp, history databases) stay out of the tree."""
+    monkeypatch.chdir(tmp_path)
+
+
 @pytest.fixture
 def twistd(tmp_path: Path) -> Iterator[tuple[int, Twistd]]:
     """The real ``twistd -n chat`` on a free loopback port."""

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
@@ -66,10 +68,34 @@ class OptionsTests(SynchronousTestCase):
 
 
 class MakeServiceTests(SynchronousTestCase):
+    def test_history_is_on_by_default_in_the_given_file(self) -> None:
+        path = Path(self.mktemp())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        top = makeService(
+            parse("--port", "tcp:7000", "--history-db", str(path)),
+            MemoryReactorClock(),
+        )
+        factory = next(c for c in top if isinstance(c, ChatService)).factory
+        assert factory.hub.history is not None
+        self.assertTrue(factory.hub.history.available)
+        self.assertTrue(path.exists())
+        off = makeService(parse("--no-history"), MemoryReactorClock())
+        factory = next(c for c in off if isinstance(c, ChatService)).factory
+        self.assertIsNone(factory.hub.history)
+
     def test_one_listener_per_port_and_the_chat_service(self) -> None:
         reactor = MemoryReactorClock()
         top = makeService(
-            parse("--port", "tcp:7000", "--port", "7001", "--max-line", "100"), reactor
+            parse(
+                "--port",
+                "tcp:7000",
+                "--port",
+                "7001",
+                "--max-line",
+                "100",
+                "--no-history",
+            ),
+            reactor,
         )
         children = list(top)
         self.assertIsInstance(children[0], ChatService)
