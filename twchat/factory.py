@@ -113,7 +113,8 @@ class ChatFactory(Factory):
         for protocol in self.connections:
             waiting = protocol.outbox.waiting_since
             if (
-                (not protocol.nick and protocol.connected_at <= register_by)
+                protocol.sweep_always
+                or (not protocol.nick and protocol.connected_at <= register_by)
                 or protocol.last_heard <= idle_since
                 or (waiting is not None and waiting <= stalled_by)
             ):
@@ -121,9 +122,8 @@ class ChatFactory(Factory):
         for protocol in due:
             protocol.check_deadlines(now)
 
-    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
-        if self.hub.closing:
-            return None
+    def refusal(self, addr: IAddress | None) -> str | None:
+        """Why a new connection from ``addr`` cannot be served, if it cannot."""
         config = self.config
         if len(self.connections) >= config.max_clients:
             self.log.warn(
@@ -131,9 +131,7 @@ class ChatFactory(Factory):
                 peer=addr,
                 limit=config.max_clients,
             )
-            return _Refusal(
-                f"server is full ({config.max_clients} users); try again later"
-            )
+            return f"server is full ({config.max_clients} users); try again later"
         host = getattr(addr, "host", "")
         if config.max_per_ip and host and self._per_host[host] >= config.max_per_ip:
             self.log.warn(
@@ -141,10 +139,18 @@ class ChatFactory(Factory):
                 peer=addr,
                 limit=config.max_per_ip,
             )
-            return _Refusal(
+            return (
                 "too many connections from your address "
                 f"(limit {config.max_per_ip}); try again later"
             )
+        return None
+
+    def buildProtocol(self, addr: IAddress | None) -> Protocol | None:
+        if self.hub.closing:
+            return None
+        why = self.refusal(addr)
+        if why is not None:
+            return _Refusal(why)
         protocol = ChatProtocol()
         protocol.factory = self
         return protocol

@@ -68,6 +68,9 @@ class ChatProtocol(LineReceiver):
     last_heard = 0.0
     #: Set once we decided to close: later input from this user is ignored.
     _closing = False
+    #: Call check_deadlines every sweep (the factory otherwise calls it only
+    #: for connections that are due).
+    sweep_always = False
     _heard = False
     # Lines read but not yet handled (flood control, per-turn limit).
     _inbox: deque[bytes | TooLong] | None = None
@@ -192,7 +195,7 @@ class ChatProtocol(LineReceiver):
         self.outbox.write(data)
 
     def send(self, event: Event) -> None:
-        self.outbox.write(render_line(event))
+        self.outbox.write(self.renderer(event))
 
     def quit(self, reason: str) -> None:
         self.factory.hub.leave(self, reason)

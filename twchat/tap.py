@@ -205,6 +205,8 @@ class Options(usage.Options):
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
+        self["web"] = []
+        self["web-origin"] = []
 
     def opt_port(self, description: str) -> None:
         if description.isdigit():
@@ -220,6 +222,25 @@ class Options(usage.Options):
     )
 
     opt_p = opt_port
+
+    def opt_web(self, description: str) -> None:
+        if description.isdigit():
+            description = f"tcp:{description}"
+        self["web"].append(description)
+
+    opt_web.__doc__ = (
+        "Also serve the browser chat (a page and its WebSocket) here: a port "
+        "number or an endpoint string such as tcp:8080:interface=127.0.0.1 or "
+        "ssl:8443:privateKey=key.pem:certKey=cert.pem. Repeatable. [default: off]"
+    )
+
+    def opt_web_origin(self, origin: str) -> None:
+        self["web-origin"].append(origin)
+
+    opt_web_origin.__doc__ = (
+        "Let pages from this origin (e.g. https://chat.example) open the "
+        "WebSocket; repeatable; * allows any. [default: the page's own origin]"
+    )
 
     def postOptions(self) -> None:
         _positive("max-clients", self["max-clients"])
@@ -257,7 +278,7 @@ class Options(usage.Options):
         from twisted.internet import reactor
         from twisted.internet.endpoints import serverFromString
 
-        for description in self["port"]:
+        for description in self["port"] + self["web"]:
             try:
                 serverFromString(reactor, description)
                 if is_tls_description(description):
@@ -284,6 +305,28 @@ class _LoggedEndpoint:
         where = describe_address(port.getHost(), kind=True)
         self.log.info("twchat listening on {where}", where=where)
         return port
+
+
+def _listen(
+    description: str,
+    factory: Any,
+    reactor: Any,
+    certificates: list[ReloadableCertificate],
+) -> IService:
+    """A listening service; ssl: ports get a certificate SIGHUP can reload."""
+    listener = strports.service(description, factory, reactor=reactor)
+    endpoint = listener.endpoint
+    if is_tls_description(description):
+        # Same arguments as Twisted's ssl:, but a certificate that SIGHUP
+        # can replace.
+        spec = parse_tls_description(description)
+        certificate = ReloadableCertificate(
+            reactor, spec.private_key, spec.cert_key, spec.extra_cert_chain
+        )
+        certificates.append(certificate)
+        endpoint = tls_endpoint(reactor, spec, certificate)
+    listener.endpoint = _LoggedEndpoint(endpoint)
+    return IService(listener)
 
 
 def makeService(
@@ -327,24 +370,15 @@ def makeService(
     top = MultiService()
     # Added first so it stops last: listeners close before users are told.
     ChatService(factory).setServiceParent(top)
-    certificates = []
+    certificates: list[ReloadableCertificate] = []
     for description in options["port"]:
-        listener = strports.service(description, factory, reactor=reactor)
-        endpoint = listener.endpoint
-        if is_tls_description(description):
-            # Same arguments as Twisted's ssl:, but a certificate that
-            # SIGHUP can replace.
-            spec = parse_tls_description(description)
-            certificate = ReloadableCertificate(
-                reactor,  # type: ignore[arg-type]
-                spec.private_key,
-                spec.cert_key,
-                spec.extra_cert_chain,
-            )
-            certificates.append(certificate)
-            endpoint = tls_endpoint(reactor, spec, certificate)  # type: ignore[arg-type]
-        listener.endpoint = _LoggedEndpoint(endpoint)
-        IService(listener).setServiceParent(top)
+        _listen(description, factory, reactor, certificates).setServiceParent(top)
+    if options["web"]:
+        from .web import web_site
+
+        site = web_site(factory, tuple(options["web-origin"]))
+        for description in options["web"]:
+            _listen(description, site, reactor, certificates).setServiceParent(top)
     if certificates:
         TLSReloadService(reactor, certificates).setServiceParent(top)
     return top

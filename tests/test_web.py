@@ -1,0 +1,174 @@
+"""The browser transport over real loopback TCP, driven without a browser."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+
+import pytest_twisted
+from twisted.internet.testing import StringTransport
+from twisted.internet.threads import deferToThread
+from twisted.trial.unittest import SynchronousTestCase
+
+from twchat.web import PING_INTERVAL, PING_TIMEOUT, WebChatProtocol
+
+from .netsupport import free_port, join
+from .support import make_factory
+from .test_integration import _serve
+from .websupport import ws_connect, ws_join
+
+
+@pytest_twisted.async_yield_fixture
+async def web() -> AsyncIterator[tuple[int, int]]:
+    web_port = free_port()
+    port, top = await _serve("--web", f"tcp:{web_port}:interface=127.0.0.1")
+    yield port, web_port
+    await top.stopService()
+
+
+def _http(port: int, request: bytes) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(request)
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = sock.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+
+def _upgrade(port: int, origin: str | None) -> bytes:
+    headers = [
+        b"GET /ws HTTP/1.1",
+        b"Host: 127.0.0.1:%d" % port,
+        b"Upgrade: websocket",
+        b"Connection: Upgrade",
+        b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==",
+        b"Sec-WebSocket-Version: 13",
+    ]
+    if origin is not None:
+        headers.append(b"Origin: " + origin.encode())
+    return _http(port, b"\r\n".join(headers) + b"\r\n\r\n")
+
+
+@pytest_twisted.ensureDeferred
+async def test_tcp_and_browser_users_chat_both_ways(web: tuple[int, int]) -> None:
+    port, web_port = web
+    tcp = await join(port, "tcpuser")
+    browser = await ws_join(web_port, "webby")
+    assert await tcp.line() == "*** webby joined (2 here)"
+    browser.send("hello from the browser <b>")
+    assert await tcp.line() == "<webby> hello from the browser <b>"
+    tcp.send("hello back")
+    assert await browser.event() == {
+        "type": "chat",
+        "nick": "tcpuser",
+        "text": "hello back",
+    }
+    browser.send("/me waves")
+    assert await tcp.line() == "* webby waves"
+    tcp.send("/msg webby psst")
+    assert await browser.event() == {
+        "type": "private",
+        "sender": "tcpuser",
+        "text": "psst",
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_browser_users_follow_the_same_rules(web: tuple[int, int]) -> None:
+    port, web_port = web
+    await join(port, "alice")
+    browser = await ws_connect(web_port)
+    browser.send("ALICE")
+    assert await browser.event() == {
+        "type": "error",
+        "text": "nickname ALICE is already taken",
+    }
+    assert (await browser.event())["type"] == "prompt"
+    browser.send("bob")
+    registered = await browser.event()
+    assert registered["type"] == "registered"
+    assert registered["room"] == "lobby"
+    browser.send("x" * 600)
+    assert await browser.event() == {
+        "type": "error",
+        "text": "line too long (max 512 bytes); it was not sent",
+    }
+    browser.send("/join games")
+    assert await browser.event() == {
+        "type": "who",
+        "room": "games",
+        "online": 1,
+        "names": ["bob"],
+    }
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_page_is_served(web: tuple[int, int]) -> None:
+    _, web_port = web
+    for path in (b"/", b"/static/app.js", b"/static/style.css"):
+        request = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path
+        answer = await deferToThread(_http, web_port, request)
+        assert answer.startswith(b"HTTP/1.1 200"), path
+
+
+@pytest_twisted.ensureDeferred
+async def test_foreign_origins_are_refused(web: tuple[int, int]) -> None:
+    _, web_port = web
+    refused = await deferToThread(_upgrade, web_port, "http://evil.example")
+    assert refused.startswith(b"HTTP/1.1 403")
+    same = await deferToThread(_upgrade, web_port, f"http://127.0.0.1:{web_port}")
+    assert same.startswith(b"HTTP/1.1 101")
+
+
+@pytest_twisted.ensureDeferred
+async def test_allowed_origins_option() -> None:
+    web_port = free_port()
+    _, top = await _serve(
+        "--web",
+        f"tcp:{web_port}:interface=127.0.0.1",
+        "--web-origin",
+        "https://chat.example",
+    )
+    try:
+        listed = await deferToThread(_upgrade, web_port, "https://chat.example")
+        assert listed.startswith(b"HTTP/1.1 101")
+        own = await deferToThread(_upgrade, web_port, f"http://127.0.0.1:{web_port}")
+        assert own.startswith(b"HTTP/1.1 403")
+    finally:
+        await top.stopService()
+
+
+class _FakeWebSocket:
+    def __init__(self) -> None:
+        self.pings = 0
+
+    def ping(self, payload: bytes = b"") -> None:
+        self.pings += 1
+
+
+class KeepaliveTests(SynchronousTestCase):
+    def test_quiet_browsers_are_pinged_and_dead_ones_dropped(self) -> None:
+        factory, clock = make_factory()
+        chat = WebChatProtocol()
+        chat.factory = factory
+        ws = _FakeWebSocket()
+        chat.websocket = ws  # type: ignore[assignment]
+        chat.makeConnection(StringTransport())
+        chat.dataReceived(b"webby\n")
+        self.assertEqual(chat.nick, "webby")
+
+        def seconds(n: float) -> None:
+            for _ in range(int(n)):
+                clock.advance(1)
+
+        seconds(PING_INTERVAL)
+        self.assertEqual(ws.pings, 1)
+        chat.last_heard = clock.seconds()  # the pong came back
+        seconds(PING_INTERVAL)
+        self.assertEqual(ws.pings, 2)
+        self.assertFalse(chat._closing)
+        seconds(PING_TIMEOUT)  # no pong any more
+        self.assertTrue(chat._closing)
