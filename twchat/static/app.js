@@ -10,6 +10,7 @@ const state = {
   room: "",
   joining: "",       // the room asked for with /join, until the server answers
   users: [],
+  rooms: [],
   lastLine: "",
   retry: 0,
 };
@@ -68,12 +69,16 @@ function renderUsers() {
     ul.appendChild(li);
   }
   $("count").textContent = "(" + state.users.length + ")";
+  if (state.rooms.length) renderRooms(state.rooms);
 }
 
 function renderRooms(rooms) {
+  state.rooms = rooms;
   const ul = $("rooms");
   ul.replaceChildren();
   for (const room of rooms) {
+    // Our own room's count follows the joins and leaves we see.
+    if (keyOf(room.name) === keyOf(state.room)) room.users = state.users.length;
     const li = document.createElement("li");
     li.textContent = "#" + room.name + " (" + room.users + ")";
     li.dataset.room = room.name;

@@ -1,0 +1,228 @@
+"""
+The chat page in real headless Chromium (Debian's, driven by Playwright),
+against the real ``twistd -n chat --web``.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from .netsupport import free_port
+from .procsupport import Twistd, User
+
+CHROMIUM = "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+TIMEOUT_MS = 10_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+class Server:
+    def __init__(self, tmp_path: Path) -> None:
+        self.tmp_path = tmp_path
+        self.port, self.web = free_port(), free_port()
+        self.process: Twistd | None = None
+
+    def start(self) -> None:
+        args = [
+            "--port",
+            f"tcp:{self.port}:interface=127.0.0.1",
+            "--web",
+            f"tcp:{self.web}:interface=127.0.0.1",
+            "--history-db",
+            str(self.tmp_path / "history.sqlite3"),
+        ]
+        self.process = Twistd(self.tmp_path, args)
+        self.process.wait_for_port(self.web)
+
+    def stop(self) -> None:
+        assert self.process is not None
+        self.process.process.send_signal(signal.SIGTERM)
+        assert self.process.stopped() == 0
+        self.process.__exit__()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.web}/"
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    server = Server(tmp_path)
+    server.start()
+    yield server
+    assert server.process is not None
+    server.process.__exit__()
+
+
+def open_chat(browser: Browser, server: Server, nick: str) -> Page:
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.fill("#nick", nick)
+    page.press("#nick", "Enter")
+    expect(page.locator("#chat")).to_be_visible()
+    return page
+
+
+def say(page: Page, text: str) -> None:
+    page.fill("#line", text)
+    page.press("#line", "Enter")
+
+
+def messages(page: Page) -> list[str]:
+    return page.locator("#messages li").all_inner_texts()
+
+
+def test_two_pages_and_a_tcp_user_chat(browser: Browser, server: Server) -> None:
+    ann = open_chat(browser, server, "ann")
+    ben = open_chat(browser, server, "ben")
+    tcp = User(server.port)
+    tcp.until("? Choose a nickname:")
+    tcp.send("carl")
+    tcp.line()
+    say(ann, "hello from ann")
+    expect(ben.locator("#messages")).to_contain_text("<ann> hello from ann")
+    assert tcp.until("<ann> hello from ann")
+    tcp.send("hello from the terminal")
+    expect(ann.locator("#messages")).to_contain_text("<carl> hello from the terminal")
+    expect(ben.locator("#messages")).to_contain_text("<carl> hello from the terminal")
+    say(ben, "/me waves")
+    assert tcp.until("* ben waves")
+    expect(ann.locator("#users")).to_contain_text("carl")
+    expect(ann.locator("#rooms")).to_contain_text("#lobby (3)")
+    ARTIFACTS.mkdir(exist_ok=True)
+    ann.screenshot(path=str(ARTIFACTS / "chat-page.png"))
+    # Readable on a phone: nothing wider than the screen.
+    ann.set_viewport_size({"width": 390, "height": 760})
+    width = ann.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    expect(ann.locator("#line")).to_be_visible()
+    ann.screenshot(path=str(ARTIFACTS / "chat-page-phone.png"))
+
+
+def test_a_taken_nickname_is_shown_inline(browser: Browser, server: Server) -> None:
+    open_chat(browser, server, "dora")
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.fill("#nick", "DORA")
+    page.press("#nick", "Enter")
+    expect(page.locator("#login-error")).to_have_text("nickname DORA is already taken")
+    expect(page.locator("#login")).to_be_visible()
+    page.fill("#nick", "dora2")
+    page.press("#nick", "Enter")
+    expect(page.locator("#chat")).to_be_visible()
+
+
+def test_switching_rooms(browser: Browser, server: Server) -> None:
+    eve = open_chat(browser, server, "eve")
+    fay = open_chat(browser, server, "fay")
+    fay.fill("#new-room-name", "games")
+    fay.press("#new-room-name", "Enter")
+    expect(fay.locator("#room-name")).to_have_text("#games")
+    expect(eve.locator("#messages")).to_contain_text("fay left for #games")
+    say(fay, "only in games")
+    say(eve, "only in the lobby")
+    expect(eve.locator("#messages")).to_contain_text("<eve> only in the lobby")
+    expect(fay.locator("#messages")).to_contain_text("<fay> only in games")
+    assert not any("only in games" in m for m in messages(eve))
+    assert not any("only in the lobby" in m for m in messages(fay))
+    fay.locator("#rooms li", has_text="#lobby").click()
+    expect(fay.locator("#room-name")).to_have_text("#lobby")
+
+
+def test_history_appears_on_join(browser: Browser, server: Server) -> None:
+    gus = open_chat(browser, server, "gus")
+    say(gus, "said before you came")
+    expect(gus.locator("#messages")).to_contain_text("said before you came")
+    hal = open_chat(browser, server, "hal")
+    expect(hal.locator("#messages li.history")).to_contain_text(
+        "<gus> said before you came"
+    )
+
+
+def test_markup_is_shown_as_text(browser: Browser, server: Server) -> None:
+    ivy = open_chat(browser, server, "ivy")
+    jan = open_chat(browser, server, "jan")
+    dialogs: list[str] = []
+    jan.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    attack = "<img src=x onerror=alert(1)>"
+    say(ivy, attack)
+    expect(jan.locator("#messages")).to_contain_text("<ivy> " + attack)
+    assert jan.locator("#messages img").count() == 0
+    assert dialogs == []
+
+
+def test_the_page_reconnects_after_a_restart(browser: Browser, server: Server) -> None:
+    kim = open_chat(browser, server, "kim")
+    server.stop()
+    expect(kim.locator("#status")).to_contain_text("reconnecting")
+    server.start()
+    expect(kim.locator("#status")).to_have_text("connected", timeout=20_000)
+    tcp = User(server.port)
+    tcp.until("? Choose a nickname:")
+    tcp.send("lee")
+    tcp.line()
+    # Registered again, under the same name.
+    say(kim, "back again")
+    assert tcp.until("<kim> back again")
+
+
+def test_a_foreign_origin_is_refused(browser: Browser, server: Server) -> None:
+    # A page from another origin: another port on the same host.
+    elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), _BlankPage)
+    threading.Thread(target=elsewhere.serve_forever, daemon=True).start()
+    page = browser.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(f"http://127.0.0.1:{elsewhere.server_address[1]}/")
+    outcome = page.evaluate(
+        """url => new Promise(resolve => {
+            const ws = new WebSocket(url);
+            ws.onopen = () => resolve("open");
+            ws.onerror = () => resolve("refused");
+        })""",
+        f"ws://127.0.0.1:{server.web}/ws",
+    )
+    elsewhere.shutdown()
+    assert outcome == "refused"
+    assert server.process is not None
+    line = server.process.wait_for_log("refused a WebSocket")
+    assert f"from origin http://127.0.0.1:{elsewhere.server_address[1]}" in line
+
+
+class _BlankPage(BaseHTTPRequestHandler):
+    def do_GET(self) -> None:
+        body = b"<!doctype html><title>elsewhere</title>"
+        self.send_response(200)
+        self.send_header("Content-Type", "text/html")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        pass
