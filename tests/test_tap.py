@@ -68,6 +68,26 @@ class OptionsTests(SynchronousTestCase):
 
 
 class MakeServiceTests(SynchronousTestCase):
+    def test_web_over_tls_gets_a_reloadable_certificate(self) -> None:
+        from twchat.tls import TLSReloadService
+
+        from .tlssupport import make_certificate
+
+        directory = Path(self.mktemp())
+        directory.mkdir(parents=True)
+        key, cert = make_certificate(directory)
+        top = makeService(
+            parse(
+                "--no-history",
+                "--web",
+                f"ssl:8443:privateKey={key}:certKey={cert}",
+            ),
+            MemoryReactorClock(),
+        )
+        reload = next(c for c in top if isinstance(c, TLSReloadService))
+        self.assertEqual(len(reload.certificates), 1)
+        self.assertEqual(reload.certificates[0].paths[1], cert)
+
     def test_history_is_on_by_default_in_the_given_file(self) -> None:
         path = Path(self.mktemp())
         path.parent.mkdir(parents=True, exist_ok=True)

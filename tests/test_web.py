@@ -6,16 +6,19 @@ import socket
 from collections.abc import AsyncIterator
 
 import pytest_twisted
+from twisted.internet import reactor
+from twisted.internet.defer import Deferred
 from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SynchronousTestCase
+from twisted.web.websocket import WebSocketClientEndpoint
 
 from twchat.web import PING_INTERVAL, PING_TIMEOUT, WebChatProtocol
 
 from .netsupport import free_port, join
 from .support import make_factory
 from .test_integration import _serve
-from .websupport import ws_connect, ws_join
+from .websupport import WSUser, _Factory, ws_connect, ws_join
 
 
 @pytest_twisted.async_yield_fixture
@@ -172,3 +175,25 @@ class KeepaliveTests(SynchronousTestCase):
         self.assertFalse(chat._closing)
         seconds(PING_TIMEOUT)  # no pong any more
         self.assertTrue(chat._closing)
+
+
+@pytest_twisted.ensureDeferred
+async def test_tcp_and_browser_users_share_the_connection_limit() -> None:
+    web_port = free_port()
+    port, top = await _serve(
+        "--web", f"tcp:{web_port}:interface=127.0.0.1", "--max-clients", "1"
+    )
+    try:
+        await join(port, "first")
+        user = WSUser()
+        endpoint = WebSocketClientEndpoint.new(
+            reactor, f"http://127.0.0.1:{web_port}/ws"
+        )
+        await Deferred.fromCoroutine(endpoint.connect(_Factory(user)))
+        assert await user.event() == {
+            "type": "error",
+            "text": "server is full (1 users); try again later",
+        }
+        await user.closed
+    finally:
+        await top.stopService()
