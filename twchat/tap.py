@@ -45,6 +45,11 @@ HISTORY_KEEP = 100
 _defaults = ChatConfig()
 
 
+def _endpoint(description: str) -> str:
+    """A bare port number means tcp:PORT (serverFromString refuses it)."""
+    return f"tcp:{description}" if description.isdigit() else description
+
+
 def _positive(name: str, value: int) -> None:
     if value < 1:
         raise usage.UsageError(f"--{name} must be at least 1, not {value}")
@@ -209,9 +214,7 @@ class Options(usage.Options):
         self["web-origin"] = []
 
     def opt_port(self, description: str) -> None:
-        if description.isdigit():
-            description = f"tcp:{description}"
-        self["port"].append(description)
+        self["port"].append(_endpoint(description))
 
     # usage.Options prints a method's docstring verbatim as its help.
     opt_port.__doc__ = (
@@ -224,9 +227,7 @@ class Options(usage.Options):
     opt_p = opt_port
 
     def opt_web(self, description: str) -> None:
-        if description.isdigit():
-            description = f"tcp:{description}"
-        self["web"].append(description)
+        self["web"].append(_endpoint(description))
 
     opt_web.__doc__ = (
         "Also serve the browser chat (a page and its WebSocket) here: a port "
