@@ -110,15 +110,24 @@ def test_messages_never_garble_the_line_being_typed(
     bob.line()
     for text in ("first message", "second message", "third message"):
         bob.send(text)
+    # prompt_toolkit prints the lines, then redraws the input line: wait
+    # for both.
     screen = terminal.wait_for(
-        lambda s: any("<bob> third message" in line for line in s)
+        lambda s: (
+            any("<bob> third message" in line for line in s)
+            and any(line.rstrip() == "alice> half typed" for line in s)
+        )
     )
     rows = {line.rstrip(): i for i, line in enumerate(screen)}
     assert "alice> half typed" in rows, screen
     prompt_row = rows["alice> half typed"]
     for text in ("first message", "second message", "third message"):
         assert rows[f"<bob> {text}"] < prompt_row  # above the input line
-    assert terminal.cursor() == (len("alice> half typed"), prompt_row)
+    expected = (len("alice> half typed"), prompt_row)
+    deadline = time.monotonic() + WAIT
+    while terminal.cursor() != expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert terminal.cursor() == expected
 
     # Editing works by character: backspace removes the whole "é".
     terminal.keys("C-u")
