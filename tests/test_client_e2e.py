@@ -147,3 +147,15 @@ def test_help_documents_every_option() -> None:
     text = " ".join(done.stdout.split())
     assert "[default: 1234]" in text
     assert "[default: localhost]" in text
+
+
+def test_endpoint_option_reaches_a_unix_socket(tmp_path: Path) -> None:
+    path = tmp_path / "chat.sock"
+    port = free_port()
+    args = ["--port", f"tcp:{port}:interface=127.0.0.1", "--port", f"unix:{path}"]
+    with Twistd(tmp_path, args) as twistd:
+        twistd.wait_for_port(port)
+        watcher = _watcher(port)
+        done = client("--endpoint", f"unix:path={path}", "--nick", "sock", stdin="hi\n")
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert watcher.until("<sock> hi")
