@@ -72,11 +72,6 @@ class Hub:
         #: Set while the server shuts down: people leave without notices.
         self.closing = False
 
-    @property
-    def room(self) -> Room:
-        """The default room (the only one before anyone used /join)."""
-        return self.default_room
-
     def _create(self, name: str) -> Room:
         room = Room(name, self._clock, self._presence)
         self.rooms[room_key(name)] = room
