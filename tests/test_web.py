@@ -109,6 +109,24 @@ async def test_browser_users_follow_the_same_rules(web: tuple[int, int]) -> None
 
 
 @pytest_twisted.ensureDeferred
+async def test_a_huge_message_is_refused_and_the_socket_closed(
+    web: tuple[int, int],
+) -> None:
+    port, web_port = web
+    watcher = await join(port, "watcher")
+    # Just past the cap (caught when delivered), and far past it (caught
+    # while it streams in, before Twisted has all of it).
+    for nick, size in (("big", 16 * 512 + 1), ("huge", 4_000_000)):
+        browser = await ws_join(web_port, nick)
+        assert await watcher.line() == f"*** {nick} joined (2 here)"
+        browser.send("x" * size)
+        error = await browser.event()
+        assert error == {"type": "error", "text": "message too big; closing"}
+        await browser.closed
+        assert await watcher.line() == f"*** {nick} left (1 here): message too big"
+
+
+@pytest_twisted.ensureDeferred
 async def test_the_page_is_served(web: tuple[int, int]) -> None:
     _, web_port = web
     for path in (b"/", b"/static/app.js", b"/static/style.css"):

@@ -145,6 +145,8 @@ class _WebSocketUser:
         self.request = request
         self.chat: WebChatProtocol | None = None
         self._ws: WebSocketTransport | None = None
+        #: Bytes received since the last complete message.
+        self._unread = 0
 
     def negotiationStarted(self, transport: WebSocketTransport) -> None:
         self._ws = transport
@@ -167,6 +169,28 @@ class _WebSocketUser:
         chat.factory = self.factory
         chat.websocket = self._ws
         chat.makeConnection(_WebSocketAsTransport(self._ws, peer, tcp))  # type: ignore[arg-type]
+        self._count_incoming()
+
+    def _count_incoming(self) -> None:
+        """
+        Stop a huge message while it arrives, not once it is all in memory.
+
+        Twisted hands a WebSocket message over only when it is complete; by
+        counting the bytes that arrive between complete messages, a message
+        past the hard cap is refused with at most one read more in memory.
+        """
+        channel = self.request.channel
+        deliver = channel.dataReceived  # the WebSocket's, since the upgrade
+        cap = HARD_CAP_LINES * self.factory.config.max_line
+
+        def counted(data: bytes) -> None:
+            self._unread += len(data)
+            if self._unread > cap + len(data) and self.chat is not None:
+                self.chat.kick("message too big", "message too big; closing")
+                return
+            deliver(data)
+
+        channel.dataReceived = counted  # type: ignore[method-assign]
 
     def textMessageReceived(self, message: str) -> None:
         self._received(message.encode("utf-8"))
@@ -175,6 +199,7 @@ class _WebSocketUser:
         self._received(bytes(data))
 
     def _received(self, data: bytes) -> None:
+        self._unread = 0
         chat = self.chat
         if chat is None:
             return
@@ -184,6 +209,7 @@ class _WebSocketUser:
         chat.dataReceived(data + b"\n")
 
     def pongReceived(self, payload: bytes) -> None:
+        self._unread = 0
         if self.chat is not None:
             self.chat.last_heard = self.factory.reactor.seconds()
 
