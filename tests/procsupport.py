@@ -53,9 +53,11 @@ class User:
 class Twistd:
     """The real ``twistd -n chat`` in a subprocess, its log collected."""
 
-    def __init__(self, cwd: Path, args: list[str]) -> None:
+    def __init__(
+        self, cwd: Path, args: list[str], twistd_args: tuple[str, ...] = ()
+    ) -> None:
         self.process = subprocess.Popen(
-            [_twistd(), "-n", "--pidfile=", "chat", *args],
+            [_twistd(), *twistd_args, "-n", "--pidfile=", "chat", *args],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

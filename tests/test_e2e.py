@@ -100,3 +100,22 @@ def test_sigterm_under_load_cuts_stalled_clients_and_exits_in_time(
         assert took < 2 + 3, took
         assert "cutting 1 connections that did not close in time" in "".join(server.log)
         stalled.close()
+
+
+def test_runs_on_the_asyncio_reactor_too(tmp_path: Path) -> None:
+    port = free_port()
+    args = ["--port", f"tcp:{port}:interface=127.0.0.1"]
+    with Twistd(tmp_path, args, twistd_args=("-r", "asyncio")) as server:
+        server.wait_for_port(port)
+        assert "AsyncioSelectorReactor" in server.wait_for_log("reactor class")
+        alice, bob = User(port), User(port)
+        for user, nick in ((alice, "alice"), (bob, "bob")):
+            user.until("? Choose a nickname:")
+            user.send(nick)
+            user.line()
+        assert alice.line() == "*** bob joined (2 here)"
+        bob.send("on asyncio")
+        assert alice.line() == "<bob> on asyncio"
+        server.process.send_signal(signal.SIGTERM)
+        assert alice.line() == "*** Server is shutting down. Bye!"
+        assert server.stopped() == 0
