@@ -127,13 +127,17 @@ class Hub:
         member.room = room
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
         member.send(Welcome(nick, room.name, len(room), room.names(WELCOME_NAMES)))
+        self._entered(member, room)
+        return True
+
+    def _entered(self, member: Member, room: Room, came_from: str = "") -> None:
+        """After the room's roll call: its topic, its recent past, then live."""
         if room.topic:
             member.send(Topic(room.name, room.topic))
         self._replay(member, room, self.history_replay)
-        room.announce_join(member)
-        return True
+        room.announce_join(member, came_from)
 
-    def _replay(self, member: Member, room: Room, count: int) -> bool:
+    def _replay(self, member: Member, room: Room, count: int) -> None:
         """
         Send the room's last ``count`` lines as history.
 
@@ -142,12 +146,11 @@ class Hub:
         """
         history = self.history
         if history is None or not history.available:
-            return False
+            return
         for entry in history.recent(room.key, count):
             member.send(
                 HistoryLine(room.name, entry.ts, entry.kind, entry.sender, entry.text)
             )
-        return True
 
     def _record(self, room: Room, kind: str, sender: str, text: str) -> None:
         if self.history is not None:
@@ -284,10 +287,7 @@ class Hub:
         target.add(member)
         member.room = target
         self._describe(member, target)
-        if target.topic:
-            member.send(Topic(target.name, target.topic))
-        self._replay(member, target, self.history_replay)
-        target.announce_join(member, came_from=here.name)
+        self._entered(member, target, came_from=here.name)
 
     def part(self, member: Member) -> None:
         """Back to the default room."""
