@@ -14,7 +14,8 @@ class HubTests(SynchronousTestCase):
 
     def join(self, nick: str) -> RecordingMember:
         member = RecordingMember()
-        self.assertTrue(self.hub.register(member, nick))
+        self.assertIsNone(self.hub.register(member, nick))
+        self.assertIs(self.hub.find(nick), member)
         return member
 
     def test_register_welcomes_and_announces(self) -> None:
@@ -28,7 +29,8 @@ class HubTests(SynchronousTestCase):
     def test_refusal_names_the_reason_and_prompts_again(self) -> None:
         self.join("alice")
         member = RecordingMember()
-        self.assertFalse(self.hub.register(member, "ALICE"))
+        self.hub.register(member, "ALICE")
+        self.assertIsNot(self.hub.find("ALICE"), member)
         self.assertEqual(
             member.events,
             [ev.Error("nickname ALICE is already taken"), ev.NickPrompt()],

@@ -65,7 +65,7 @@ class PresenceTests(SynchronousTestCase):
     def arrive(self, nick: str) -> RecordingMember:
         member = RecordingMember(nick)
         self.room.add(member)
-        self.room.announce_join(member)
+        self.room.announce_join(member.nick, exclude=member)
         return member
 
     def events(self) -> list[bytes]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from .events import Error, NickPrompt, Notice
-from .hub import Hub
+from .hub import Hub, Waiting
 from .member import Member
 from .text import clean_text
 
@@ -33,68 +33,70 @@ HELP = (
     "  //text            send a line that starts with /",
 )
 
-_Handler = Callable[[Hub, Member, str], None]
+_Handler = Callable[[Hub, Member, str], Waiting]
 
 
-def _who(hub: Hub, member: Member, args: str) -> None:
-    hub.who(member, args.strip(" "))
+def _who(hub: Hub, member: Member, args: str) -> Waiting:
+    return hub.who(member, args.strip(" "))
 
 
-def _join(hub: Hub, member: Member, args: str) -> None:
+def _join(hub: Hub, member: Member, args: str) -> Waiting:
     name = args.strip(" ")
     if not name:
         member.send(Error("usage: /join ROOM"))
-        return
-    hub.join(member, name)
+        return None
+    return hub.join(member, name)
 
 
-def _part(hub: Hub, member: Member, args: str) -> None:
-    hub.part(member)
+def _part(hub: Hub, member: Member, args: str) -> Waiting:
+    return hub.part(member)
 
 
-def _rooms(hub: Hub, member: Member, args: str) -> None:
-    hub.list_rooms(member)
+def _rooms(hub: Hub, member: Member, args: str) -> Waiting:
+    return hub.list_rooms(member)
 
 
-def _topic(hub: Hub, member: Member, args: str) -> None:
-    hub.topic(member, args)
+def _topic(hub: Hub, member: Member, args: str) -> Waiting:
+    return hub.topic(member, args)
 
 
-def _history(hub: Hub, member: Member, args: str) -> None:
+def _history(hub: Hub, member: Member, args: str) -> Waiting:
     arg = args.strip(" ")
     if arg and not (arg.isdigit() and arg.isascii() and int(arg) > 0):
         member.send(Error("usage: /history [N]"))
-        return
-    hub.show_history(member, int(arg) if arg else hub.history_replay)
+        return None
+    return hub.show_history(member, int(arg) if arg else hub.history_replay)
 
 
-def _msg(hub: Hub, member: Member, args: str) -> None:
+def _msg(hub: Hub, member: Member, args: str) -> Waiting:
     target, _, text = args.partition(" ")
     if not target or not text.strip():
         member.send(Error("usage: /msg NICK TEXT"))
-        return
-    hub.tell(member, target, text)
+        return None
+    return hub.tell(member, target, text)
 
 
-def _me(hub: Hub, member: Member, args: str) -> None:
-    hub.act(member, args)
+def _me(hub: Hub, member: Member, args: str) -> Waiting:
+    return hub.act(member, args)
 
 
-def _nick(hub: Hub, member: Member, args: str) -> None:
+def _nick(hub: Hub, member: Member, args: str) -> Waiting:
     new = args.strip(" ")
     if not new:
         member.send(Error("usage: /nick NEW"))
-        return
-    hub.rename(member, new)
+        return None
+    return hub.rename(member, new)
 
 
-def _quit(hub: Hub, member: Member, args: str) -> None:
+def _quit(hub: Hub, member: Member, args: str) -> Waiting:
     member.quit(args.strip(" "))
+    return None
 
 
-def _help(hub: Hub, member: Member, args: str) -> None:
+def _help(hub: Hub, member: Member, args: str) -> Waiting:
     for line in HELP:
         member.send(Notice(line))
+    return None
 
 
 _COMMANDS: dict[str, _Handler] = {
@@ -117,42 +119,40 @@ def _split_command(text: str) -> tuple[str, str]:
     return name.lower(), args
 
 
-def handle_line(hub: Hub, member: Member, text: str) -> None:
+def handle_line(hub: Hub, member: Member, text: str) -> Waiting:
     """Act on one decoded line from ``member``."""
     if not member.nick:
-        _handle_nickname(hub, member, text)
-        return
+        return _handle_nickname(hub, member, text)
     if not text.strip():
-        return  # an empty line is someone pressing Enter, not a message
+        return None  # an empty line is someone pressing Enter, not a message
     if text.startswith("/") and not text.startswith("//"):
         name, args = _split_command(text)
         handler = _COMMANDS.get(name)
         if handler is None:
             shown = clean_text(name)[:32]
             member.send(Error(f"unknown command /{shown}; /help lists the commands"))
-            return
-        handler(hub, member, args)
-        return
+            return None
+        return handler(hub, member, args)
     if text.startswith("//"):
         text = text[1:]
-    hub.say(member, text)
+    return hub.say(member, text)
 
 
-def _handle_nickname(hub: Hub, member: Member, text: str) -> None:
+def _handle_nickname(hub: Hub, member: Member, text: str) -> Waiting:
     """Before registration every line is an answer to the nickname prompt."""
     text = text.strip(" \t")
     if text.startswith("/"):
         name, args = _split_command(text)
         if name == "quit":
             member.quit("")
-            return
+            return None
         if name == "help":
             _help(hub, member, args)
             member.send(NickPrompt())
-            return
+            return None
         if name != "nick":
             member.send(Error("choose a nickname first"))
             member.send(NickPrompt())
-            return
+            return None
         text = args.strip(" ")
-    hub.register(member, text)
+    return hub.register(member, text)

@@ -8,6 +8,7 @@ the rules are the same for everyone.
 
 from __future__ import annotations
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
@@ -33,7 +34,11 @@ from .nicknames import nick_error, nick_key
 from .room import PresencePolicy, Room, room_error, room_key
 from .text import clean_text
 
-__all__ = ["Hub"]
+__all__ = ["Hub", "Waiting"]
+
+#: What an action returns: None once done, or a Deferred that fires when
+#: it is (Redis mode); the user's next lines wait for it, keeping their order.
+Waiting = Deferred[None] | None
 
 #: How many names the welcome line lists before "and N more".
 WELCOME_NAMES = 30
@@ -89,6 +94,12 @@ class Hub:
         for room in self.rooms.values():
             room.stop()
 
+    def stop(self) -> Deferred[None]:
+        """After the goodbyes: let what was said reach the disk."""
+        if self.history is None:
+            return succeed(None)
+        return self.history.close()
+
     @property
     def online(self) -> int:
         return len(self.users)
@@ -109,7 +120,7 @@ class Hub:
                 error = f"nickname {nick} is already taken"
         return error
 
-    def register(self, member: Member, nick: str) -> bool:
+    def register(self, member: Member, nick: str) -> Waiting:
         """
         Give ``member`` the nickname ``nick`` and bring them into the room.
 
@@ -119,7 +130,7 @@ class Hub:
         if error is not None:
             member.send(Error(error))
             member.send(NickPrompt())
-            return False
+            return None
         member.nick = nick
         self.users[nick_key(nick)] = member
         room = self.default_room
@@ -128,14 +139,14 @@ class Hub:
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
         member.send(Welcome(nick, room.name, len(room), room.names(WELCOME_NAMES)))
         self._entered(member, room)
-        return True
+        return None
 
     def _entered(self, member: Member, room: Room, came_from: str = "") -> None:
         """After the room's roll call: its topic, its recent past, then live."""
         if room.topic:
             member.send(Topic(room.name, room.topic))
         self._replay(member, room, self.history_replay)
-        room.announce_join(member, came_from)
+        room.announce_join(member.nick, came_from, exclude=member)
 
     def _replay(self, member: Member, room: Room, count: int) -> None:
         """
@@ -156,21 +167,22 @@ class Hub:
         if self.history is not None:
             self.history.record(room.key, kind, sender, text)
 
-    def show_history(self, member: Member, count: int) -> None:
+    def show_history(self, member: Member, count: int) -> Waiting:
         """``/history [N]``: the last N lines of your room."""
         room = self._room_of(member)
         history = self.history
         if history is None:
             member.send(Error("history is turned off on this server"))
-            return
+            return None
         if not history.available:
             member.send(Error("history is unavailable right now"))
-            return
+            return None
         count = min(count, history.keep)
         if not history.recent(room.key, 1):
             member.send(Notice(f"No history in #{room.name} yet"))
-            return
+            return None
         self._replay(member, room, count)
+        return None
 
     def leave(self, member: Member, reason: str = "") -> None:
         """Take a registered member out; everyone else is told why."""
@@ -188,15 +200,15 @@ class Hub:
             room.announce_leave(member.nick, reason)
             self._vacate(room)
 
-    def rename(self, member: Member, new: str) -> None:
+    def rename(self, member: Member, new: str) -> Waiting:
         old = member.nick
         if new == old:
             member.send(Error(f"you are already called {old}"))
-            return
+            return None
         error = self._name_error(new, member)
         if error is not None:
             member.send(Error(error))
-            return
+            return None
         del self.users[nick_key(old)]
         member.nick = new
         self.users[nick_key(new)] = member
@@ -204,41 +216,45 @@ class Hub:
         room.renamed(member, old)
         self.log.info("{old} is now known as {new}", old=old, new=new)
         room.broadcast(NickChanged(old, new))
+        return None
 
-    def say(self, member: Member, text: str) -> None:
+    def say(self, member: Member, text: str) -> Waiting:
         """Relay a chat line to everyone else in the room (no echo)."""
         text = clean_text(text)
         if not text:
             member.send(Error(_NOTHING_LEFT))
-            return
+            return None
         room = self._room_of(member)
         room.broadcast(Chat(member.nick, text), exclude=member)
         self._record(room, "chat", member.nick, text)
+        return None
 
-    def act(self, member: Member, text: str) -> None:
+    def act(self, member: Member, text: str) -> Waiting:
         text = clean_text(text)
         if not text:
             member.send(Error("usage: /me ACTION"))
-            return
+            return None
         room = self._room_of(member)
         room.broadcast(Action(member.nick, text), exclude=member)
         self._record(room, "action", member.nick, text)
+        return None
 
-    def tell(self, member: Member, target: str, text: str) -> None:
+    def tell(self, member: Member, target: str, text: str) -> Waiting:
         """A private message: only ``target`` receives it."""
         receiver = self.find(target)
         if receiver is None:
             member.send(Error(f"no such user: {clean_text(target)}"))
-            return
+            return None
         if receiver is member:
             member.send(Error("you cannot send a private message to yourself"))
-            return
+            return None
         text = clean_text(text)
         if not text:
             member.send(Error(_NOTHING_LEFT))
-            return
+            return None
         receiver.send(Private(member.nick, text))
         member.send(PrivateSent(receiver.nick, text))
+        return None
 
     def _room_of(self, member: Member) -> Room:
         room = member.room
@@ -250,28 +266,29 @@ class Hub:
         names = sorted(room.names(), key=nick_key)
         member.send(RoomInfo(room.name, len(room), tuple(names)))
 
-    def who(self, member: Member, name: str = "") -> None:
+    def who(self, member: Member, name: str = "") -> Waiting:
         """Who is in your room, or in the room called ``name``."""
         room = self._room_of(member)
         if name:
             found = self.rooms.get(room_key(name))
             if found is None:
                 member.send(Error(f"no such room: #{clean_text(name)[:40]}"))
-                return
+                return None
             room = found
         self._describe(member, room)
+        return None
 
-    def join(self, member: Member, name: str) -> None:
+    def join(self, member: Member, name: str) -> Waiting:
         """Move ``member`` to the room ``name``, creating it if need be."""
         error = room_error(name)
         if error is not None:
             member.send(Error(error))
-            return
+            return None
         here = self._room_of(member)
         target = self.rooms.get(room_key(name))
         if target is here:
             member.send(Error(f"you are already in #{here.name}"))
-            return
+            return None
         if target is None:
             if len(self.rooms) >= self.max_rooms:
                 member.send(
@@ -279,7 +296,7 @@ class Hub:
                         f"too many rooms (max {self.max_rooms}); join one that exists"
                     )
                 )
-                return
+                return None
             target = self._create(name)
         here.remove(member)
         here.announce_leave(member.nick, went_to=target.name)
@@ -288,31 +305,34 @@ class Hub:
         member.room = target
         self._describe(member, target)
         self._entered(member, target, came_from=here.name)
+        return None
 
-    def part(self, member: Member) -> None:
+    def part(self, member: Member) -> Waiting:
         """Back to the default room."""
         if self._room_of(member) is self.default_room:
             member.send(Error(f"you are already in #{self.default_room.name}"))
-            return
-        self.join(member, self.default_room.name)
+            return None
+        return self.join(member, self.default_room.name)
 
-    def list_rooms(self, member: Member) -> None:
+    def list_rooms(self, member: Member) -> Waiting:
         rooms = sorted(self.rooms.values(), key=lambda room: room_key(room.name))
         member.send(RoomList(tuple((r.name, len(r), r.topic) for r in rooms)))
+        return None
 
-    def topic(self, member: Member, text: str) -> None:
+    def topic(self, member: Member, text: str) -> Waiting:
         """Show your room's topic, or set it (everyone in the room is told)."""
         room = self._room_of(member)
         if not text.strip():
             member.send(Topic(room.name, room.topic))
-            return
+            return None
         text = clean_text(text)
         if not text:
             member.send(Error(_NOTHING_LEFT))
-            return
+            return None
         room.topic = text
         self.log.info(
             "{nick} set the topic of #{room}", nick=member.nick, room=room.name
         )
         room.broadcast(Topic(room.name, text, setter=member.nick))
         self._record(room, "topic", member.nick, text)
+        return None

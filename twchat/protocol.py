@@ -13,6 +13,7 @@ import re
 from collections import deque
 from typing import TYPE_CHECKING, cast
 
+from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import IDelayedCall, IPushProducer, ITCPTransport
 from twisted.logger import Logger
@@ -78,6 +79,8 @@ class ChatProtocol(LineReceiver):
     _bucket: TokenBucket | None = None
     _resume: IDelayedCall | None = None
     _reading_paused = False
+    #: A line's action is still under way (Redis mode): later lines wait.
+    _held = False
     _cut: IDelayedCall | None = None
 
     def connectionMade(self) -> None:
@@ -128,7 +131,7 @@ class ChatProtocol(LineReceiver):
             self._inbox_bytes += size
         if self._inbox_bytes > self.factory.config.max_recvq:
             self._excess_flood()
-        elif self._resume is None:
+        elif self._resume is None and not self._held:
             self._drain()
 
     def _drain(self) -> None:
@@ -156,6 +159,9 @@ class ChatProtocol(LineReceiver):
             if type(line) is bytes:
                 self._inbox_bytes -= len(line)
                 self.lineReceived(line)
+                if self._held:
+                    self._pause_reading(None)
+                    return
             else:
                 self._inbox_bytes -= 1
                 limit = self.factory.config.max_line
@@ -166,12 +172,26 @@ class ChatProtocol(LineReceiver):
             self._reading_paused = False
             cast(IPushProducer, self.transport).resumeProducing()
 
-    def _pause_reading(self, seconds: float) -> None:
+    def _pause_reading(self, seconds: float | None) -> None:
         # TCP pushes back on the sender instead of us buffering its lines.
         if not self._reading_paused:
             self._reading_paused = True
             cast(IPushProducer, self.transport).pauseProducing()
-        self._resume = self.factory.reactor.callLater(seconds, self._drain)
+        if seconds is not None:
+            self._resume = self.factory.reactor.callLater(seconds, self._drain)
+
+    def _hold(self, waiting: Deferred[None]) -> None:
+        """Take no more lines from this user until ``waiting`` fires."""
+        self._held = True
+        waiting.addErrback(
+            lambda f: self.log.failure("handling a line of {nick}", f, nick=self.nick)
+        )
+        waiting.addBoth(self._release)
+
+    def _release(self, _: object) -> None:
+        self._held = False
+        if not self._closing and self._resume is None:
+            self._resume = self.factory.reactor.callLater(0, self._drain)
 
     def lineReceived(self, line: bytes) -> None:
         if not self.nick and _HTTP_REQUEST.match(line):
@@ -182,7 +202,9 @@ class ChatProtocol(LineReceiver):
         except UnicodeDecodeError:
             self._refuse("your line was not valid UTF-8; it was not sent")
             return
-        handle_line(self.factory.hub, self, text)
+        waiting = handle_line(self.factory.hub, self, text)
+        if waiting is not None:
+            self._hold(waiting)
 
     def _refuse(self, why: str) -> None:
         self.send(Error(why))

@@ -131,20 +131,28 @@ class Room:
 
     # Presence: joins and leaves, one by one or summed up.
 
-    def announce_join(self, member: Member, came_from: str = "") -> None:
-        """Tell the room that ``member`` (already added) has come in."""
-        if len(self._members) > self.presence.batch_above:
-            self._batch(self._joined, member.nick)
+    @property
+    def online(self) -> int:
+        """How many are in the room, as join and leave notices count them."""
+        return len(self._members)
+
+    def announce_join(
+        self, nick: str, came_from: str = "", exclude: Member | None = None
+    ) -> None:
+        """Tell the room (but ``exclude``, the newcomer) that ``nick`` came in."""
+        online = self.online
+        if online > self.presence.batch_above:
+            self._batch(self._joined, nick)
         else:
-            event = Joined(member.nick, len(self._members), came_from)
-            self.broadcast(event, exclude=member)
+            self.broadcast(Joined(nick, online, came_from), exclude=exclude)
 
     def announce_leave(self, nick: str, reason: str = "", went_to: str = "") -> None:
         """Tell the room that ``nick`` (already removed) has gone."""
-        if len(self._members) >= self.presence.batch_above:
+        online = self.online
+        if online >= self.presence.batch_above:
             self._batch(self._left, nick)
         else:
-            self.broadcast(Left(nick, len(self._members), reason, went_to))
+            self.broadcast(Left(nick, online, reason, went_to))
 
     def _batch(self, names: list[str], nick: str) -> None:
         names.append(nick)
@@ -174,6 +182,6 @@ class Room:
                     tuple(joined[:SUMMARY_NAMES]),
                     len(left),
                     tuple(left[:SUMMARY_NAMES]),
-                    len(self._members),
+                    self.online,
                 )
             )

@@ -24,10 +24,8 @@ class ChatService(Service):
     def stopService(self) -> Deferred[None]:
         super().stopService()
         d = self.factory.shutdown()
-        history = self.factory.hub.history
-        if history is not None:
-            # Everything said before the goodbye reaches the disk.
-            d.addCallback(lambda _: history.close())
+        # Everything said before the goodbye is stored (or published).
+        d.addCallback(lambda _: self.factory.hub.stop())
         d.addCallback(self._stopped_on_purpose)
         return d
 
