@@ -17,7 +17,7 @@ from twisted.logger import Logger
 
 from .config import ChatConfig
 from .events import Error, Notice
-from .history import History
+from .history import RoomHistory
 from .hub import Hub
 from .member import Member
 from .outbox import Flusher
@@ -60,7 +60,7 @@ class ChatFactory(Factory):
         reactor: IReactorTime,
         config: ChatConfig | None = None,
         hub: Hub | None = None,
-        history: History | None = None,
+        history: RoomHistory | None = None,
     ) -> None:
         self.reactor = reactor
         self.config = config if config is not None else ChatConfig()

@@ -30,6 +30,7 @@ __all__ = [
     "SCHEMA_VERSION",
     "History",
     "HistoryEntry",
+    "RoomHistory",
     "load_history",
     "migrate",
     "open_history",
@@ -73,6 +74,22 @@ class HistoryEntry(NamedTuple):
     kind: str
     sender: str
     text: str
+
+
+class RoomHistory(Protocol):
+    """What the hub needs of a history: SQLite here, a Redis stream in a cluster."""
+
+    #: The most lines ``recent`` can give.
+    keep: int
+
+    @property
+    def available(self) -> bool: ...
+
+    def record(self, room: str, kind: str, sender: str, text: str) -> object: ...
+
+    def recent(self, room: str, count: int) -> list[HistoryEntry]: ...
+
+    def close(self) -> Deferred[None]: ...
 
 
 class Pool(Protocol):

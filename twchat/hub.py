@@ -28,7 +28,7 @@ from .events import (
     Topic,
     Welcome,
 )
-from .history import History
+from .history import RoomHistory
 from .member import Member
 from .nicknames import nick_error, nick_key
 from .room import PresencePolicy, Room, room_error, room_key
@@ -61,7 +61,7 @@ class Hub:
         presence: PresencePolicy | None = None,
         default_room: str = "lobby",
         max_rooms: int = 100,
-        history: History | None = None,
+        history: RoomHistory | None = None,
         history_replay: int = 20,
     ) -> None:
         self.users: dict[str, Member] = {}
@@ -93,6 +93,9 @@ class Hub:
         self.closing = True
         for room in self.rooms.values():
             room.stop()
+
+    def start(self) -> None:
+        """Called when the server starts; a single process has nothing to do."""
 
     def stop(self) -> Deferred[None]:
         """After the goodbyes: let what was said reach the disk."""

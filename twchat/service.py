@@ -21,6 +21,10 @@ class ChatService(Service):
     def __init__(self, factory: ChatFactory) -> None:
         self.factory = factory
 
+    def startService(self) -> None:
+        super().startService()
+        self.factory.hub.start()
+
     def stopService(self) -> Deferred[None]:
         super().stopService()
         d = self.factory.shutdown()

@@ -22,6 +22,7 @@ from twisted.python import usage
 from zope.interface import implementer
 
 from ._address import describe_address
+from .cluster.schema import NODE_TTL
 from .config import ChatConfig
 from .factory import ChatFactory
 from .history import open_history
@@ -207,6 +208,27 @@ class Options(usage.Options):
         ["no-history", None, "Keep no history: no file, no replay, no /history."],
     ]
 
+    optParameters += [
+        [
+            "redis",
+            None,
+            None,
+            "Share rooms, users and history with other twchat processes "
+            "through Redis at this URL (redis://HOST:PORT/DB). Needs Twisted's "
+            "asyncio reactor: twistd -r asyncio -n chat --redis URL. "
+            "History then lives in the room streams; --history-* options "
+            "other than --history-replay do not apply. [default: off]",
+        ],
+        [
+            "node-ttl",
+            None,
+            NODE_TTL,
+            "Redis mode: seconds after its last heartbeat a silent node's "
+            "users are announced as gone and their nicknames freed.",
+            int,
+        ],
+    ]
+
     def __init__(self) -> None:
         super().__init__()
         self["port"] = []
@@ -276,6 +298,8 @@ class Options(usage.Options):
             raise usage.UsageError("--max-line must be at least 16 bytes")
         if not self["port"]:
             self["port"] = [DEFAULT_PORT]
+        if self["redis"] is not None:
+            _check_redis(self["redis"], self["node-ttl"])
         from twisted.internet import reactor
         from twisted.internet.endpoints import serverFromString
 
@@ -286,6 +310,27 @@ class Options(usage.Options):
                     parse_tls_description(description)
             except Exception as e:
                 raise usage.UsageError(f"bad --port {description!r}: {e}") from e
+
+
+def _check_redis(url: str, ttl: int) -> None:
+    """--redis needs a URL redis-py accepts, and the asyncio reactor."""
+    if ttl < 3:
+        raise usage.UsageError("--node-ttl must be at least 3 seconds")
+    from redis.asyncio.connection import parse_url
+
+    try:
+        parse_url(url)
+    except ValueError as e:
+        raise usage.UsageError(f"bad --redis {url!r}: {e}") from e
+    from twisted.internet import reactor
+    from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+
+    if not isinstance(reactor, AsyncioSelectorReactor):
+        # One line, not the whole usage text: the fix is one word.
+        raise SystemExit(
+            "twistd chat: --redis needs Twisted's asyncio reactor; "
+            f"run: twistd -r asyncio -n chat --redis {url} ..."
+        )
 
 
 @implementer(IStreamServerEndpoint)
@@ -359,7 +404,21 @@ def makeService(
         ),
     )
     history = None
-    if not options["no-history"]:
+    hub = None
+    if options["redis"] is not None:
+        from .cluster.hub import ClusterHub
+
+        hub = ClusterHub(
+            reactor,  # type: ignore[arg-type]
+            options["redis"],
+            config.presence,
+            default_room=config.default_room,
+            max_rooms=config.max_rooms,
+            history_replay=config.history_replay if not options["no-history"] else 0,
+            keep=HISTORY_KEEP,
+            ttl=options["node-ttl"],
+        )
+    elif not options["no-history"]:
         history = open_history(
             reactor,  # type: ignore[arg-type]
             options["history-db"],
@@ -367,7 +426,7 @@ def makeService(
             max_age=options["history-max-age"],
             max_rows=options["history-max-rows"],
         )
-    factory = ChatFactory(reactor, config, history=history)  # type: ignore[arg-type]
+    factory = ChatFactory(reactor, config, hub=hub, history=history)  # type: ignore[arg-type]
     top = MultiService()
     # Added first so it stops last: listeners close before users are told.
     ChatService(factory).setServiceParent(top)

@@ -1,0 +1,78 @@
+"""History in Redis mode: the last lines of each followed room's stream."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+from twisted.internet.defer import Deferred, succeed
+
+from ..history import HistoryEntry
+from .schema import entry_seconds
+
+__all__ = ["HISTORY_KINDS", "StreamHistory"]
+
+#: The stream entries that are history (joins and leaves are not).
+HISTORY_KINDS = frozenset({"chat", "action", "topic"})
+
+
+class StreamHistory:
+    """
+    The rooms' recent lines, as their streams hold them.
+
+    Filled as the node reads each stream (and once from the stream's end
+    when it starts following a room), so replay and ``/history`` answer
+    from memory, show what every node shows, and join the live lines with
+    no gap and no repeat.
+    """
+
+    def __init__(self, keep: int = 100) -> None:
+        self.keep = keep
+        self._tails: dict[str, deque[HistoryEntry]] = {}
+
+    @property
+    def available(self) -> bool:
+        return True
+
+    def record(self, room: str, kind: str, sender: str, text: str) -> None:
+        """Nothing to do: lines become history by being read back."""
+
+    def add(self, room: str, entry_id: str, fields: dict[str, str]) -> None:
+        """Keep a stream entry if it is a history line."""
+        kind = fields.get("k", "")
+        if kind not in HISTORY_KINDS:
+            return
+        tail = self._tails.get(room)
+        if tail is None:
+            tail = self._tails[room] = deque(maxlen=self.keep)
+        tail.append(
+            HistoryEntry(
+                room,
+                0,
+                entry_seconds(entry_id),
+                kind,
+                fields.get("n", ""),
+                fields.get("t", ""),
+            )
+        )
+
+    def load(
+        self, room: str, newest_first: Iterable[tuple[str, dict[str, str]]]
+    ) -> None:
+        """Start a room's tail from the end of its stream."""
+        self._tails.pop(room, None)
+        for entry_id, fields in reversed(list(newest_first)):
+            self.add(room, entry_id, fields)
+
+    def drop(self, room: str) -> None:
+        """The node no longer follows ``room``."""
+        self._tails.pop(room, None)
+
+    def recent(self, room: str, count: int) -> list[HistoryEntry]:
+        tail = self._tails.get(room)
+        if not tail or count <= 0:
+            return []
+        return list(tail)[-count:]
+
+    def close(self) -> Deferred[None]:
+        return succeed(None)
