@@ -59,6 +59,9 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> Redis:
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
         socket_keepalive=True,
+        # A pooled connection idle this long is checked before use: a
+        # Redis restart between two commands is noticed, not failed on.
+        health_check_interval=1,
         retry=Retry(NoBackoff(), 0),
     )
     return client
@@ -177,6 +180,8 @@ class RedisLink:
             try:
                 if not self.up:
                     await self._reader.ping()
+                    # Pooled connections from before the outage are dead.
+                    await self.client.connection_pool.disconnect()
                     self._back()
                 if self.cursors[self.inbox] == "$":
                     # "$" would skip what arrives between two reads.
