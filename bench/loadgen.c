@@ -51,6 +51,7 @@ typedef struct {
 static struct {
     const char *host;
     int port;
+    int port2;           /* >0: the second half of the clients go here */
     int clients, senders;
     int64_t lines;       /* per sender, flat out */
     double rate;         /* total lines per second; 0 = flat out */
@@ -262,7 +263,7 @@ static int ready_count(void) {
 
 static void usage(void) {
     fprintf(stderr,
-            "usage: loadgen [--host H] [--port P] [--clients N] [--senders S]\n"
+            "usage: loadgen [--host H] [--port P] [--port2 P2] [--clients N] [--senders S]\n"
             "  [--lines L | --rate R --duration D] [--no-welcome] [--no-nick]\n"
             "  [--sync] [--settle S] [--register-timeout S] [--idle-timeout S]\n"
             "  [--payload BYTES] [--rooms R]\n");
@@ -276,6 +277,7 @@ int main(int argc, char **argv) {
 #define ARG(name) (!strcmp(a, name) && v && ++i)
         if (ARG("--host")) opt.host = v;
         else if (ARG("--port")) opt.port = atoi(v);
+        else if (ARG("--port2")) opt.port2 = atoi(v);
         else if (ARG("--clients")) opt.clients = atoi(v);
         else if (ARG("--senders")) opt.senders = atoi(v);
         else if (ARG("--lines")) opt.lines = atoll(v);
@@ -300,6 +302,9 @@ int main(int argc, char **argv) {
 
     struct sockaddr_in addr = {.sin_family = AF_INET, .sin_port = htons(opt.port)};
     if (inet_pton(AF_INET, opt.host, &addr.sin_addr) != 1) usage();
+    /* Two nodes of one chat: half the clients (and senders) on each. */
+    struct sockaddr_in addr2 = addr;
+    if (opt.port2 > 0) addr2.sin_port = htons(opt.port2);
     ep = epoll_create1(0);
     rbuf = malloc(RECV_CHUNK);
     cl = calloc(opt.clients, sizeof *cl);
@@ -329,7 +334,8 @@ int main(int argc, char **argv) {
     /* Phase 1: connect and register. */
     while (ready < opt.clients && now_ns() < deadline) {
         while (next < opt.clients && connecting < opt.max_connecting) {
-            start_connect(&cl[next++], &addr);
+            start_connect(&cl[next], next >= opt.clients / 2 ? &addr2 : &addr);
+            next++;
             connecting++;
         }
         int n = epoll_wait(ep, events, 1024, 100);

@@ -68,6 +68,9 @@ class Scenario:
     rooms: int = 0
     #: twchat keeps its SQLite history (the others run --no-history).
     history: bool = False
+    #: 2: two twchat processes sharing one redis-server (--redis), half the
+    #: clients on each. twchat only.
+    nodes: int = 1
     what: str = ""
 
     def loadgen_args(self) -> list[str]:
@@ -117,6 +120,23 @@ FULL = [
         history=True,
         what="the throughput load with SQLite history on",
     ),
+    Scenario(
+        "cluster",
+        100,
+        10,
+        lines=1000,
+        nodes=2,
+        what="the throughput load on two nodes sharing Redis, half on each",
+    ),
+    Scenario(
+        "cluster-latency",
+        100,
+        10,
+        rate=1000,
+        duration=3,
+        nodes=2,
+        what="the latency load on two nodes sharing Redis, half on each",
+    ),
 ]
 QUICK = [
     Scenario("throughput", 50, 5, lines=400, register_timeout=5, idle_timeout=1),
@@ -128,6 +148,17 @@ QUICK = [
     Scenario("rooms", 200, 10, lines=100, rooms=10, register_timeout=5, idle_timeout=1),
     Scenario(
         "history", 50, 5, lines=400, history=True, register_timeout=5, idle_timeout=1
+    ),
+    Scenario("cluster", 50, 5, lines=400, nodes=2, register_timeout=5, idle_timeout=1),
+    Scenario(
+        "cluster-latency",
+        50,
+        5,
+        rate=500,
+        duration=1,
+        nodes=2,
+        register_timeout=5,
+        idle_timeout=1,
     ),
 ]
 for _quick, _full in zip(QUICK, FULL, strict=True):
@@ -257,25 +288,109 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
     raise RuntimeError(f"server did not listen on {port} within {timeout} s")
 
 
-def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
-    """Start a fresh server, drive one scenario at it, stop it."""
-    port = free_port()
-    workdir = tempfile.mkdtemp(prefix="twchat-bench-")
-    history_db = os.path.join(workdir, "history.sqlite3") if scenario.history else None
-    server = servers(port, history_db)[server_name]
-    process = subprocess.Popen(
-        server.command,
+def _redis_command(port: int, *words: str) -> str:
+    """One command to a redis-server; its first reply line, '' if down."""
+    request = f"*{len(words)}\r\n" + "".join(f"${len(w)}\r\n{w}\r\n" for w in words)
+    try:
+        with socket.create_connection(("127.0.0.1", port), 1) as s:
+            s.sendall(request.encode())
+            return s.makefile("rb").readline().decode().rstrip("\r\n")
+    except OSError:
+        return ""
+
+
+def _start(
+    command: list[str], workdir: str, env: dict[str, str]
+) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         preexec_fn=_raise_fd_limit,
-        env={**os.environ, **server.env},
+        env={**os.environ, **env},
         cwd=workdir,
     )
-    try:
+
+
+def _start_cluster(
+    workdir: str, nodes: int
+) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
+    """A redis-server and ``nodes`` twchat processes sharing it."""
+    redis_server = shutil.which("redis-server")
+    if not redis_server:
+        raise RuntimeError("redis-server is not installed")
+    redis_port = free_port()
+    redis = _start(
+        [
+            redis_server,
+            "--port",
+            str(redis_port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            workdir,
+        ],
+        workdir,
+        {},
+    )
+    processes, ports = [redis], []
+    deadline = time.monotonic() + 10
+    while _redis_command(redis_port, "PING") != "+PONG":
+        if time.monotonic() > deadline:
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    url = f"redis://127.0.0.1:{redis_port}/0"
+    for _ in range(nodes):
+        port = free_port()
+        command = servers(port)["twchat"].command
+        command[1:1] = ["-r", "asyncio"]
+        processes.append(_start([*command, "--redis", url], workdir, {}))
+        ports.append(port)
+    for port, process in zip(ports, processes[1:], strict=True):
         _wait_for_port(port, process, 15)
+    # Each node announces itself once it has reached Redis.
+    while _redis_command(redis_port, "SCARD", "twchat:nodes") != f":{nodes}":
+        if time.monotonic() > deadline + 15:
+            raise RuntimeError("the nodes did not reach Redis")
+        time.sleep(0.05)
+    return processes, ports
+
+
+def _rss(processes: list[subprocess.Popen[bytes]], key: str) -> int:
+    return sum(_proc_status(p.pid)[key] for p in processes)
+
+
+def _cpu(processes: list[subprocess.Popen[bytes]]) -> float:
+    return sum(_cpu_seconds(p.pid) for p in processes if p.poll() is None)
+
+
+def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
+    """Start a fresh server (or cluster), drive one scenario at it, stop it."""
+    workdir = tempfile.mkdtemp(prefix="twchat-bench-")
+    history_db = os.path.join(workdir, "history.sqlite3") if scenario.history else None
+    processes: list[subprocess.Popen[bytes]] = []
+    try:
+        if scenario.nodes > 1:
+            processes, ports = _start_cluster(workdir, scenario.nodes)
+            # Memory and CPU: the chat processes and Redis together.
+            process = processes[1]
+            port = ports[0]
+            server = servers(port)[server_name]
+        else:
+            port = free_port()
+            server = servers(port, history_db)[server_name]
+            process = _start(server.command, workdir, server.env)
+            processes, ports = [process], [port]
+            _wait_for_port(port, process, 15)
         time.sleep(0.3)  # the probe connection above has gone
-        base = _proc_status(process.pid)["VmRSS"]
+        base = _rss(processes, "VmRSS")
         args = [str(LOADGEN), "--port", str(port), "--sync", *scenario.loadgen_args()]
+        if len(ports) > 1:
+            args += ["--port2", str(ports[1])]
         if not server.handshake:
             args += ["--no-welcome", "--no-nick"]
         gen = subprocess.Popen(
@@ -290,12 +405,12 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
         first = json.loads(gen.stdout.readline() or "{}")
         result: dict[str, Any]
         if first.get("event") == "registered":
-            registered = _proc_status(process.pid)["VmRSS"]
-            cpu0, t0 = _cpu_seconds(process.pid), time.monotonic()
+            registered = _rss(processes, "VmRSS")
+            cpu0, t0 = _cpu(processes), time.monotonic()
             gen.stdin.write("go\n")
             gen.stdin.flush()
             result = json.loads(gen.stdout.readline())
-            cpu1, t1 = _cpu_seconds(process.pid), time.monotonic()
+            cpu1, t1 = _cpu(processes), time.monotonic()
             result["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
             result["rss_base_kib"] = base
             result["rss_registered_kib"] = registered
@@ -303,18 +418,21 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
         else:
             result = first or {"error": "load generator failed"}
         gen.wait(30)
-        result["rss_peak_kib"] = _proc_status(process.pid)["VmHWM"]
-        result["server_alive"] = process.poll() is None
+        result["rss_peak_kib"] = _rss(processes, "VmHWM")
+        result["server_alive"] = all(p.poll() is None for p in processes)
         return result
     except (RuntimeError, OSError, json.JSONDecodeError) as e:
-        return {"error": str(e), "server_alive": process.poll() is None}
+        alive = bool(processes) and all(p.poll() is None for p in processes)
+        return {"error": str(e), "server_alive": alive}
     finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        # Chat processes first (they say goodbye through Redis), Redis last.
+        for process in reversed(processes):
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         shutil.rmtree(workdir, ignore_errors=True)
 
 
@@ -466,8 +584,10 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario in plan:
         for name in chosen:
-            if (scenario.rooms or scenario.history) and name != "twchat":
-                continue  # the peers have no rooms and no history
+            if (scenario.rooms or scenario.history or scenario.nodes > 1) and (
+                name != "twchat"
+            ):
+                continue  # the peers have no rooms, no history, no Redis mode
             print(f"# {scenario.name} / {name} ...", file=sys.stderr, flush=True)
             results.setdefault(scenario.name, {})[name] = run_one(name, scenario)
 
@@ -478,6 +598,12 @@ def main(argv: list[str] | None = None) -> int:
         print()
         for what, (value, ok) in checks.items():
             print(f"- {'PASS' if ok else 'FAIL'} {what}: {value}")
+    one = results.get("throughput", {}).get("twchat", {})
+    two = results.get("cluster", {}).get("twchat", {})
+    cluster_share = None
+    if one.get("deliveries_per_s") and two.get("deliveries_per_s"):
+        cluster_share = round(two["deliveries_per_s"] / one["deliveries_per_s"], 2)
+        print(f"- two nodes through Redis: {cluster_share}x one node's deliveries/s")
     report = {
         "mode": "quick" if args.quick else "full",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -486,6 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         "scenarios": {s.name: s.__dict__ for s in plan},
         "results": results,
         "ratios": ratios(results),
+        "cluster_vs_one_node": cluster_share,
         "targets": {k: {"value": v, "pass": ok} for k, (v, ok) in checks.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -158,7 +158,17 @@ def test_who_rooms_nicknames_and_private_messages_span_nodes(
     alice.send("/join games")
     assert alice.line() == "*** #games has 2 users: alice, bob"
     assert alice.line() == "*** Topic of #games: dice only"
+    assert re.fullmatch(
+        r"\[\d\d:\d\d\] \*\*\* bob set the topic of #games: dice only", alice.line()
+    )
     assert bob.line() == "*** alice joined from #lobby (2 here)"
+
+    bob.send("/nick robert")
+    assert bob.line() == "*** bob is now known as robert"
+    assert alice.line() == "*** bob is now known as robert"
+    bob.send("/nick bob")
+    assert bob.line() == "*** robert is now known as bob"
+    assert alice.line() == "*** robert is now known as bob"
 
     # Leaving frees the name everywhere.
     alice.send("/quit")
@@ -294,3 +304,41 @@ def test_redis_mode_needs_the_asyncio_reactor(tmp_path: Path) -> None:
         "twistd chat: --redis needs Twisted's asyncio reactor; "
         "run: twistd -r asyncio -n chat --redis redis://127.0.0.1:1/0 ..."
     ]
+
+
+def test_a_node_stopped_properly_says_its_users_left_at_once(
+    nodes: Callable[..., list[Node]],
+) -> None:
+    a, b = nodes(2)
+    alice = a.user("alice")
+    bob = b.user("bob")
+    assert alice.line() == "*** bob joined (2 here)"
+    b.process.process.terminate()
+    assert bob.until("*** Server is shutting down. Bye!")
+    stopped = time.monotonic()
+    assert alice.line() == "*** bob left (1 here): server shutting down"
+    assert time.monotonic() - stopped < 3
+    assert b.process.stopped() == 0
+    a.user("bob")
+
+
+def test_a_node_started_before_redis_waits_for_it(
+    tmp_path: Path, redis: RedisServer
+) -> None:
+    redis.stop()
+    port = free_port()
+    args = ["--port", f"tcp:{port}:interface=127.0.0.1", "--redis", redis.url]
+    with Twistd(tmp_path, args, twistd_args=("-r", "asyncio")) as node:
+        node.wait_for_port(port)
+        node.wait_for_log("lost contact with Redis")
+        user = User(port)
+        user.until("? Choose a nickname:")
+        user.send("alice")
+        assert user.line() == (
+            "! the chat has lost contact with its Redis server; try again shortly"
+        )
+        assert user.line() == "? Choose a nickname:"
+        redis.start()
+        node.wait_for_log("is back after")
+        user.send("alice")
+        assert user.line() == "*** Welcome, alice! #lobby has 1 user: alice"

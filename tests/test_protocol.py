@@ -1,5 +1,6 @@
 """What a user on nc sees, over StringTransport."""
 
+from twisted.internet.defer import Deferred
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.commands import HELP
@@ -319,3 +320,53 @@ class BigRoomTests(SynchronousTestCase):
         clock.advance(3)
         self.assertEqual(alice.read(), ["*** 2 joined: carol, dave (4 here)"])
         self.assertEqual(bob.read(), ["*** 2 joined: carol, dave (4 here)"])
+
+
+class WaitingActionTests(SynchronousTestCase):
+    """An action that finishes later (Redis mode) holds the user's next lines."""
+
+    def test_next_lines_wait_until_the_action_is_done(self) -> None:
+        factory, clock = make_factory()
+        alice = register(factory, "alice")
+        alice.read()
+        said: list[str] = []
+        pending: list[Deferred[None]] = []
+
+        def say(member: object, text: str) -> Deferred[None]:
+            said.append(text)
+            pending.append(Deferred())
+            return pending[-1]
+
+        factory.hub.say = say  # type: ignore[method-assign,assignment]
+        alice.send("one", "two", "three")
+        self.assertEqual(said, ["one"])
+        self.assertEqual(alice.transport.producerState, "paused")
+        clock.advance(5)
+        self.assertEqual(said, ["one"], "nothing moves while the first is out")
+        pending[0].callback(None)
+        clock.advance(0)
+        self.assertEqual(said, ["one", "two"])
+        pending[1].errback(RuntimeError("redis said no"))
+        clock.advance(0)
+        self.assertEqual(said, ["one", "two", "three"])
+        pending[2].callback(None)
+        clock.advance(0)
+        self.assertEqual(alice.transport.producerState, "producing")
+        self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
+
+    def test_a_user_who_leaves_while_waiting_is_not_resumed(self) -> None:
+        factory, clock = make_factory()
+        alice = register(factory, "alice")
+        said: list[str] = []
+        pending: Deferred[None] = Deferred()
+
+        def say(member: object, text: str) -> Deferred[None]:
+            said.append(text)
+            return pending
+
+        factory.hub.say = say  # type: ignore[method-assign,assignment]
+        alice.send("one", "two")
+        alice.close()
+        pending.callback(None)
+        clock.advance(0)
+        self.assertEqual(said, ["one"])

@@ -127,3 +127,29 @@ class MakeServiceTests(SynchronousTestCase):
         self.assertEqual(factory.config.max_line, 100)
         self.assertIs(reactor.tcpServers[1][1], factory)
         self.successResultOf(top.stopService())
+
+
+class RedisOptionsTests(SynchronousTestCase):
+    def test_documented(self) -> None:
+        text = str(Options())
+        self.assertIn("--redis", text)
+        self.assertIn("twistd -r asyncio -n chat --redis", text)
+        self.assertIn("--node-ttl", text)
+        self.assertIn("[default: 10]", text)
+
+    def test_bad_url_and_ttl_are_usage_errors(self) -> None:
+        for args in (
+            ["--redis", "http://127.0.0.1:6379"],
+            ["--redis", "redis://127.0.0.1:6379/0", "--node-ttl", "2"],
+        ):
+            self.assertRaises(usage.UsageError, parse, *args)
+
+    def test_refused_on_another_reactor_with_one_line(self) -> None:
+        # The tests run on the default reactor, not the asyncio one.
+        with self.assertRaises(SystemExit) as caught:
+            parse("--redis", "redis://127.0.0.1:6379/0")
+        self.assertEqual(
+            str(caught.exception),
+            "twistd chat: --redis needs Twisted's asyncio reactor; "
+            "run: twistd -r asyncio -n chat --redis redis://127.0.0.1:6379/0 ...",
+        )

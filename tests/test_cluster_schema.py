@@ -1,0 +1,219 @@
+"""The Lua scripts of Redis mode, run on a real redis-server."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from twchat.cluster.history import StreamHistory
+from twchat.cluster.schema import CLAIM, JOIN, LEAVE, RELEASE, RENAME, Keys
+
+from .redissupport import RedisServer
+
+K = Keys()
+
+
+@pytest.fixture
+def r(tmp_path: Path) -> Iterator[redis.Redis]:
+    server = RedisServer(tmp_path)
+    server.start()
+    client = redis.Redis.from_url(server.url, decode_responses=True)
+    try:
+        yield client
+    finally:
+        client.close()
+        server.stop()
+
+
+def join(r: redis.Redis, node: str, nick: str, room: str, announce: int = 1) -> Any:
+    return r.eval(
+        JOIN,
+        4,
+        K.members(room),
+        K.rooms,
+        K.users(node),
+        K.stream(room),
+        nick.lower(),
+        node,
+        nick,
+        room,
+        room.title(),
+        f"{node}.1",
+        "",
+        100,
+        announce,
+    )
+
+
+def leave(
+    r: redis.Redis, node: str, nick: str, room: str, free: int = 1, went: str = ""
+) -> Any:
+    return r.eval(
+        LEAVE,
+        6,
+        K.members(room),
+        K.rooms,
+        K.users(node),
+        K.stream(room),
+        K.topic(room),
+        K.nick(nick.lower()),
+        nick.lower(),
+        node,
+        nick,
+        room,
+        "bye",
+        went,
+        100,
+        "lobby",
+        f"{node}.1",
+        free,
+    )
+
+
+def test_join_counts_and_announces_in_one_step(r: redis.Redis) -> None:
+    first = join(r, "n1", "alice", "games")
+    second = join(r, "n2", "bob", "games")
+    assert first[1] == 1
+    assert second[1] == 2
+    entries = r.xrange(K.stream("games"))
+    assert [(f["k"], f["n"], f["u"]) for _, f in entries] == [
+        ("join", "alice", "1"),
+        ("join", "bob", "2"),
+    ]
+    assert [e[0] for e in entries] == [first[0], second[0]]
+    assert r.hgetall(K.members("games")) == {"alice": "n1\talice", "bob": "n2\tbob"}
+    assert r.hgetall(K.rooms) == {"games": "Games"}
+    assert r.hgetall(K.users("n1")) == {"alice": "games\talice"}
+    # A quiet restore writes the directory back without an entry.
+    r.delete(K.members("games"))
+    assert join(r, "n1", "alice", "games", announce=0) == ["", 1]
+    assert r.xlen(K.stream("games")) == 2
+
+
+def test_only_the_holding_node_takes_someone_out(r: redis.Redis) -> None:
+    r.set(K.nick("alice"), "n1")
+    join(r, "n1", "alice", "games")
+    join(r, "n2", "bob", "games")
+    r.set(K.topic("games"), "dice")
+    assert leave(r, "n2", "alice", "games") == ["", -1]
+    assert r.get(K.nick("alice")) == "n1"
+    assert "alice" in r.hgetall(K.members("games"))
+
+    entry_id, left = leave(r, "n1", "alice", "games")
+    assert left == 1
+    assert r.get(K.nick("alice")) is None, "the nickname is free"
+    last = r.xrange(K.stream("games"))[-1]
+    assert last[0] == entry_id
+    assert last[1] == {
+        "k": "leave",
+        "n": "alice",
+        "c": "n1.1",
+        "u": "1",
+        "r": "bye",
+        "w": "",
+    }
+    assert r.get(K.topic("games")) == "dice", "bob is still there"
+    leave(r, "n2", "bob", "games")
+    assert r.hgetall(K.rooms) == {}, "an empty room is gone"
+    assert r.get(K.topic("games")) is None, "and its topic with it"
+    assert r.xlen(K.stream("games")) == 4, "its history stays"
+
+
+def test_the_default_room_never_disappears(r: redis.Redis) -> None:
+    join(r, "n1", "alice", "lobby")
+    leave(r, "n1", "alice", "lobby")
+    assert r.hgetall(K.rooms) == {"lobby": "Lobby"}
+
+
+def test_moving_keeps_the_nickname(r: redis.Redis) -> None:
+    r.set(K.nick("alice"), "n1")
+    join(r, "n1", "alice", "lobby")
+    leave(r, "n1", "alice", "lobby", free=0, went="games")
+    join(r, "n1", "alice", "games")
+    assert r.get(K.nick("alice")) == "n1"
+    assert r.hgetall(K.users("n1")) == {"alice": "games\talice"}
+    assert r.xrange(K.stream("lobby"))[-1][1]["w"] == "games"
+
+
+def test_rename_moves_the_claim_and_is_announced(r: redis.Redis) -> None:
+    r.set(K.nick("alice"), "n1")
+    join(r, "n1", "alice", "lobby")
+    r.set(K.nick("alicia"), "n1")  # claimed first, by the hub
+    r.eval(
+        RENAME,
+        4,
+        K.members("lobby"),
+        K.users("n1"),
+        K.stream("lobby"),
+        K.nick("alice"),
+        "alice",
+        "alicia",
+        "n1",
+        "alice",
+        "Alicia",
+        "lobby",
+        "n1.1",
+        100,
+    )
+    assert r.get(K.nick("alice")) is None
+    assert r.hgetall(K.members("lobby")) == {"alicia": "n1\tAlicia"}
+    assert r.xrange(K.stream("lobby"))[-1][1] == {
+        "k": "nick",
+        "o": "alice",
+        "n": "Alicia",
+        "c": "n1.1",
+    }
+    # A change of letter case only keeps the claim.
+    r.eval(
+        RENAME,
+        4,
+        K.members("lobby"),
+        K.users("n1"),
+        K.stream("lobby"),
+        K.nick("alicia"),
+        "alicia",
+        "alicia",
+        "n1",
+        "Alicia",
+        "ALICIA",
+        "lobby",
+        "n1.1",
+        100,
+    )
+    assert r.get(K.nick("alicia")) == "n1"
+
+
+def test_claim_renews_takes_back_and_reports_the_lost(r: redis.Redis) -> None:
+    r.set(K.nick("alice"), "n1", ex=5)
+    r.set(K.nick("carol"), "n2", ex=5)
+    lost = r.eval(CLAIM, 3, K.nick("alice"), K.nick("bob"), K.nick("carol"), "n1", 30)
+    assert lost == [3]
+    assert r.ttl(K.nick("alice")) > 5
+    assert r.get(K.nick("bob")) == "n1", "expired during an outage: taken back"
+    assert r.get(K.nick("carol")) == "n2"
+
+
+def test_release_only_frees_your_own_name(r: redis.Redis) -> None:
+    r.set(K.nick("alice"), "n1")
+    assert r.eval(RELEASE, 1, K.nick("alice"), "n2") == 0
+    assert r.eval(RELEASE, 1, K.nick("alice"), "n1") == 1
+    assert r.get(K.nick("alice")) is None
+
+
+def test_stream_history_keeps_lines_not_presence(r: redis.Redis) -> None:
+    history = StreamHistory(keep=2)
+    join(r, "n1", "alice", "lobby")
+    for text in ("one", "two", "three"):
+        r.xadd(K.stream("lobby"), {"k": "chat", "n": "alice", "t": text})
+    r.xadd(K.stream("lobby"), {"k": "topic", "n": "alice", "t": "news"})
+    history.load("lobby", r.xrevrange(K.stream("lobby"), count=10))
+    assert [(e.kind, e.text) for e in history.recent("lobby", 10)] == [
+        ("chat", "three"),
+        ("topic", "news"),
+    ]
+    newest = r.xrevrange(K.stream("lobby"), count=1)[0]
+    assert history.recent("lobby", 1)[0].ts == int(newest[0].split("-")[0]) / 1000
