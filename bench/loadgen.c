@@ -51,7 +51,6 @@ typedef struct {
 static struct {
     const char *host;
     int port;
-    int port2;           /* >0: the second half of the clients go here */
     int clients, senders;
     int64_t lines;       /* per sender, flat out */
     double rate;         /* total lines per second; 0 = flat out */
@@ -64,7 +63,8 @@ static struct {
     int max_connecting;
     int payload;         /* padding bytes per line */
     int rooms;           /* 0: everyone in one room; N: /join rK, in blocks */
-} opt = {"127.0.0.1", 1234, 100, 10, 1000, 0, 3, 1, 1, 0, 0.5, 60, 5, 256, 16, 0};
+    int port2;           /* >0: the second half of the clients go here */
+} opt = {"127.0.0.1", 1234, 100, 10, 1000, 0, 3, 1, 1, 0, 0.5, 60, 5, 256, 16, 0, 0};
 
 static client_t *cl;
 static int ep;

@@ -6,6 +6,7 @@ Redis mode through the real thing: a real redis-server and two or three
 from __future__ import annotations
 
 import re
+import signal
 import subprocess
 import threading
 import time
@@ -342,3 +343,35 @@ def test_a_node_started_before_redis_waits_for_it(
         node.wait_for_log("is back after")
         user.send("alice")
         assert user.line() == "*** Welcome, alice! #lobby has 1 user: alice"
+
+
+def test_a_node_declared_dead_comes_back(nodes: Callable[..., list[Node]]) -> None:
+    """Frozen past its TTL: its users left; thawed: they are back, or told."""
+    a, b = nodes(2, "--node-ttl", "3")
+    alice, carol = a.user("alice"), a.user("carol")
+    bob = b.user("bob")
+    bob.sock.settimeout(20)
+    a.process.process.send_signal(signal.SIGSTOP)
+    try:
+        gone = "*** alice left (2 here): their server stopped answering"
+        assert gone in bob.until(
+            "*** carol left (1 here): their server stopped answering"
+        )
+        bob.send("/msg carol are you there?")
+        assert bob.line() == "! no such user: carol"
+        alice2 = b.user("alice")  # the name was free, and is taken now
+        assert bob.line() == "*** alice joined (2 here)"
+    finally:
+        a.process.process.send_signal(signal.SIGCONT)
+    # carol is announced again; the first alice is told her name is gone.
+    assert bob.line() == "*** carol joined (3 here)"
+    told = alice.until("*** Goodbye!")
+    assert (
+        "! your nickname alice was taken on another server while this one had "
+        "lost contact with Redis; reconnect with another name"
+    ) in told
+    bob.send("/who")
+    assert bob.line() == "*** #lobby has 3 users: alice, bob, carol"
+    bob.send("hello carol")
+    assert carol.until("<bob> hello carol")
+    assert alice2.until("<bob> hello carol")

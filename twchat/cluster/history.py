@@ -28,7 +28,7 @@ class StreamHistory:
 
     def __init__(self, keep: int = 100) -> None:
         self.keep = keep
-        self._tails: dict[str, deque[HistoryEntry]] = {}
+        self._tails: dict[str, deque[tuple[str, str, str, str]]] = {}
 
     @property
     def available(self) -> bool:
@@ -45,16 +45,9 @@ class StreamHistory:
         tail = self._tails.get(room)
         if tail is None:
             tail = self._tails[room] = deque(maxlen=self.keep)
-        tail.append(
-            HistoryEntry(
-                room,
-                0,
-                entry_seconds(entry_id),
-                kind,
-                fields.get("n", ""),
-                fields.get("t", ""),
-            )
-        )
+        # Kept raw: most lines are never replayed, so they are only turned
+        # into HistoryEntry (and their time parsed) when asked for.
+        tail.append((entry_id, kind, fields.get("n", ""), fields.get("t", "")))
 
     def load(
         self, room: str, newest_first: Iterable[tuple[str, dict[str, str]]]
@@ -72,7 +65,10 @@ class StreamHistory:
         tail = self._tails.get(room)
         if not tail or count <= 0:
             return []
-        return list(tail)[-count:]
+        return [
+            HistoryEntry(room, 0, entry_seconds(entry_id), kind, sender, text)
+            for entry_id, kind, sender, text in list(tail)[-count:]
+        ]
 
     def close(self) -> Deferred[None]:
         return succeed(None)

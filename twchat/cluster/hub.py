@@ -153,7 +153,7 @@ class ClusterHub(Hub):
         #: Connections between a free-looking nickname and registration.
         self._claiming: set[Member] = set()
         #: Leaves that could not be published; published on recovery.
-        self._unsent: list[tuple[str, str, str, str, str]] = []
+        self._unsent: list[tuple[str, str, str, str]] = []
         #: Everyone online on every node (renewed by the heartbeat).
         self._cluster_online = 0
         self._beat = LoopingCall(self._heartbeat)
@@ -494,7 +494,7 @@ class ClusterHub(Hub):
 
         def done(f: asyncio.Future[Any]) -> None:
             if f.exception() is not None:
-                self._unsent.append((room, nick, conn, reason, ""))
+                self._unsent.append((room, nick, conn, reason))
 
         future.add_done_callback(done)
 
@@ -739,17 +739,18 @@ class ClusterHub(Hub):
     async def _move(self, member: Member, here: Room, name: str) -> None:
         key = room_key(name)
         async with self.link.client.pipeline(transaction=False) as pipe:
-            pipe.hexists(self.keys.rooms, key)
+            pipe.hget(self.keys.rooms, key)
             pipe.hlen(self.keys.rooms)
-            exists, count = await pipe.execute()
-        if not exists and key not in self.rooms and count >= self.max_rooms:
+            known, count = await pipe.execute()
+        if known is None and key not in self.rooms and count >= self.max_rooms:
             member.send(
                 Error(f"too many rooms (max {self.max_rooms}); join one that exists")
             )
             return
         if member.room is not here:
             return  # gone meanwhile
-        target = self._local_room(name)
+        # A room that exists keeps the name its creator gave it.
+        target = self._local_room(known or name)
         here.remove(member)
         self._vacate(here)
         self._publish_leave(
@@ -777,17 +778,21 @@ class ClusterHub(Hub):
 
     async def _beat_once(self) -> None:
         try:
-            await self._renew()
+            if await self._renew():
+                # Declared dead while stalled (but never cut off): come back.
+                await self._reassert()
             await self._reap_dead()
         except (RedisError, OSError) as e:
             self.link.lost(e)
 
-    async def _renew(self) -> None:
+    async def _renew(self) -> bool:
+        """Renew this node's claims; True if others had declared it dead."""
         keys = self.keys
         async with self.link.client.pipeline(transaction=False) as pipe:
             pipe.set(keys.alive(self.node), "1", ex=self.ttl)
             pipe.sadd(keys.nodes, self.node)
-            await pipe.execute()
+            pipe.exists(keys.reaped(self.node))
+            _, _, reaped = await pipe.execute()
         members = list(self.users.values())
         for start in range(0, len(members), 1000):
             chunk = members[start : start + 1000]
@@ -802,6 +807,7 @@ class ClusterHub(Hub):
             for key in rooms:
                 pipe.hlen(keys.members(key))
             self._cluster_online = sum(await pipe.execute())
+        return bool(reaped)
 
     def _taken_away(self, member: Member) -> None:
         """Another node holds this name now (it expired during an outage)."""
@@ -868,16 +874,20 @@ class ClusterHub(Hub):
         keys = self.keys
         try:
             reaped = await self.link.client.delete(keys.reaped(self.node))
-            for member in list(self.users.values()):
-                room = member.room
-                if room is not None and member in room:
-                    await self._publish_join(member, room, "", announce=bool(reaped))
+            # Names first: whoever lost theirs meanwhile is let go, and is
+            # not written back over the new holder.
+            await self._renew()
+            joins = [
+                self._publish_join(member, member.room, "", announce=bool(reaped))
+                for member in list(self.users.values())
+                if member.room is not None and member in member.room
+            ]
             for room in list(self.rooms.values()):
                 if room.topic and len(room):
                     self.link.write(_set_topic(keys.topic(room.key), room.topic))
             unsent, self._unsent = self._unsent, []
-            for room_name, nick, conn, reason, _ in unsent:
-                self._leave_later(room_name, nick, conn, reason)
-            await self._renew()
+            for room_key_, nick, conn, reason in unsent:
+                self._leave_later(room_key_, nick, conn, reason)
+            await asyncio.gather(*joins)
         except (RedisError, OSError) as e:
             self.link.lost(e)
