@@ -217,3 +217,10 @@ def test_stream_history_keeps_lines_not_presence(r: redis.Redis) -> None:
     ]
     newest = r.xrevrange(K.stream("lobby"), count=1)[0]
     assert history.recent("lobby", 1)[0].ts == int(newest[0].split("-")[0]) / 1000
+
+
+def test_a_leave_is_told_even_when_redis_lost_the_directory(r: redis.Redis) -> None:
+    entry_id, left = leave(r, "n1", "alice", "lobby")
+    assert entry_id
+    assert left == 0
+    assert r.xrange(K.stream("lobby"))[-1][1]["k"] == "leave"

@@ -236,9 +236,7 @@ class ClusterHub(Hub):
             room.topic = topic or ""
             self.link.follow(stream, newest[0][0] if newest else "0-0")
             # Wake the reader so that its next XREAD includes the stream.
-            self.link.write(
-                lambda p: p.xadd(self.link.inbox, {"k": "wake"}, maxlen=100)
-            )
+            self.link.send(lambda p: p.xadd(self.link.inbox, {"k": "wake"}, maxlen=100))
             following.set_result(None)
         await asyncio.shield(room.following)
 
@@ -348,10 +346,7 @@ class ClusterHub(Hub):
 
     def _release_nick(self, nick: str) -> None:
         key = self.keys.nick(nick_key(nick))
-        future = self.link.write(
-            lambda p: self._release(keys=[key], args=[self.node], client=p)
-        )
-        future.add_done_callback(lambda f: f.exception())
+        self.link.send(lambda p: self._release(keys=[key], args=[self.node], client=p))
 
     # Registration and leaving
 
@@ -716,7 +711,7 @@ class ClusterHub(Hub):
         )
         keys = self.keys
         fields = {"k": "topic", "n": member.nick, "t": text, "c": self._conn_of[member]}
-        self.link.write(lambda p: p.set(keys.topic(room.key), text))
+        self.link.send(lambda p: p.set(keys.topic(room.key), text))
         published = self.link.write(
             lambda p: p.xadd(keys.stream(room.key), fields, maxlen=self.stream_max)  # type: ignore[arg-type]
         )
@@ -884,7 +879,7 @@ class ClusterHub(Hub):
             ]
             for room in list(self.rooms.values()):
                 if room.topic and len(room):
-                    self.link.write(_set_topic(keys.topic(room.key), room.topic))
+                    self.link.send(_set_topic(keys.topic(room.key), room.topic))
             unsent, self._unsent = self._unsent, []
             for room_key_, nick, conn, reason in unsent:
                 self._leave_later(room_key_, nick, conn, reason)

@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from twisted.logger import Logger
 
@@ -69,6 +70,12 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> Redis:
 
 #: Adds one command to a pipeline.
 Command = Callable[[Pipeline], Any]
+
+
+def _retrieved(future: asyncio.Future[Any]) -> None:
+    # An outage is logged once by the link; the error itself is expected.
+    if not future.cancelled():
+        future.exception()
 
 
 class RedisLink:
@@ -117,10 +124,19 @@ class RedisLink:
         The future gets the command's reply, or its error.
         """
         future: asyncio.Future[Any] = asyncio.get_event_loop().create_future()
+        if not self.up:
+            # Known to be unreachable: fail now rather than try and wait;
+            # what must not be lost is kept by the caller for recovery.
+            future.set_exception(RedisConnectionError("Redis is unreachable"))
+            return future
         self._queue.append((command, future))
         if self._writing is None:
             self._writing = asyncio.ensure_future(self._write_all())
         return future
+
+    def send(self, command: Command) -> None:
+        """Queue a command whose reply nobody needs (failures are logged)."""
+        self.write(command).add_done_callback(_retrieved)
 
     async def drained(self) -> None:
         """Wait until everything queued so far has been sent (or failed)."""

@@ -111,7 +111,8 @@ return {id, n}
 """
 
 #: Someone leaves a room (and, if ARGV[10] is 1, the chat: their
-#: nickname is freed). Only the node that holds them can take them out.
+#: nickname is freed). Only the node that holds them can take them out;
+#: if nobody holds them (Redis lost its data) the leave is still told.
 #: KEYS: members, rooms, node users, stream, topic, nick.
 #: ARGV: nick key, node, nick, room key, reason, went to, stream max
 #: length, default room key, conn, free the nickname (1/0).
@@ -126,7 +127,7 @@ local entry = redis.call('HGET', KEYS[3], ARGV[1])
 if entry and string.sub(entry, 1, #ARGV[4] + 1) == ARGV[4] .. '\\t' then
   redis.call('HDEL', KEYS[3], ARGV[1])
 end
-if not held or string.sub(held, 1, #mine) ~= mine then
+if held and string.sub(held, 1, #mine) ~= mine then
   return {'', -1}
 end
 redis.call('HDEL', KEYS[1], ARGV[1])

@@ -1,0 +1,202 @@
+"""
+ClusterHub in one process: two nodes on one asyncio reactor (not
+installed: the suite's reactor stays the default one), a real
+redis-server, and members that record the lines they would be sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+from twisted.internet.defer import Deferred
+
+from twchat.cluster.hub import NOT_SENT, UNAVAILABLE, ClusterHub
+from twchat.commands import handle_line
+from twchat.events import Event
+from twchat.wire import render_line
+
+from .netsupport import free_port
+from .redissupport import RedisServer
+
+
+class LineMember:
+    """A user as the hub sees it, keeping what it would read, as text."""
+
+    renderer = staticmethod(render_line)
+
+    def __init__(self, peer: str = "test") -> None:
+        self.nick = ""
+        self.peer = peer
+        self.room: Any = None
+        self.lines: list[str] = []
+        self.quit_reason: str | None = None
+
+    def write(self, data: bytes) -> None:
+        self.lines.extend(data.decode().splitlines())
+
+    def send(self, event: Event) -> None:
+        self.write(render_line(event))
+
+    def quit(self, reason: str) -> None:
+        self.quit_reason = reason
+
+    def take(self) -> list[str]:
+        lines, self.lines = self.lines, []
+        return lines
+
+
+class Nodes:
+    """Several hubs on one event loop; ``until`` runs the loop."""
+
+    def __init__(self, redis: RedisServer) -> None:
+        self.redis = redis
+        self.loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(self.loop)
+        self.reactor = AsyncioSelectorReactor(self.loop)
+        self.hubs: list[ClusterHub] = []
+
+    def hub(self, url: str | None = None, **options: Any) -> ClusterHub:
+        hub = ClusterHub(self.reactor, url or self.redis.url, **options)
+        hub.start()
+        self.hubs.append(hub)
+        return hub
+
+    def until(self, check: Callable[[], object], timeout: float = 10.0) -> None:
+        async def wait() -> None:
+            deadline = self.loop.time() + timeout
+            while not check():
+                assert self.loop.time() < deadline, "timed out"
+                await asyncio.sleep(0.01)
+
+        self.loop.run_until_complete(wait())
+
+    def done(self, d: Deferred[Any] | None) -> None:
+        """Run the loop until an action has finished."""
+        if d is not None:
+            self.loop.run_until_complete(asyncio.wait_for(d.asFuture(self.loop), 10))
+
+    def type(self, hub: ClusterHub, member: LineMember, text: str) -> None:
+        """``member`` types a line; wait until the hub has acted on it."""
+        self.done(handle_line(hub, member, text))
+
+    def join(self, hub: ClusterHub, nick: str) -> LineMember:
+        member = LineMember()
+        self.until(lambda: hub.link.up)
+        self.type(hub, member, nick)
+        assert member.nick == nick, member.lines
+        member.take()
+        return member
+
+    def close(self) -> None:
+        for hub in self.hubs:
+            hub.close()
+            self.done(hub.stop())
+        self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+        self.loop.close()
+        asyncio.set_event_loop(None)
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def nodes(redis: RedisServer) -> Iterator[Nodes]:
+    cluster = Nodes(redis)
+    try:
+        yield cluster
+    finally:
+        cluster.close()
+
+
+def test_lines_go_through_the_stream_to_both_nodes(nodes: Nodes) -> None:
+    one, two = nodes.hub(), nodes.hub()
+    alice = nodes.join(one, "alice")
+    carol = nodes.join(one, "carol")
+    bob = nodes.join(two, "bob")
+    nodes.type(one, alice, "hi from one")
+    nodes.type(two, bob, "hi from two")
+    nodes.until(lambda: len(carol.lines) >= 3)
+    assert carol.lines[-2:] == ["<alice> hi from one", "<bob> hi from two"]
+    nodes.until(lambda: "<bob> hi from two" in alice.lines)
+    assert "<alice> hi from one" not in alice.lines, "no echo"
+    nodes.until(lambda: "<alice> hi from one" in bob.lines)
+
+
+def test_no_redis_no_registration(nodes: Nodes) -> None:
+    hub = nodes.hub(f"redis://127.0.0.1:{free_port()}/0")
+    member = LineMember()
+    nodes.until(lambda: hub.link._lost_at is not None)
+    nodes.type(hub, member, "alice")
+    assert member.take() == [f"! {UNAVAILABLE}", "? Choose a nickname:"]
+    assert member.nick == ""
+
+
+def test_during_an_outage_lines_get_an_error_and_local_things_work(
+    nodes: Nodes, redis: RedisServer
+) -> None:
+    one, two = nodes.hub(), nodes.hub()
+    alice = nodes.join(one, "alice")
+    carol = nodes.join(one, "carol")
+    bob = nodes.join(two, "bob")
+    nodes.type(one, alice, "/topic plans")
+    nodes.type(one, alice, "remember this")
+    nodes.until(lambda: "<alice> remember this" in bob.lines)
+    alice.take()
+    redis.stop()
+    nodes.until(lambda: not one.link.up and not two.link.up)
+    for line in ("lost", "/me sighs", "/msg bob psst"):
+        nodes.type(one, alice, line)
+        assert alice.take() == [f"! {NOT_SENT}"], line
+    for line in ("/who", "/rooms", "/join games", "/nick alicia", "/topic new"):
+        nodes.type(one, alice, line)
+        assert alice.take() == [f"! {UNAVAILABLE}"], line
+    # What this node knows, it still does.
+    nodes.type(one, alice, "/msg carol still here")
+    assert carol.take()[-1] == "*alice* still here"
+    assert alice.take() == ["-> *carol* still here"]
+    nodes.type(one, alice, "/topic")
+    assert alice.take() == ["*** Topic of #lobby: plans"]
+    nodes.type(one, alice, "/history 1")
+    assert alice.take()[0].endswith("<alice> remember this")
+
+    # carol leaves during the outage: told once Redis is back.
+    one.leave(carol, "connection closed")
+    redis.start()
+    nodes.until(lambda: one.link.up and two.link.up)
+    # Counted once the nodes have written the directory back: 1 or 2.
+    left = re.compile(r"\*\*\* carol left \([12] here\): connection closed")
+    nodes.until(lambda: any(left.fullmatch(line) for line in bob.lines))
+    nodes.until(lambda: any(left.fullmatch(line) for line in alice.lines))
+    nodes.type(one, alice, "back")
+    nodes.until(lambda: "<alice> back" in bob.lines)
+    assert "<alice> lost" not in bob.lines
+    nodes.type(two, bob, "/who")
+    nodes.until(lambda: "*** #lobby has 2 users: alice, bob" in bob.lines)
+
+
+def test_a_leave_before_the_join_is_read_is_not_lost(nodes: Nodes) -> None:
+    one, two = nodes.hub(), nodes.hub()
+    bob = nodes.join(two, "bob")
+    alice = LineMember()
+    nodes.until(lambda: one.link.up)
+    d = handle_line(one, alice, "alice")
+    one.leave(alice, "connection lost")  # gone before anything came back
+    nodes.done(d)
+    nodes.type(two, bob, "/who")
+    nodes.until(lambda: bob.lines and bob.lines[-1].startswith("*** #lobby has"))
+    assert bob.lines[-1] == "*** #lobby has 1 user: bob"
+    carol = nodes.join(one, "alice")  # the name is free again
+    assert carol.nick == "alice"
