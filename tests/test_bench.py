@@ -24,7 +24,7 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=120,
+        timeout=180,
         check=False,
     )
     assert run.returncode == 0, run.stderr
@@ -47,6 +47,12 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     assert list(rooms) == ["twchat"]  # the peers have no rooms
     assert rooms["twchat"]["delivered"] == rooms["twchat"]["expected"] > 0
     assert rooms["twchat"]["gaps"] == rooms["twchat"]["reordered"] == 0
+    for scenario in ("cluster", "cluster-latency"):
+        two = report["results"][scenario]
+        assert list(two) == ["twchat"]  # Redis mode is twchat's
+        assert two["twchat"]["delivered"] == two["twchat"]["expected"] > 0
+        assert two["twchat"]["gaps"] == two["twchat"]["reordered"] == 0
+    assert report["cluster_vs_one_node"] > 0
     assert "deliveries_per_s twchat/textbook" in report["ratios"]["throughput"]
     assert "| throughput | twchat" in run.stdout
     assert "nothing lost" in run.stdout
