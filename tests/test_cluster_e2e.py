@@ -15,10 +15,13 @@ from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
+import pytest_twisted
+from twisted.internet.threads import deferToThread
 
 from .netsupport import free_port
 from .procsupport import Twistd, User, _twistd
 from .redissupport import RedisServer
+from .websupport import ws_join
 
 NOT_SENT = (
     "! the chat has lost contact with its Redis server; "
@@ -375,3 +378,29 @@ def test_a_node_declared_dead_comes_back(nodes: Callable[..., list[Node]]) -> No
     bob.send("hello carol")
     assert carol.until("<bob> hello carol")
     assert alice2.until("<bob> hello carol")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_browser_on_one_node_and_nc_on_another(
+    nodes: Callable[..., list[Node]],
+) -> None:
+    web_port = free_port()
+    nodes(1, "--web", f"tcp:{web_port}:interface=127.0.0.1")
+    (b,) = nodes(1)
+    tcp = await deferToThread(b.user, "tcpuser")
+    browser = await ws_join(web_port, "webby")
+    assert await deferToThread(tcp.line) == "*** webby joined (2 here)"
+    browser.send("hello from the browser")
+    assert await deferToThread(tcp.line) == "<webby> hello from the browser"
+    tcp.send("hello back")
+    assert (await browser.until("chat"))[-1] == {
+        "type": "chat",
+        "nick": "tcpuser",
+        "text": "hello back",
+    }
+    tcp.send("/msg webby psst")
+    assert (await browser.until("private"))[-1] == {
+        "type": "private",
+        "sender": "tcpuser",
+        "text": "psst",
+    }

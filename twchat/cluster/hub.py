@@ -105,6 +105,10 @@ class ClusterRoom(Room):
         """People in the room on every node, as of the last entry read."""
         return self._online
 
+    @online.setter
+    def online(self, count: int) -> None:
+        self._online = count
+
 
 class ClusterHub(Hub):
     """The hub of one node among several sharing Redis at ``url``."""
@@ -188,6 +192,13 @@ class ClusterHub(Hub):
                     member.send(NickPrompt())
 
         return Deferred.fromFuture(self._spawn(run()))
+
+    def _cut_off(self, member: Member, refusal: str = UNAVAILABLE) -> bool:
+        """While Redis is known to be away, say so instead of trying."""
+        if self.link.up:
+            return False
+        member.send(Error(refusal))
+        return True
 
     def _create(self, name: str) -> Room:
         room = ClusterRoom(name, self._clock, self._presence)
@@ -408,8 +419,6 @@ class ClusterHub(Hub):
         member.room = room
         try:
             await self._follow(room)
-            if room.pending.get(conn) is not arrival:
-                return  # they left meanwhile
             held = await self.link.client.hgetall(self.keys.members(room.key))
             others = sorted(
                 (
@@ -515,7 +524,7 @@ class ClusterHub(Hub):
                 room.topic = f["t"]
                 room.broadcast(Topic(room.name, f["t"], setter=f["n"]))
             elif kind == "join":
-                room._online = int(f["u"])
+                room.online = int(f["u"])
                 arrival = room.pending.pop(f["c"], None)
                 if arrival is not None:
                     self._arrived(room, arrival)
@@ -524,7 +533,7 @@ class ClusterHub(Hub):
                         f["n"], f.get("f", ""), exclude=conns.get(f["c"])
                     )
             elif kind == "leave":
-                room._online = int(f["u"])
+                room.online = int(f["u"])
                 room.announce_leave(f["n"], f.get("r", ""), f.get("w", ""))
             elif kind == "nick":
                 room.broadcast(NickChanged(f["o"], f["n"]))
@@ -551,8 +560,7 @@ class ClusterHub(Hub):
         if not text:
             member.send(Error(empty))
             return None
-        if not self.link.up:
-            member.send(Error(NOT_SENT))
+        if self._cut_off(member, NOT_SENT):
             return None
         room = self._room_of(member)
         stream = self.keys.stream(room.key)
@@ -656,8 +664,7 @@ class ClusterHub(Hub):
 
     def who(self, member: Member, name: str = "") -> Waiting:
         room = self._room_of(member)
-        if not self.link.up:
-            member.send(Error(UNAVAILABLE))
+        if self._cut_off(member):
             return None
         return self._act(member, self._who(member, room_key(name or room.key), name))
 
@@ -673,8 +680,7 @@ class ClusterHub(Hub):
         member.send(RoomInfo(name or key, len(names), tuple(names)))
 
     def list_rooms(self, member: Member) -> Waiting:
-        if not self.link.up:
-            member.send(Error(UNAVAILABLE))
+        if self._cut_off(member):
             return None
         return self._act(member, self._list_rooms(member))
 
@@ -703,8 +709,7 @@ class ClusterHub(Hub):
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return None
-        if not self.link.up:
-            member.send(Error(UNAVAILABLE))
+        if self._cut_off(member):
             return None
         self.log.info(
             "{nick} set the topic of #{room}", nick=member.nick, room=room.name
@@ -726,8 +731,7 @@ class ClusterHub(Hub):
         if room_key(name) == here.key:
             member.send(Error(f"you are already in #{here.name}"))
             return None
-        if not self.link.up:
-            member.send(Error(UNAVAILABLE))
+        if self._cut_off(member):
             return None
         return self._act(member, self._move(member, here, name))
 
