@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from redis.exceptions import ConnectionError as RedisConnectionError
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.defer import Deferred
 
@@ -200,3 +201,35 @@ def test_a_leave_before_the_join_is_read_is_not_lost(nodes: Nodes) -> None:
     assert bob.lines[-1] == "*** #lobby has 1 user: bob"
     carol = nodes.join(one, "alice")  # the name is free again
     assert carol.nick == "alice"
+
+
+def test_a_node_cut_off_for_a_moment_resumes_where_it_stopped(nodes: Nodes) -> None:
+    one, two = nodes.hub(), nodes.hub()
+    alice = nodes.join(one, "alice")
+    bob = nodes.join(two, "bob")
+    nodes.type(one, alice, "before")
+    nodes.until(lambda: "<alice> before" in bob.lines)
+    # Node two loses its connections, and cannot get back until allowed.
+    reader = two.link._reader
+    ping = reader.ping
+    cut_off = True
+
+    async def refused() -> Any:
+        if cut_off:
+            raise RedisConnectionError("cut off by the test")
+        return await ping()
+
+    reader.ping = refused
+    nodes.loop.run_until_complete(reader.connection_pool.disconnect())
+    nodes.loop.run_until_complete(two.link.client.connection_pool.disconnect())
+    nodes.until(lambda: not two.link.up)
+    for i in range(50):
+        nodes.type(one, alice, f"meanwhile {i}")
+    nodes.loop.run_until_complete(one.link.drained())
+    assert not two.link.up, "the lines went out while node two was away"
+    assert "<alice> meanwhile 0" not in bob.lines
+    cut_off = False
+    nodes.until(lambda: two.link.up)
+    nodes.until(lambda: "<alice> meanwhile 49" in bob.lines)
+    said = [line for line in bob.lines if line.startswith("<alice>")]
+    assert said == ["<alice> before"] + [f"<alice> meanwhile {i}" for i in range(50)]
