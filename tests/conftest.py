@@ -9,6 +9,7 @@ import pytest
 
 from .netsupport import free_port
 from .procsupport import Twistd
+from .redissupport import RedisServer
 
 
 @pytest.fixture(autouse=True)
@@ -24,3 +25,14 @@ def twistd(tmp_path: Path) -> Iterator[tuple[int, Twistd]]:
     with Twistd(tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as server:
         server.wait_for_port(port)
         yield port, server
+
+
+@pytest.fixture
+def redis(tmp_path: Path) -> Iterator[RedisServer]:
+    """A real redis-server of the test's own, on a random loopback port."""
+    server = RedisServer(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -29,16 +29,6 @@ NOT_SENT = (
 )
 
 
-@pytest.fixture
-def redis(tmp_path: Path) -> Iterator[RedisServer]:
-    server = RedisServer(tmp_path)
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
 class Node:
     """One twistd chat process in Redis mode."""
 

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
+import redis as redis_py
 
 from twchat.cluster.history import StreamHistory
 from twchat.cluster.schema import CLAIM, JOIN, LEAVE, RELEASE, RENAME, Keys
@@ -18,18 +17,15 @@ K = Keys()
 
 
 @pytest.fixture
-def r(tmp_path: Path) -> Iterator[redis.Redis]:
-    server = RedisServer(tmp_path)
-    server.start()
-    client = redis.Redis.from_url(server.url, decode_responses=True)
+def r(redis: RedisServer) -> Iterator[redis_py.Redis]:
+    client = redis_py.Redis.from_url(redis.url, decode_responses=True)
     try:
         yield client
     finally:
         client.close()
-        server.stop()
 
 
-def join(r: redis.Redis, node: str, nick: str, room: str, announce: int = 1) -> Any:
+def join(r: redis_py.Redis, node: str, nick: str, room: str, announce: int = 1) -> Any:
     return r.eval(
         JOIN,
         4,
@@ -50,7 +46,7 @@ def join(r: redis.Redis, node: str, nick: str, room: str, announce: int = 1) -> 
 
 
 def leave(
-    r: redis.Redis, node: str, nick: str, room: str, free: int = 1, went: str = ""
+    r: redis_py.Redis, node: str, nick: str, room: str, free: int = 1, went: str = ""
 ) -> Any:
     return r.eval(
         LEAVE,
@@ -74,7 +70,7 @@ def leave(
     )
 
 
-def test_join_counts_and_announces_in_one_step(r: redis.Redis) -> None:
+def test_join_counts_and_announces_in_one_step(r: redis_py.Redis) -> None:
     first = join(r, "n1", "alice", "games")
     second = join(r, "n2", "bob", "games")
     assert first[1] == 1
@@ -94,7 +90,7 @@ def test_join_counts_and_announces_in_one_step(r: redis.Redis) -> None:
     assert r.xlen(K.stream("games")) == 2
 
 
-def test_only_the_holding_node_takes_someone_out(r: redis.Redis) -> None:
+def test_only_the_holding_node_takes_someone_out(r: redis_py.Redis) -> None:
     r.set(K.nick("alice"), "n1")
     join(r, "n1", "alice", "games")
     join(r, "n2", "bob", "games")
@@ -123,13 +119,13 @@ def test_only_the_holding_node_takes_someone_out(r: redis.Redis) -> None:
     assert r.xlen(K.stream("games")) == 4, "its history stays"
 
 
-def test_the_default_room_never_disappears(r: redis.Redis) -> None:
+def test_the_default_room_never_disappears(r: redis_py.Redis) -> None:
     join(r, "n1", "alice", "lobby")
     leave(r, "n1", "alice", "lobby")
     assert r.hgetall(K.rooms) == {"lobby": "Lobby"}
 
 
-def test_moving_keeps_the_nickname(r: redis.Redis) -> None:
+def test_moving_keeps_the_nickname(r: redis_py.Redis) -> None:
     r.set(K.nick("alice"), "n1")
     join(r, "n1", "alice", "lobby")
     leave(r, "n1", "alice", "lobby", free=0, went="games")
@@ -139,7 +135,7 @@ def test_moving_keeps_the_nickname(r: redis.Redis) -> None:
     assert r.xrange(K.stream("lobby"))[-1][1]["w"] == "games"
 
 
-def test_rename_moves_the_claim_and_is_announced(r: redis.Redis) -> None:
+def test_rename_moves_the_claim_and_is_announced(r: redis_py.Redis) -> None:
     r.set(K.nick("alice"), "n1")
     join(r, "n1", "alice", "lobby")
     r.set(K.nick("alicia"), "n1")  # claimed first, by the hub
@@ -187,7 +183,7 @@ def test_rename_moves_the_claim_and_is_announced(r: redis.Redis) -> None:
     assert r.get(K.nick("alicia")) == "n1"
 
 
-def test_claim_renews_takes_back_and_reports_the_lost(r: redis.Redis) -> None:
+def test_claim_renews_takes_back_and_reports_the_lost(r: redis_py.Redis) -> None:
     r.set(K.nick("alice"), "n1", ex=5)
     r.set(K.nick("carol"), "n2", ex=5)
     lost = r.eval(CLAIM, 3, K.nick("alice"), K.nick("bob"), K.nick("carol"), "n1", 30)
@@ -197,14 +193,14 @@ def test_claim_renews_takes_back_and_reports_the_lost(r: redis.Redis) -> None:
     assert r.get(K.nick("carol")) == "n2"
 
 
-def test_release_only_frees_your_own_name(r: redis.Redis) -> None:
+def test_release_only_frees_your_own_name(r: redis_py.Redis) -> None:
     r.set(K.nick("alice"), "n1")
     assert r.eval(RELEASE, 1, K.nick("alice"), "n2") == 0
     assert r.eval(RELEASE, 1, K.nick("alice"), "n1") == 1
     assert r.get(K.nick("alice")) is None
 
 
-def test_stream_history_keeps_lines_not_presence(r: redis.Redis) -> None:
+def test_stream_history_keeps_lines_not_presence(r: redis_py.Redis) -> None:
     history = StreamHistory(keep=2)
     join(r, "n1", "alice", "lobby")
     for text in ("one", "two", "three"):
@@ -219,7 +215,7 @@ def test_stream_history_keeps_lines_not_presence(r: redis.Redis) -> None:
     assert history.recent("lobby", 1)[0].ts == int(newest[0].split("-")[0]) / 1000
 
 
-def test_a_leave_is_told_even_when_redis_lost_the_directory(r: redis.Redis) -> None:
+def test_a_leave_is_told_even_when_redis_lost_the_directory(r: redis_py.Redis) -> None:
     entry_id, left = leave(r, "n1", "alice", "lobby")
     assert entry_id
     assert left == 0

@@ -134,6 +134,10 @@ class Hub:
             member.send(Error(error))
             member.send(NickPrompt())
             return None
+        return self._admit(member, nick)
+
+    def _admit(self, member: Member, nick: str) -> Waiting:
+        """Register a nickname that passed the checks; enter the default room."""
         member.nick = nick
         self.users[nick_key(nick)] = member
         room = self.default_room
@@ -212,6 +216,10 @@ class Hub:
         if error is not None:
             member.send(Error(error))
             return None
+        return self._rename(member, old, new)
+
+    def _rename(self, member: Member, old: str, new: str) -> Waiting:
+        """Change a nickname that passed the checks; the room is told."""
         del self.users[nick_key(old)]
         member.nick = new
         self.users[nick_key(new)] = member
@@ -223,31 +231,29 @@ class Hub:
 
     def say(self, member: Member, text: str) -> Waiting:
         """Relay a chat line to everyone else in the room (no echo)."""
-        text = clean_text(text)
-        if not text:
-            member.send(Error(_NOTHING_LEFT))
-            return None
-        room = self._room_of(member)
-        room.broadcast(Chat(member.nick, text), exclude=member)
-        self._record(room, "chat", member.nick, text)
-        return None
+        return self._line(member, "chat", text, _NOTHING_LEFT)
 
     def act(self, member: Member, text: str) -> Waiting:
+        return self._line(member, "action", text, "usage: /me ACTION")
+
+    def _line(self, member: Member, kind: str, text: str, empty: str) -> Waiting:
         text = clean_text(text)
         if not text:
-            member.send(Error("usage: /me ACTION"))
+            member.send(Error(empty))
             return None
+        return self._post(member, kind, text)
+
+    def _post(self, member: Member, kind: str, text: str) -> Waiting:
+        """Deliver a cleaned chat line or action to the member's room."""
         room = self._room_of(member)
-        room.broadcast(Action(member.nick, text), exclude=member)
-        self._record(room, "action", member.nick, text)
+        event = Chat(member.nick, text) if kind == "chat" else Action(member.nick, text)
+        room.broadcast(event, exclude=member)
+        self._record(room, kind, member.nick, text)
         return None
 
     def tell(self, member: Member, target: str, text: str) -> Waiting:
         """A private message: only ``target`` receives it."""
         receiver = self.find(target)
-        if receiver is None:
-            member.send(Error(f"no such user: {clean_text(target)}"))
-            return None
         if receiver is member:
             member.send(Error("you cannot send a private message to yourself"))
             return None
@@ -255,8 +261,15 @@ class Hub:
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return None
+        if receiver is None:
+            return self._tell_elsewhere(member, target, text)
         receiver.send(Private(member.nick, text))
         member.send(PrivateSent(receiver.nick, text))
+        return None
+
+    def _tell_elsewhere(self, member: Member, target: str, text: str) -> Waiting:
+        """``target`` is not connected here (nor, on one process, anywhere)."""
+        member.send(Error(f"no such user: {clean_text(target)}"))
         return None
 
     def _room_of(self, member: Member) -> Room:
@@ -288,10 +301,19 @@ class Hub:
             member.send(Error(error))
             return None
         here = self._room_of(member)
-        target = self.rooms.get(room_key(name))
-        if target is here:
+        if room_key(name) == here.key:
             member.send(Error(f"you are already in #{here.name}"))
             return None
+        return self._move(member, here, name)
+
+    def _log_topic(self, member: Member, room: Room) -> None:
+        self.log.info(
+            "{nick} set the topic of #{room}", nick=member.nick, room=room.name
+        )
+
+    def _move(self, member: Member, here: Room, name: str) -> Waiting:
+        """Take ``member`` from ``here`` to a valid other room ``name``."""
+        target = self.rooms.get(room_key(name))
         if target is None:
             if len(self.rooms) >= self.max_rooms:
                 member.send(
@@ -332,10 +354,11 @@ class Hub:
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return None
+        return self._set_topic(member, room, text)
+
+    def _set_topic(self, member: Member, room: Room, text: str) -> Waiting:
+        self._log_topic(member, room)
         room.topic = text
-        self.log.info(
-            "{nick} set the topic of #{room}", nick=member.nick, room=room.name
-        )
         room.broadcast(Topic(room.name, text, setter=member.nick))
         self._record(room, "topic", member.nick, text)
         return None

@@ -45,7 +45,7 @@ from ..events import (
 from ..hub import WELCOME_NAMES, Hub, Waiting
 from ..member import Member
 from ..nicknames import nick_key
-from ..room import PresencePolicy, Room, room_error, room_key
+from ..room import PresencePolicy, Room, room_key
 from ..text import clean_text
 from .history import StreamHistory
 from .link import Command, Entry, RedisLink
@@ -64,8 +64,6 @@ NOT_SENT = (
 SHUTTING_DOWN = "server shutting down"
 NODE_LOST = "their server stopped answering"
 
-_NOTHING_LEFT = "nothing left to send once control characters were removed"
-
 
 @dataclass(eq=False)
 class _Arrival:
@@ -82,7 +80,7 @@ class _Arrival:
     )
 
 
-def _set_topic(key: str, topic: str) -> Command:
+def _restore_topic(key: str, topic: str) -> Command:
     """Put a topic back after Redis lost it, unless someone set a new one."""
     return lambda pipe: pipe.set(key, topic, nx=True)
 
@@ -145,11 +143,11 @@ class ClusterHub(Hub):
             url, self.keys.inbox(self.node), self._deliver, self._recovered
         )
         client = self.link.client
-        self._join = client.register_script(JOIN)
-        self._leave = client.register_script(LEAVE)
-        self._rename = client.register_script(RENAME)
-        self._claim = client.register_script(CLAIM)
-        self._release = client.register_script(RELEASE)
+        self._join_script = client.register_script(JOIN)
+        self._leave_script = client.register_script(LEAVE)
+        self._rename_script = client.register_script(RENAME)
+        self._claim_script = client.register_script(CLAIM)
+        self._release_script = client.register_script(RELEASE)
         #: conn id -> local registered member, and back.
         self._conns: dict[str, Member] = {}
         self._conn_of: dict[Member, str] = {}
@@ -301,7 +299,7 @@ class ClusterHub(Hub):
         keys = self.keys
         key = nick_key(nick)
         return self.link.write(
-            lambda p: self._leave(
+            lambda p: self._leave_script(
                 keys=[
                     keys.members(room),
                     keys.rooms,
@@ -333,7 +331,7 @@ class ClusterHub(Hub):
         key = nick_key(member.nick)
         conn = self._conn_of[member]
         return self.link.write(
-            lambda p: self._join(
+            lambda p: self._join_script(
                 keys=[
                     keys.members(room.key),
                     keys.rooms,
@@ -357,16 +355,14 @@ class ClusterHub(Hub):
 
     def _release_nick(self, nick: str) -> None:
         key = self.keys.nick(nick_key(nick))
-        self.link.send(lambda p: self._release(keys=[key], args=[self.node], client=p))
+        self.link.send(
+            lambda p: self._release_script(keys=[key], args=[self.node], client=p)
+        )
 
     # Registration and leaving
 
-    def register(self, member: Member, nick: str) -> Waiting:
-        error = self._name_error(nick, member)
-        if error is None and not self.link.up:
-            error = UNAVAILABLE
-        if error is not None:
-            member.send(Error(error))
+    def _admit(self, member: Member, nick: str) -> Waiting:
+        if self._cut_off(member):
             member.send(NickPrompt())
             return None
         self._claiming.add(member)
@@ -548,18 +544,8 @@ class ClusterHub(Hub):
 
     # Chat
 
-    def say(self, member: Member, text: str) -> Waiting:
-        return self._post(member, "chat", text, _NOTHING_LEFT)
-
-    def act(self, member: Member, text: str) -> Waiting:
-        return self._post(member, "action", text, "usage: /me ACTION")
-
-    def _post(self, member: Member, kind: str, text: str, empty: str) -> Waiting:
+    def _post(self, member: Member, kind: str, text: str) -> Waiting:
         """Put a line into the room's stream; everyone gets it from there."""
-        text = clean_text(text)
-        if not text:
-            member.send(Error(empty))
-            return None
         if self._cut_off(member, NOT_SENT):
             return None
         room = self._room_of(member)
@@ -576,13 +562,8 @@ class ClusterHub(Hub):
         future.add_done_callback(done)
         return None
 
-    def tell(self, member: Member, target: str, text: str) -> Waiting:
-        if self.find(target) is not None:
-            return super().tell(member, target, text)
-        text = clean_text(text)
-        if not text:
-            member.send(Error(_NOTHING_LEFT))
-            return None
+    def _tell_elsewhere(self, member: Member, target: str, text: str) -> Waiting:
+        """The target may be on another node: its inbox stream."""
         return self._act(member, self._tell(member, target, text), NOT_SENT)
 
     async def _tell(self, member: Member, target: str, text: str) -> None:
@@ -592,7 +573,7 @@ class ClusterHub(Hub):
         if node is not None:
             entry = await self.link.client.hget(self.keys.users(node), key)
         if node is None or entry is None:
-            member.send(Error(f"no such user: {clean_text(target)}"))
+            Hub._tell_elsewhere(self, member, target, text)  # nowhere
             return
         fields = {"k": "msg", "from": member.nick, "to": key, "t": text}
         await self.link.write(
@@ -600,16 +581,8 @@ class ClusterHub(Hub):
         )
         member.send(PrivateSent(entry.partition("\t")[2], text))
 
-    def rename(self, member: Member, new: str) -> Waiting:
-        old = member.nick
-        if new == old:
-            member.send(Error(f"you are already called {old}"))
-            return None
-        error = self._name_error(new, member)
-        if error is None and not self.link.up:
-            error = UNAVAILABLE
-        if error is not None:
-            member.send(Error(error))
+    def _rename(self, member: Member, old: str, new: str) -> Waiting:
+        if self._cut_off(member):
             return None
         return self._act(member, self._renamed(member, old, new))
 
@@ -634,7 +607,7 @@ class ClusterHub(Hub):
         conn = self._conn_of[member]
         try:
             await self.link.write(
-                lambda p: self._rename(
+                lambda p: self._rename_script(
                     keys=[
                         keys.members(room.key),
                         keys.users(self.node),
@@ -700,20 +673,10 @@ class ClusterHub(Hub):
         )
         member.send(RoomList(rooms))
 
-    def topic(self, member: Member, text: str) -> Waiting:
-        room = self._room_of(member)
-        if not text.strip():
-            member.send(Topic(room.name, room.topic))
-            return None
-        text = clean_text(text)
-        if not text:
-            member.send(Error(_NOTHING_LEFT))
-            return None
+    def _set_topic(self, member: Member, room: Room, text: str) -> Waiting:
         if self._cut_off(member):
             return None
-        self.log.info(
-            "{nick} set the topic of #{room}", nick=member.nick, room=room.name
-        )
+        self._log_topic(member, room)
         keys = self.keys
         fields = {"k": "topic", "n": member.nick, "t": text, "c": self._conn_of[member]}
         self.link.send(lambda p: p.set(keys.topic(room.key), text))
@@ -722,20 +685,12 @@ class ClusterHub(Hub):
         )
         return self._act(member, published)
 
-    def join(self, member: Member, name: str) -> Waiting:
-        error = room_error(name)
-        if error is not None:
-            member.send(Error(error))
-            return None
-        here = self._room_of(member)
-        if room_key(name) == here.key:
-            member.send(Error(f"you are already in #{here.name}"))
-            return None
+    def _move(self, member: Member, here: Room, name: str) -> Waiting:
         if self._cut_off(member):
             return None
-        return self._act(member, self._move(member, here, name))
+        return self._act(member, self._moving(member, here, name))
 
-    async def _move(self, member: Member, here: Room, name: str) -> None:
+    async def _moving(self, member: Member, here: Room, name: str) -> None:
         key = room_key(name)
         async with self.link.client.pipeline(transaction=False) as pipe:
             pipe.hget(self.keys.rooms, key)
@@ -795,7 +750,7 @@ class ClusterHub(Hub):
         members = list(self.users.values())
         for start in range(0, len(members), 1000):
             chunk = members[start : start + 1000]
-            lost = await self._claim(
+            lost = await self._claim_script(
                 keys=[keys.nick(nick_key(m.nick)) for m in chunk],
                 args=[self.node, self.ttl],
             )
@@ -883,7 +838,7 @@ class ClusterHub(Hub):
             ]
             for room in list(self.rooms.values()):
                 if room.topic and len(room):
-                    self.link.send(_set_topic(keys.topic(room.key), room.topic))
+                    self.link.send(_restore_topic(keys.topic(room.key), room.topic))
             unsent, self._unsent = self._unsent, []
             for room_key_, nick, conn, reason in unsent:
                 self._leave_later(room_key_, nick, conn, reason)
