@@ -17,6 +17,7 @@ from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.defer import Deferred
 
 from twchat.cluster.hub import NOT_SENT, UNAVAILABLE, ClusterHub
+from twchat.cluster.link import redacted
 from twchat.commands import handle_line
 from twchat.events import Event
 from twchat.wire import render_line
@@ -222,3 +223,19 @@ def test_a_node_cut_off_for_a_moment_resumes_where_it_stopped(nodes: Nodes) -> N
     nodes.until(lambda: "<alice> meanwhile 49" in bob.lines)
     said = [line for line in bob.lines if line.startswith("<alice>")]
     assert said == ["<alice> before"] + [f"<alice> meanwhile {i}" for i in range(50)]
+
+
+def test_connections_are_named_and_passwords_stay_out_of_the_log(
+    nodes: Nodes,
+) -> None:
+    hub = nodes.hub()
+    nodes.join(hub, "alice")
+    names = nodes.loop.run_until_complete(hub.link.client.client_list())
+    assert {c["name"] for c in names} >= {
+        f"twchat-{hub.node}",
+        f"twchat-{hub.node}-reader",
+    }
+    assert redacted("redis://app:s3cret@db.example:6380/2") == (
+        "redis://app:***@db.example:6380/2"
+    )
+    assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"

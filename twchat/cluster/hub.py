@@ -128,7 +128,6 @@ class ClusterHub(Hub):
         self.keys = keys if keys is not None else Keys()
         self.ttl = ttl
         self.stream_max = stream_max
-        self.url = url
         self.streams = StreamHistory(keep)
         self._by_stream: dict[str, ClusterRoom] = {}
         super().__init__(
@@ -140,7 +139,11 @@ class ClusterHub(Hub):
             history_replay=history_replay,
         )
         self.link = RedisLink(
-            url, self.keys.inbox(self.node), self._deliver, self._recovered
+            url,
+            self.keys.inbox(self.node),
+            self._deliver,
+            self._recovered,
+            name=f"twchat-{self.node}",
         )
         client = self.link.client
         self._join_script = client.register_script(JOIN)

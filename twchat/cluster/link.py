@@ -20,6 +20,7 @@ import contextlib
 import inspect
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
@@ -29,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from twisted.logger import Logger
 
-__all__ = ["BACKOFF_MAX", "Entry", "RedisLink", "connect"]
+__all__ = ["BACKOFF_MAX", "Entry", "RedisLink", "connect", "redacted"]
 
 #: A stream entry as redis-py gives it: (ID, fields).
 Entry = tuple[str, dict[str, str]]
@@ -47,7 +48,19 @@ BACKOFF_MAX = 5.0
 BATCH_MAX = 2000
 
 
-def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> Redis:
+def redacted(url: str) -> str:
+    """``url`` fit for a log: any password replaced by ``***``."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = parts.username or ""
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+def connect(url: str, timeout: float = SOCKET_TIMEOUT, name: str = "") -> Redis:
     """
     A client for ``url`` that fails fast instead of retrying on its own.
 
@@ -64,6 +77,8 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT) -> Redis:
         # Redis restart between two commands is noticed, not failed on.
         health_check_interval=1,
         retry=Retry(NoBackoff(), 0),
+        # Shown by CLIENT LIST, so an operator can tell whose connection it is.
+        client_name=name or None,
     )
     return client
 
@@ -95,13 +110,17 @@ class RedisLink:
         inbox: str,
         deliver: Callable[[str, list[Entry]], None],
         recovered: Callable[[], object],
+        name: str = "twchat",
     ) -> None:
-        self.url = url
+        #: For the log: without the password.
+        self.url = redacted(url)
         # Typed Any: redis-py types replies as bytes | str whatever
         # decode_responses says; with it, they are str.
-        self.client: Any = connect(url)
+        self.client: Any = connect(url, name=name)
         # XREAD blocks: its own connection, with room for the block.
-        self._reader: Any = connect(url, SOCKET_TIMEOUT + READ_BLOCK_MS / 1000)
+        self._reader: Any = connect(
+            url, SOCKET_TIMEOUT + READ_BLOCK_MS / 1000, name=f"{name}-reader"
+        )
         self._deliver = deliver
         self._recovered = recovered
         #: Last ID seen per followed stream (the inbox always included).
