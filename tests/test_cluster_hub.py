@@ -16,7 +16,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.defer import Deferred
 
-from twchat.cluster.hub import NOT_SENT, UNAVAILABLE, ClusterHub
+from twchat.cluster.hub import (
+    NOT_SENT,
+    UNAVAILABLE,
+    ClusterHub,
+    ClusterRoom,
+    _Arrival,
+)
 from twchat.cluster.link import redacted
 from twchat.commands import handle_line
 from twchat.events import Event
@@ -239,3 +245,36 @@ def test_connections_are_named_and_passwords_stay_out_of_the_log(
         "redis://app:***@db.example:6380/2"
     )
     assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_the_roll_call_is_exact_as_of_the_join_entry(nodes: Nodes) -> None:
+    """Joins, leaves and renames between the snapshot and the entry count."""
+    hub = nodes.hub(f"redis://127.0.0.1:{free_port()}/0")  # never reached
+    room = hub.default_room
+    assert isinstance(room, ClusterRoom)
+    alice = LineMember()
+    alice.nick = "alice"
+    hub.users["alice"] = alice
+    hub._conns["me.1"] = alice
+    hub._conn_of[alice] = "me.1"
+    room.following = nodes.loop.create_future()
+    room.following.set_result(None)
+    # The snapshot saw bob and dave; what the stream says next decides.
+    room.pending["me.1"] = _Arrival(
+        alice, "", welcome=True, roster={"bob": "bob", "dave": "dave"}
+    )
+    hub._deliver(
+        hub.keys.stream(room.key),
+        [
+            ("1-0", {"k": "join", "n": "bob", "c": "x.1", "u": "2", "f": ""}),
+            ("2-0", {"k": "leave", "n": "dave", "c": "", "u": "1", "r": "", "w": ""}),
+            ("3-0", {"k": "join", "n": "carol", "c": "x.3", "u": "2", "f": ""}),
+            ("4-0", {"k": "nick", "o": "bob", "n": "robert", "c": "x.1"}),
+            ("5-0", {"k": "join", "n": "alice", "c": "me.1", "u": "3", "f": ""}),
+            ("6-0", {"k": "chat", "n": "carol", "t": "hi", "c": "x.3"}),
+        ],
+    )
+    assert alice.take() == [
+        "*** Welcome, alice! #lobby has 3 users: carol, robert, alice",
+        "<carol> hi",
+    ]

@@ -72,7 +72,14 @@ class _Arrival:
     member: Member
     came_from: str
     welcome: bool
-    names: tuple[str, ...] = ()
+    #: Who was in the room (nick key -> nick) just before the join entry
+    #: was queued...
+    roster: dict[str, str] = field(default_factory=dict)
+    #: ...and the joins, leaves and renames read since the arrival began:
+    #: replayed onto the roster when the join entry is read. Entries the
+    #: roster already reflects change nothing when replayed (set changes,
+    #: in stream order), so the roll call is exact as of the join entry.
+    changes: list[tuple[str, str]] = field(default_factory=list)
     #: Their join entry has been queued: a later leave must be announced.
     queued: bool = False
     done: asyncio.Future[None] = field(
@@ -419,19 +426,7 @@ class ClusterHub(Hub):
         try:
             await self._follow(room)
             held = await self.link.client.hgetall(self.keys.members(room.key))
-            others = sorted(
-                (
-                    v.partition("\t")[2]
-                    for k, v in held.items()
-                    if k != nick_key(member.nick)
-                ),
-                key=nick_key,
-            )
-            arrival.names = (
-                (*others, member.nick)
-                if welcome
-                else tuple(sorted((*others, member.nick), key=nick_key))
-            )
+            arrival.roster = {key: v.partition("\t")[2] for key, v in held.items()}
             if room.pending.get(conn) is not arrival:
                 return  # they left meanwhile
             arrival.queued = True
@@ -446,12 +441,18 @@ class ClusterHub(Hub):
     def _arrived(self, room: ClusterRoom, arrival: _Arrival) -> None:
         """Their join entry was read: roll call, topic, history, then live."""
         member = arrival.member
-        names = arrival.names
+        roster = arrival.roster
+        for gone, came in arrival.changes:
+            roster.pop(nick_key(gone), None)
+            if came:
+                roster[nick_key(came)] = came
+        roster.pop(nick_key(member.nick), None)
+        others = sorted(roster.values(), key=nick_key)
         if arrival.welcome:
-            member.send(
-                Welcome(member.nick, room.name, room.online, names[:WELCOME_NAMES])
-            )
+            names = (*others, member.nick)[:WELCOME_NAMES]
+            member.send(Welcome(member.nick, room.name, room.online, names))
         else:
+            names = tuple(sorted((*others, member.nick), key=nick_key))
             member.send(RoomInfo(room.name, room.online, names))
         room.add(member)
         self._entered(member, room, arrival.came_from)
@@ -524,6 +525,7 @@ class ClusterHub(Hub):
                 room.broadcast(Topic(room.name, f["t"], setter=f["n"]))
             elif kind == "join":
                 room.online = int(f["u"])
+                self._roll_call(room, "", f["n"])
                 arrival = room.pending.pop(f["c"], None)
                 if arrival is not None:
                     self._arrived(room, arrival)
@@ -533,10 +535,17 @@ class ClusterHub(Hub):
                     )
             elif kind == "leave":
                 room.online = int(f["u"])
+                self._roll_call(room, f["n"], "")
                 room.announce_leave(f["n"], f.get("r", ""), f.get("w", ""))
             elif kind == "nick":
+                self._roll_call(room, f["o"], f["n"])
                 room.broadcast(NickChanged(f["o"], f["n"]))
             self.streams.add(room.key, entry_id, f)
+
+    def _roll_call(self, room: ClusterRoom, gone: str, came: str) -> None:
+        """Note a change of who is in ``room`` for those on their way in."""
+        for arrival in room.pending.values():
+            arrival.changes.append((gone, came))
 
     def _private(self, entries: list[Entry]) -> None:
         for _, f in entries:
