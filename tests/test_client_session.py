@@ -15,7 +15,13 @@ from zope.interface import implementer
 
 from twchat.client.app import session_service
 from twchat.client.render import Kind, Line
-from twchat.client.session import QUIT_TIMEOUT, ClientProtocol, ClientSession
+from twchat.client.session import (
+    QUIT_TIMEOUT,
+    RETRY_NICK_EVERY,
+    RETRY_NICK_FOR,
+    ClientProtocol,
+    ClientSession,
+)
 
 
 class Screen:
@@ -165,6 +171,50 @@ class ChattingTests(SynchronousTestCase):
         again.server("*** Welcome, alice! #lobby has 1 user: alice")
         self.assertEqual(again.sent(), ["typed while away"])
         self.assertFalse(self.session.done.called)
+
+    def test_reconnect_waits_for_the_nick_the_lost_connection_holds(self) -> None:
+        # Behind a load balancer the reconnect may reach another server
+        # while the lost connection still holds the name (Redis mode).
+        self.conn.lose()
+        again = Connection(self.session)
+        again.server(*GREETING)
+        self.assertEqual(again.sent(), ["alice"])
+        self.screen.texts()
+        again.server("! nickname alice is already taken", "? Choose a nickname:")
+        self.assertEqual(self.screen.asked, 0)
+        self.assertIn(
+            "-- alice is still held by the lost connection; trying again in 2 s",
+            self.screen.texts(),
+        )
+        self.assertEqual(again.sent(), [])
+        self.clock.advance(RETRY_NICK_EVERY)
+        self.assertEqual(again.sent(), ["alice"])
+        again.server(
+            "! the chat has lost contact with its Redis server; try again shortly",
+            "? Choose a nickname:",
+        )
+        self.clock.advance(RETRY_NICK_EVERY)
+        self.assertEqual(again.sent(), ["alice"])
+        again.server("*** Welcome, alice! #lobby has 1 user: alice")
+        self.assertTrue(self.session.registered)
+        self.assertEqual(self.screen.asked, 0)
+
+    def test_after_a_while_the_user_chooses_another_nick(self) -> None:
+        self.conn.lose()
+        again = Connection(self.session)
+        again.server(*GREETING)
+        self.assertEqual(again.sent(), ["alice"])
+        tries = 0  # retries after that first attempt
+        while self.screen.asked == 0:
+            again.server("! nickname alice is already taken", "? Choose a nickname:")
+            self.clock.advance(RETRY_NICK_EVERY)
+            tries += len(again.sent())
+        self.assertEqual(tries, RETRY_NICK_FOR / RETRY_NICK_EVERY)
+        # Someone else's refusal reasons are not waited on.
+        self.session.typed("alicia")
+        self.assertEqual(again.sent(), ["alicia"])
+        again.server("! nickname alicia is reserved", "? Choose a nickname:")
+        self.assertEqual(self.screen.asked, 2)
 
     def test_quit_waits_for_the_server_then_exits_0(self) -> None:
         self.session.typed("/quit bye all")

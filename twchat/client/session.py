@@ -28,6 +28,13 @@ QUIT_TIMEOUT = 5.0
 
 _WELCOME = "*** Welcome, "
 _FATAL = ("! server is full", "! too many connections")
+#: After a reconnect, refusals of our own nickname that pass: the old
+#: connection still holds it (in Redis mode until its server is declared
+#: dead), or the server cannot reach Redis for a moment.
+_PASSING = ("is already taken", "try again shortly")
+#: Seconds between attempts to get our nickname back, and for how long.
+RETRY_NICK_EVERY = 2.0
+RETRY_NICK_FOR = 30.0
 
 
 class FrontEnd(Protocol):
@@ -87,6 +94,9 @@ class ClientSession:
         self.registered = False
         self.awaiting_nick = False
         self._nick_refused = False
+        #: Since when we try to get our nickname back after a reconnect.
+        self._reclaiming_since: float | None = None
+        self._retry: IDelayedCall | None = None
         self._queue: deque[str] = deque()
         self._quitting = False
         self._quit_sent = False
@@ -111,10 +121,14 @@ class ClientSession:
                 self.nick = line.text[len(_WELCOME) :].split("!", 1)[0]
                 self.registered = True
                 self._nick_refused = False
+                self._reclaiming_since = None
             elif line.kind is Kind.ERROR:
                 if line.text.startswith(_FATAL):
                     self.front.show(line)
                     self.finish(1)
+                    return
+                if self._retry_later(line.text):
+                    self.front.show(line)
                     return
                 self._nick_refused = True
                 if self.pipe:
@@ -147,7 +161,11 @@ class ClientSession:
             self.say_client(f"connection lost: {reason.getErrorMessage()}")
             self.finish(1)
             return
+        if self._retry is not None and self._retry.active():
+            self._retry.cancel()
+        self._retry = None
         if was_registered:
+            self._reclaiming_since = self.clock.seconds()
             self.say_client("connection lost; reconnecting...")
 
     # From the user
@@ -197,9 +215,10 @@ class ClientSession:
         self.front.show(Line(Kind.CLIENT, f"-- {text}"))
 
     def finish(self, status: int) -> None:
-        if self._quit_timer is not None and self._quit_timer.active():
-            self._quit_timer.cancel()
-        self._quit_timer = None
+        for call in (self._quit_timer, self._retry):
+            if call is not None and call.active():
+                call.cancel()
+        self._quit_timer = self._retry = None
         if not self.done.called:
             self.done.callback(status)
         if self.protocol is not None and self.protocol.transport is not None:
@@ -207,7 +226,34 @@ class ClientSession:
 
     # Internals
 
+    def _retry_later(self, error: str) -> bool:
+        """
+        After a reconnect, wait for our own nickname instead of giving it up.
+
+        Behind a load balancer a reconnect may land on another server while
+        the lost connection still holds the name for a few seconds.
+        """
+        since = self._reclaiming_since
+        if since is None or not error.endswith(_PASSING):
+            return False
+        if self.clock.seconds() - since >= RETRY_NICK_FOR:
+            self._reclaiming_since = None
+            return False
+        self.say_client(
+            f"{self.nick} is still held by the lost connection; "
+            f"trying again in {RETRY_NICK_EVERY:g} s"
+        )
+        self._retry = self.clock.callLater(RETRY_NICK_EVERY, self._retry_nick)
+        return True
+
+    def _retry_nick(self) -> None:
+        self._retry = None
+        if self.protocol is not None and not self.registered:
+            self._attempt(self.nick)
+
     def _nickname_wanted(self) -> None:
+        if self._retry is not None:
+            return  # a retry of our own nickname is on its way
         if self.nick and not self._nick_refused:
             self._attempt(self.nick)
         elif self._queue:
