@@ -56,3 +56,15 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     assert "deliveries_per_s twchat/textbook" in report["ratios"]["throughput"]
     assert "| throughput | twchat" in run.stdout
     assert "nothing lost" in run.stdout
+
+
+def test_micro_benchmark_delivers_everything() -> None:
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "micro.py"), "--reps", "1"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    assert "for 2000 lines x 99 receivers (best of 1)" in run.stdout
