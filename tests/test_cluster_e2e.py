@@ -29,6 +29,12 @@ NOT_SENT = (
 )
 
 
+def at_prompt(port: int) -> User:
+    user = User(port)
+    user.until("? Choose a nickname:")
+    return user
+
+
 class Node:
     """One twistd chat process in Redis mode."""
 
@@ -36,10 +42,13 @@ class Node:
         self.process = process
         self.port = port
 
+    def guest(self) -> User:
+        """A connection at the nickname prompt, greeting read."""
+        return at_prompt(self.port)
+
     def user(self, nick: str) -> User:
         """A registered user; everything up to the welcome line is read."""
-        user = User(self.port)
-        user.until("? Choose a nickname:")
+        user = self.guest()
         user.send(nick)
         line = user.line()
         assert line.startswith(f"*** Welcome, {nick}!"), line
@@ -122,8 +131,7 @@ def test_who_rooms_nicknames_and_private_messages_span_nodes(
     assert alice.line() == "*** #lobby has 2 users: alice, bob"
 
     # A nickname held on one node is refused on the other, in any case.
-    taken = User(b.port)
-    taken.until("? Choose a nickname:")
+    taken = b.guest()
     taken.send("ALICE")
     assert taken.line() == "! nickname ALICE is already taken"
     assert taken.line() == "? Choose a nickname:"
@@ -266,8 +274,7 @@ def test_redis_restart_mid_traffic(
     not_sent = told.count(NOT_SENT)
     assert len(received) + not_sent <= len(sent)
     # Nicknames are still held after the restart.
-    taken = User(b.port)
-    taken.until("? Choose a nickname:")
+    taken = b.guest()
     taken.send("carol")
     assert taken.line() == "! nickname carol is already taken"
 
@@ -325,8 +332,7 @@ def test_a_node_started_before_redis_waits_for_it(
     with Twistd(tmp_path, args, twistd_args=("-r", "asyncio")) as node:
         node.wait_for_port(port)
         node.wait_for_log("lost contact with Redis")
-        user = User(port)
-        user.until("? Choose a nickname:")
+        user = at_prompt(port)
         user.send("alice")
         assert user.line() == (
             "! the chat has lost contact with its Redis server; try again shortly"

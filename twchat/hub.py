@@ -288,11 +288,14 @@ class Hub:
         if name:
             found = self.rooms.get(room_key(name))
             if found is None:
-                member.send(Error(f"no such room: #{clean_text(name)[:40]}"))
+                self._no_such_room(member, name)
                 return None
             room = found
         self._describe(member, room)
         return None
+
+    def _no_such_room(self, member: Member, name: str) -> None:
+        member.send(Error(f"no such room: #{clean_text(name)[:40]}"))
 
     def join(self, member: Member, name: str) -> Waiting:
         """Move ``member`` to the room ``name``, creating it if need be."""

@@ -585,7 +585,7 @@ class ClusterHub(Hub):
         if node is not None:
             entry = await self.link.client.hget(self.keys.users(node), key)
         if node is None or entry is None:
-            Hub._tell_elsewhere(self, member, target, text)  # nowhere
+            super()._tell_elsewhere(member, target, text)  # nowhere
             return
         fields = {"k": "msg", "from": member.nick, "to": key, "t": text}
         await self.link.write(
@@ -659,7 +659,7 @@ class ClusterHub(Hub):
             pipe.hget(self.keys.rooms, key)
             held, name = await pipe.execute()
         if not held and key != self.default_room.key:
-            member.send(Error(f"no such room: #{clean_text(asked)[:40]}"))
+            self._no_such_room(member, asked)
             return
         names = sorted((v.partition("\t")[2] for v in held.values()), key=nick_key)
         member.send(RoomInfo(name or key, len(names), tuple(names)))
@@ -746,7 +746,7 @@ class ClusterHub(Hub):
         try:
             if await self._renew():
                 # Declared dead while stalled (but never cut off): come back.
-                await self._reassert()
+                await self._reassert(renewed=True)
             await self._reap_dead()
         except (RedisError, OSError) as e:
             self.link.lost(e)
@@ -829,7 +829,7 @@ class ClusterHub(Hub):
     def _recovered(self) -> None:
         self._spawn(self._reassert())
 
-    async def _reassert(self) -> None:
+    async def _reassert(self, renewed: bool = False) -> None:
         """
         After first contact or an outage: be known again.
 
@@ -842,7 +842,8 @@ class ClusterHub(Hub):
             reaped = await self.link.client.delete(keys.reaped(self.node))
             # Names first: whoever lost theirs meanwhile is let go, and is
             # not written back over the new holder.
-            await self._renew()
+            if not renewed:
+                await self._renew()
             joins = [
                 self._publish_join(member, member.room, "", announce=bool(reaped))
                 for member in list(self.users.values())
