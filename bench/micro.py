@@ -25,7 +25,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from twchat.config import ChatConfig
-from twchat.factory import ChatFactory
+from twchat.server import ChatServer
 
 USERS, SENDERS, LINES = 100, 10, 200
 
@@ -38,8 +38,9 @@ def main(argv: list[str] | None = None) -> int:
     config = ChatConfig(
         flood_rate=0, max_recvq=10**7, max_clients=USERS + 1, max_per_ip=0
     )
-    factory = ChatFactory(clock, config)
-    factory.doStart()
+    server = ChatServer(clock, config)
+    server.start()
+    factory = server.tcp_factory()
     ports = itertools.count(40000)
     users = []
     for i in range(USERS):

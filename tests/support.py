@@ -1,8 +1,11 @@
-"""In-memory users for unit tests: a real ChatProtocol on a StringTransport."""
+"""In-memory users for unit tests: a real Connection on a StringTransport."""
 
 from __future__ import annotations
 
 import itertools
+import json
+import struct
+from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -11,37 +14,41 @@ from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
 from twchat.config import ChatConfig
-from twchat.factory import ChatFactory
-from twchat.protocol import ChatProtocol
+from twchat.connection.connection import Connection
+from twchat.events import Event, RoomList
+from twchat.jsonwire import TYPES
+from twchat.server import ChatServer
+from twchat.wire import render_line
 
 _ports = itertools.count(40000)
 
 
-def make_factory(**limits: object) -> tuple[ChatFactory, Clock]:
-    """A started factory on a fake clock; flood control off unless asked."""
+def make_server(**limits: object) -> tuple[ChatServer, Clock]:
+    """A started server on a fake clock; flood control off unless asked."""
     limits.setdefault("flood_rate", 0)
     clock = Clock()
-    factory = ChatFactory(clock, ChatConfig(**limits))  # type: ignore[arg-type]
-    factory.doStart()
-    return factory, clock
+    server = ChatServer(clock, ChatConfig(**limits))  # type: ignore[arg-type]
+    server.start()
+    return server, clock
 
 
 class FakeUser:
     """One connection, driven byte by byte, read line by line."""
 
-    def __init__(self, factory: ChatFactory, host: str = "127.0.0.1") -> None:
+    def __init__(self, server: ChatServer, host: str = "127.0.0.1") -> None:
         address = IPv4Address("TCP", host, next(_ports))
         self.transport = StringTransport(peerAddress=address)
-        protocol = factory.buildProtocol(address)
+        protocol = server.tcp_factory().buildProtocol(address)
         assert protocol is not None
         self.protocol = protocol
         protocol.makeConnection(self.transport)
-        self.factory = factory
+        self.server = server
         self.lost = False
 
     @property
-    def chat(self) -> ChatProtocol:
-        assert isinstance(self.protocol, ChatProtocol)
+    def chat(self) -> Connection:
+        """The connection the hub sees as this user."""
+        assert isinstance(self.protocol, Connection)
         return self.protocol
 
     def send(self, *lines: str | bytes, eol: bytes = b"\n") -> None:
@@ -56,7 +63,7 @@ class FakeUser:
 
     def read(self) -> list[str]:
         """Lines received since the last read."""
-        self.factory.reactor.advance(0)  # type: ignore[attr-defined]
+        self.server.reactor.advance(0)  # type: ignore[attr-defined]
         data = self.transport.value()
         self.transport.clear()
         if not data:
@@ -75,17 +82,21 @@ class FakeUser:
         self.protocol.connectionLost(Failure(why))
 
 
-def register(factory: ChatFactory, nick: str) -> FakeUser:
-    user = FakeUser(factory)
+def register(
+    server: ChatServer, nick: str, wire: type[FakeUser] | None = None
+) -> FakeUser:
+    user = (wire or FakeUser)(server)
     user.send(nick)
     lines = user.read()
     assert lines[-1].startswith(f"*** Welcome, {nick}!"), lines
     return user
 
 
-def room(factory: ChatFactory, *nicks: str) -> list[FakeUser]:
+def room(
+    server: ChatServer, *nicks: str, wire: type[FakeUser] | None = None
+) -> list[FakeUser]:
     """Register users one after another and forget the join chatter."""
-    users = [register(factory, nick) for nick in nicks]
+    users = [register(server, nick, wire) for nick in nicks]
     for user in users:
         user.read()
     return users
@@ -109,7 +120,7 @@ class RecordingMember:
 
     renders = 0
 
-    def write(self, data: bytes) -> None:
+    def deliver(self, data: bytes) -> None:
         self.written.append(data)
 
     def send(self, event: object) -> None:
@@ -117,3 +128,107 @@ class RecordingMember:
 
     def quit(self, reason: str) -> None:
         self.quit_reason = reason
+
+
+# The browser's wire, in memory: a real web Connection on a StringTransport.
+
+_JSON_EVENTS = {name: kind for kind, name in TYPES.items()}
+
+
+def event_from_json(payload: dict[str, Any]) -> Event:
+    """The event a JSON object stands for (the inverse of render_json)."""
+    kind = _JSON_EVENTS[payload["type"]]
+    values = {k: v for k, v in payload.items() if k != "type"}
+    if kind is RoomList:
+        values["rooms"] = tuple(
+            (r["name"], r["users"], r["topic"]) for r in values["rooms"]
+        )
+    for name, value in values.items():
+        if isinstance(value, list):
+            values[name] = tuple(value)
+    event: Event = kind(**values)
+    return event
+
+
+def client_frame(payload: bytes, opcode: int = 1, final: bool = True) -> bytes:
+    """A masked client frame (the all-zero mask leaves the payload as is)."""
+    size = len(payload)
+    first = (0x80 if final else 0) | opcode
+    if size < 126:
+        head = bytes((first, 0x80 | size))
+    elif size < 0x10000:
+        head = struct.pack("!BBH", first, 0x80 | 126, size)
+    else:
+        head = struct.pack("!BBQ", first, 0x80 | 127, size)
+    return head + b"\0\0\0\0" + payload
+
+
+def server_frames(data: bytes) -> list[tuple[int, bytes]]:
+    """(opcode, payload) of each complete unmasked frame in ``data``."""
+    frames = []
+    while len(data) >= 2:
+        length, start = data[1] & 0x7F, 2
+        if length == 126:
+            (length,) = struct.unpack_from("!H", data, 2)
+            start = 4
+        elif length == 127:
+            (length,) = struct.unpack_from("!Q", data, 2)
+            start = 10
+        frames.append((data[0] & 0x0F, data[start : start + length]))
+        data = data[start + length :]
+    return frames
+
+
+UPGRADE = (
+    b"GET /ws HTTP/1.1\r\nHost: localhost\r\nOrigin: http://localhost\r\n"
+    b"Upgrade: websocket\r\nConnection: Upgrade\r\n"
+    b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n\r\n"
+)
+
+
+class FakeWebUser(FakeUser):
+    """A browser on the web port: HTTP upgrade, then WebSocket frames."""
+
+    def __init__(self, server: ChatServer, host: str = "127.0.0.1") -> None:
+        address = IPv4Address("TCP", host, next(_ports))
+        self.transport = StringTransport(peerAddress=address)
+        protocol = server.web_factory().buildProtocol(address)
+        assert protocol is not None
+        self.protocol = protocol
+        protocol.makeConnection(self.transport)
+        self.server = server
+        self.lost = False
+        self.control: list[tuple[int, bytes]] = []
+        protocol.dataReceived(UPGRADE)
+        server.reactor.advance(0)  # type: ignore[attr-defined]
+        head, _, rest = self.transport.value().partition(b"\r\n\r\n")
+        assert head.startswith(b"HTTP/1.1 101"), head
+        self.transport.clear()
+        self._early = rest
+
+    def send(self, *lines: str | bytes, eol: bytes = b"") -> None:
+        """Each line as one WebSocket message, all in one packet."""
+        data = b"".join(
+            client_frame((line.encode() if isinstance(line, str) else line) + eol)
+            for line in lines
+        )
+        self.protocol.dataReceived(data)
+
+    def read(self) -> list[str]:
+        """Text lines for the JSON events received since the last read."""
+        self.server.reactor.advance(0)  # type: ignore[attr-defined]
+        data, self._early = self._early + self.transport.value(), b""
+        self.transport.clear()
+        lines = []
+        for opcode, payload in server_frames(data):
+            if opcode != 1:
+                self.control.append((opcode, payload))
+                continue
+            for text in payload.decode().splitlines():
+                event = event_from_json(json.loads(text))
+                lines.append(render_line(event).decode().removesuffix("\r\n"))
+        return lines
+
+
+#: Each wire's in-memory user, for tests that must hold on every transport.
+WIRES: dict[str, type[FakeUser]] = {"tcp": FakeUser, "websocket": FakeWebUser}

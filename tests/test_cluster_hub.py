@@ -44,11 +44,11 @@ class LineMember:
         self.lines: list[str] = []
         self.quit_reason: str | None = None
 
-    def write(self, data: bytes) -> None:
+    def deliver(self, data: bytes) -> None:
         self.lines.extend(data.decode().splitlines())
 
     def send(self, event: Event) -> None:
-        self.write(render_line(event))
+        self.deliver(render_line(event))
 
     def quit(self, reason: str) -> None:
         self.quit_reason = reason

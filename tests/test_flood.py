@@ -1,6 +1,6 @@
 from twisted.trial.unittest import SynchronousTestCase
 
-from twchat.flood import TokenBucket
+from twchat.connection.flood import TokenBucket
 
 
 class TokenBucketTests(SynchronousTestCase):

@@ -2,7 +2,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from twisted.trial.unittest import SynchronousTestCase
 
-from twchat.framing import TOO_LONG, LineSplitter
+from twchat.transports.framing import TOO_LONG, LineSplitter
 
 
 def feed_all(splitter: LineSplitter, *chunks: bytes) -> list[object]:

@@ -13,7 +13,6 @@ from twisted.logger import globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.config import ChatConfig
-from twchat.factory import ChatFactory
 from twchat.history import (
     COMMIT_INTERVAL,
     COMMIT_ROWS,
@@ -23,6 +22,7 @@ from twchat.history import (
     load_history,
     open_history,
 )
+from twchat.server import ChatServer
 
 from .support import FakeUser, register, room
 
@@ -190,14 +190,14 @@ class ReplayTests(SynchronousTestCase):
         load_history(str(self.path), 100)
         self.clock = Clock()
         self.history = History(self.clock, SyncPool(self.path), keep=100)
-        self.factory = ChatFactory(
+        self.server = ChatServer(
             self.clock, ChatConfig(flood_rate=0, history_replay=3), history=self.history
         )
-        self.factory.doStart()
-        (self.alice,) = room(self.factory, "alice")
+        self.server.start()
+        (self.alice,) = room(self.server, "alice")
 
     def newcomer(self, nick: str) -> list[str]:
-        user = FakeUser(self.factory)
+        user = FakeUser(self.server)
         user.read()
         user.send(nick)
         return user.read()
@@ -214,15 +214,15 @@ class ReplayTests(SynchronousTestCase):
             self.assertRegex(line, _STAMP + re.escape(text) + "$")
 
     def test_the_seam_under_traffic(self) -> None:
-        factory = ChatFactory(
+        server = ChatServer(
             self.clock,
             ChatConfig(flood_rate=0, history_replay=20),
             history=self.history,
         )
-        factory.doStart()
-        (talker,) = room(factory, "talker")
+        server.start()
+        (talker,) = room(server, "talker")
         talker.send(*[f"m{i}" for i in range(30)])
-        joiner = FakeUser(factory)
+        joiner = FakeUser(server)
         joiner.read()
         # The nickname and more lines from the talker in the same turn.
         joiner.send("joiner")
@@ -247,7 +247,7 @@ class ReplayTests(SynchronousTestCase):
         self.assertEqual(self.alice.read(), ["! usage: /history [N]"])
 
     def test_private_messages_are_not_stored(self) -> None:
-        register(self.factory, "bob")
+        register(self.server, "bob")
         self.alice.send("/msg bob secret", "public")
         self.history.commit()
         self.assertEqual(stored(self.path), [("lobby", 1, "chat", "alice", "public")])
@@ -274,7 +274,7 @@ class ReplayTests(SynchronousTestCase):
         self.alice.send("still chatting")  # chat goes on
 
     def test_no_history_at_all(self) -> None:
-        factory = ChatFactory(self.clock, ChatConfig(flood_rate=0))
-        (user,) = room(factory, "user")
+        server = ChatServer(self.clock, ChatConfig(flood_rate=0))
+        (user,) = room(server, "user")
         user.send("/history")
         self.assertEqual(user.read(), ["! history is turned off on this server"])

@@ -9,7 +9,7 @@ from twisted.internet.testing import MemoryReactorClock, StringTransport
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
-from twchat.outbox import Flusher, Outbox
+from twchat.connection.outbox import Flusher, Outbox
 
 
 class CountingTransport(StringTransport):

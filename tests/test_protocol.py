@@ -6,36 +6,36 @@ from twisted.trial.unittest import SynchronousTestCase
 from twchat.commands import HELP
 from twchat.room import PresencePolicy
 
-from .support import FakeUser, make_factory, register, room
+from .support import FakeUser, make_server, register, room
 
 
 class HandshakeTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.factory, self.clock = make_factory()
+        self.server, self.clock = make_server()
 
     def test_greeting_then_prompt(self) -> None:
-        user = FakeUser(self.factory)
+        user = FakeUser(self.server)
         self.assertEqual(
             user.read(),
             ["*** Welcome to twchat! Nobody else is here yet.", "? Choose a nickname:"],
         )
 
     def test_first_line_is_the_nickname(self) -> None:
-        user = FakeUser(self.factory)
+        user = FakeUser(self.server)
         user.read()
         user.send("alice")
         self.assertEqual(user.read(), ["*** Welcome, alice! #lobby has 1 user: alice"])
-        self.assertIn("alice", self.factory.users)
+        self.assertIn("alice", self.server.users)
 
     def test_crlf_and_surrounding_spaces(self) -> None:
-        user = FakeUser(self.factory)
+        user = FakeUser(self.server)
         user.send("  alice ", eol=b"\r\n")
         self.assertEqual(
             user.read()[-1], "*** Welcome, alice! #lobby has 1 user: alice"
         )
 
     def test_slash_nick_is_accepted_as_the_answer(self) -> None:
-        user = FakeUser(self.factory)
+        user = FakeUser(self.server)
         user.send("/nick alice")
         self.assertEqual(
             user.read()[-1], "*** Welcome, alice! #lobby has 1 user: alice"
@@ -52,7 +52,7 @@ class HandshakeTests(SynchronousTestCase):
             "server": "! nickname server is reserved",
             "\u0430lice": f"! nickname contains U+0430; {allowed}",
         }
-        user = FakeUser(self.factory)
+        user = FakeUser(self.server)
         user.read()
         for nick, error in cases.items():
             user.send(nick)
@@ -64,8 +64,8 @@ class HandshakeTests(SynchronousTestCase):
         )
 
     def test_taken_nickname_in_any_case(self) -> None:
-        register(self.factory, "alice")
-        user = FakeUser(self.factory)
+        register(self.server, "alice")
+        user = FakeUser(self.server)
         user.read()
         for nick in ["alice", "ALICE", "Alice"]:
             user.send(nick)
@@ -79,15 +79,15 @@ class HandshakeTests(SynchronousTestCase):
         )
 
     def test_unregistered_users_hear_no_chat(self) -> None:
-        alice, bob = room(self.factory, "alice", "bob")
-        lurker = FakeUser(self.factory)
+        alice, bob = room(self.server, "alice", "bob")
+        lurker = FakeUser(self.server)
         lurker.read()
         alice.send("secret plans")
         self.assertEqual(lurker.read(), [])
         self.assertEqual(bob.read(), ["<alice> secret plans"])
 
     def test_commands_before_registration(self) -> None:
-        user = FakeUser(self.factory)
+        user = FakeUser(self.server)
         user.read()
         user.send("/who")
         self.assertEqual(
@@ -100,8 +100,8 @@ class HandshakeTests(SynchronousTestCase):
         self.assertTrue(user.closing)
 
     def test_join_is_announced_to_everyone_else(self) -> None:
-        alice, bob = room(self.factory, "alice", "bob")
-        carol = register(self.factory, "carol")
+        alice, bob = room(self.server, "alice", "bob")
+        carol = register(self.server, "carol")
         self.assertEqual(alice.read(), ["*** carol joined (3 here)"])
         self.assertEqual(bob.read(), ["*** carol joined (3 here)"])
         self.assertEqual(carol.read(), [])
@@ -109,8 +109,8 @@ class HandshakeTests(SynchronousTestCase):
 
 class ChatTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.factory, self.clock = make_factory()
-        self.alice, self.bob, self.carol = room(self.factory, "alice", "bob", "carol")
+        self.server, self.clock = make_server()
+        self.alice, self.bob, self.carol = room(self.server, "alice", "bob", "carol")
 
     def test_line_reaches_everyone_else_with_nick_and_no_echo(self) -> None:
         self.alice.send("hello all")
@@ -187,8 +187,8 @@ class ChatTests(SynchronousTestCase):
 
 class CommandTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.factory, self.clock = make_factory()
-        self.alice, self.bob, self.carol = room(self.factory, "alice", "bob", "carol")
+        self.server, self.clock = make_server()
+        self.alice, self.bob, self.carol = room(self.server, "alice", "bob", "carol")
 
     def test_who(self) -> None:
         self.bob.send("/who")
@@ -232,8 +232,8 @@ class CommandTests(SynchronousTestCase):
             self.assertEqual(user.read(), ["*** bob is now known as rob"])
         self.bob.send("hi")
         self.assertEqual(self.alice.read(), ["<rob> hi"])
-        self.assertNotIn("bob", self.factory.users)
-        register(self.factory, "bob")
+        self.assertNotIn("bob", self.server.users)
+        register(self.server, "bob")
 
     def test_nick_change_follows_the_rules(self) -> None:
         self.bob.send("/nick ALICE")
@@ -282,40 +282,38 @@ class CommandTests(SynchronousTestCase):
 
 class LeavingTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.factory, self.clock = make_factory()
-        self.alice, self.bob = room(self.factory, "alice", "bob")
+        self.server, self.clock = make_server()
+        self.alice, self.bob = room(self.server, "alice", "bob")
 
     def test_eof(self) -> None:
         self.bob.close(clean=True)
         self.assertEqual(
             self.alice.read(), ["*** bob left (1 here): connection closed"]
         )
-        self.assertNotIn("bob", self.factory.users)
-        self.assertEqual(len(self.factory.connections), 1)
+        self.assertNotIn("bob", self.server.users)
+        self.assertEqual(len(self.server.connections), 1)
 
     def test_reset(self) -> None:
         self.bob.close(clean=False)
         self.assertEqual(self.alice.read(), ["*** bob left (1 here): connection lost"])
 
     def test_unregistered_leave_silently(self) -> None:
-        lurker = FakeUser(self.factory)
+        lurker = FakeUser(self.server)
         lurker.close()
         self.assertEqual(self.alice.read(), [])
-        self.assertEqual(len(self.factory.connections), 2)
+        self.assertEqual(len(self.server.connections), 2)
 
     def test_nickname_is_free_again(self) -> None:
         self.bob.close()
-        register(self.factory, "BOB")
+        register(self.server, "BOB")
 
 
 class BigRoomTests(SynchronousTestCase):
     def test_joins_in_a_big_room_arrive_as_one_summary(self) -> None:
-        factory, clock = make_factory(
-            presence=PresencePolicy(batch_above=2, interval=3)
-        )
-        alice, bob = room(factory, "alice", "bob")
-        register(factory, "carol")
-        register(factory, "dave")
+        server, clock = make_server(presence=PresencePolicy(batch_above=2, interval=3))
+        alice, bob = room(server, "alice", "bob")
+        register(server, "carol")
+        register(server, "dave")
         self.assertEqual(alice.read(), [])
         clock.advance(3)
         self.assertEqual(alice.read(), ["*** 2 joined: carol, dave (4 here)"])
@@ -326,8 +324,8 @@ class WaitingActionTests(SynchronousTestCase):
     """An action that finishes later (Redis mode) holds the user's next lines."""
 
     def test_next_lines_wait_until_the_action_is_done(self) -> None:
-        factory, clock = make_factory()
-        alice = register(factory, "alice")
+        server, clock = make_server()
+        alice = register(server, "alice")
         alice.read()
         said: list[str] = []
         pending: list[Deferred[None]] = []
@@ -337,7 +335,7 @@ class WaitingActionTests(SynchronousTestCase):
             pending.append(Deferred())
             return pending[-1]
 
-        factory.hub.say = say  # type: ignore[method-assign,assignment]
+        server.hub.say = say  # type: ignore[method-assign,assignment]
         alice.send("one", "two", "three")
         self.assertEqual(said, ["one"])
         self.assertEqual(alice.transport.producerState, "paused")
@@ -355,8 +353,8 @@ class WaitingActionTests(SynchronousTestCase):
         self.assertEqual(len(self.flushLoggedErrors(RuntimeError)), 1)
 
     def test_a_user_who_leaves_while_waiting_is_not_resumed(self) -> None:
-        factory, clock = make_factory()
-        alice = register(factory, "alice")
+        server, clock = make_server()
+        alice = register(server, "alice")
         said: list[str] = []
         pending: Deferred[None] = Deferred()
 
@@ -364,7 +362,7 @@ class WaitingActionTests(SynchronousTestCase):
             said.append(text)
             return pending
 
-        factory.hub.say = say  # type: ignore[method-assign,assignment]
+        server.hub.say = say  # type: ignore[method-assign,assignment]
         alice.send("one", "two")
         alice.close()
         pending.callback(None)

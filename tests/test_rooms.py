@@ -4,7 +4,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.room import room_error, room_key
 
-from .support import FakeUser, make_factory, room
+from .support import FakeUser, make_server, room
 
 
 class RoomNameTests(SynchronousTestCase):
@@ -29,12 +29,12 @@ class RoomNameTests(SynchronousTestCase):
 
 class RoomCommandTests(SynchronousTestCase):
     def setUp(self) -> None:
-        self.factory, self.clock = make_factory(max_rooms=3)
-        self.alice, self.bob, self.carol = room(self.factory, "alice", "bob", "carol")
+        self.server, self.clock = make_server(max_rooms=3)
+        self.alice, self.bob, self.carol = room(self.server, "alice", "bob", "carol")
 
     def test_welcome_names_the_room_and_shows_its_topic(self) -> None:
         self.alice.send("/topic welcome all")
-        dave = FakeUser(self.factory)
+        dave = FakeUser(self.server)
         dave.read()
         dave.send("dave")
         self.assertEqual(

@@ -69,7 +69,7 @@ class OptionsTests(SynchronousTestCase):
 
 class MakeServiceTests(SynchronousTestCase):
     def test_web_over_tls_gets_a_reloadable_certificate(self) -> None:
-        from twchat.tls import TLSReloadService
+        from twchat.transports.tls import TLSReloadService
 
         from .tlssupport import make_certificate
 
@@ -95,13 +95,13 @@ class MakeServiceTests(SynchronousTestCase):
             parse("--port", "tcp:7000", "--history-db", str(path)),
             MemoryReactorClock(),
         )
-        factory = next(c for c in top if isinstance(c, ChatService)).factory
-        assert factory.hub.history is not None
-        self.assertTrue(factory.hub.history.available)
+        server = next(c for c in top if isinstance(c, ChatService)).server
+        assert server.hub.history is not None
+        self.assertTrue(server.hub.history.available)
         self.assertTrue(path.exists())
         off = makeService(parse("--no-history"), MemoryReactorClock())
-        factory = next(c for c in off if isinstance(c, ChatService)).factory
-        self.assertIsNone(factory.hub.history)
+        server = next(c for c in off if isinstance(c, ChatService)).server
+        self.assertIsNone(server.hub.history)
 
     def test_one_listener_per_port_and_the_chat_service(self) -> None:
         reactor = MemoryReactorClock()
@@ -124,7 +124,7 @@ class MakeServiceTests(SynchronousTestCase):
         top.startService()
         self.assertEqual(sorted(p[0] for p in reactor.tcpServers), [7000, 7001])
         factory = reactor.tcpServers[0][1]
-        self.assertEqual(factory.config.max_line, 100)
+        self.assertEqual(factory.server.config.max_line, 100)
         self.assertIs(reactor.tcpServers[1][1], factory)
         self.successResultOf(top.stopService())
 

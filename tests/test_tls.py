@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from twchat.protocol import CLOSE_GRACE
+from twchat.connection.connection import CLOSE_GRACE
 
 from .netsupport import free_port
 from .procsupport import TIMEOUT, Twistd, User

@@ -5,18 +5,18 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 
+import pytest
 import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
-from twisted.internet.testing import StringTransport
 from twisted.internet.threads import deferToThread
 from twisted.trial.unittest import SynchronousTestCase
-from twisted.web.websocket import WebSocketClientEndpoint
+from twisted.web.websocket import ConnectionRejected, WebSocketClientEndpoint
 
-from twchat.web import PING_INTERVAL, PING_TIMEOUT, WebChatProtocol
+from twchat.connection.connection import PING_INTERVAL, PING_TIMEOUT
 
 from .netsupport import free_port, join
-from .support import make_factory
+from .support import FakeWebUser, client_frame, make_server, register
 from .test_integration import _serve
 from .websupport import WSUser, _Factory, ws_connect, ws_join
 
@@ -29,11 +29,12 @@ async def web() -> AsyncIterator[tuple[int, int]]:
     await top.stopService()
 
 
-def _http(port: int, request: bytes) -> bytes:
+def _http(port: int, request: bytes, whole: bool = False) -> bytes:
+    """The answer's head (or, with ``whole``, everything until the close)."""
     with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
         sock.sendall(request)
         data = b""
-        while b"\r\n\r\n" not in data:
+        while whole or b"\r\n\r\n" not in data:
             chunk = sock.recv(65536)
             if not chunk:
                 break
@@ -41,7 +42,7 @@ def _http(port: int, request: bytes) -> bytes:
         return data
 
 
-def _upgrade(port: int, origin: str | None) -> bytes:
+def _upgrade(port: int, origin: str | None, whole: bool = False) -> bytes:
     headers = [
         b"GET /ws HTTP/1.1",
         b"Host: 127.0.0.1:%d" % port,
@@ -52,7 +53,7 @@ def _upgrade(port: int, origin: str | None) -> bytes:
     ]
     if origin is not None:
         headers.append(b"Origin: " + origin.encode())
-    return _http(port, b"\r\n".join(headers) + b"\r\n\r\n")
+    return _http(port, b"\r\n".join(headers) + b"\r\n\r\n", whole)
 
 
 @pytest_twisted.ensureDeferred
@@ -130,7 +131,10 @@ async def test_a_huge_message_is_refused_and_the_socket_closed(
 async def test_the_page_is_served(web: tuple[int, int]) -> None:
     _, web_port = web
     for path in (b"/", b"/static/app.js", b"/static/style.css"):
-        request = b"GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path
+        request = (
+            b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:%d\r\nConnection: close\r\n\r\n"
+            % (path, web_port)
+        )
         answer = await deferToThread(_http, web_port, request)
         assert answer.startswith(b"HTTP/1.1 200"), path
 
@@ -162,37 +166,29 @@ async def test_allowed_origins_option() -> None:
         await top.stopService()
 
 
-class _FakeWebSocket:
-    def __init__(self) -> None:
-        self.pings = 0
-
-    def ping(self, payload: bytes = b"") -> None:
-        self.pings += 1
-
-
 class KeepaliveTests(SynchronousTestCase):
     def test_quiet_browsers_are_pinged_and_dead_ones_dropped(self) -> None:
-        factory, clock = make_factory()
-        chat = WebChatProtocol()
-        chat.factory = factory
-        ws = _FakeWebSocket()
-        chat.websocket = ws  # type: ignore[assignment]
-        chat.makeConnection(StringTransport())
-        chat.dataReceived(b"webby\n")
-        self.assertEqual(chat.nick, "webby")
+        server, clock = make_server()
+        web = register(server, "webby", FakeWebUser)
+        assert isinstance(web, FakeWebUser)
 
         def seconds(n: float) -> None:
             for _ in range(int(n)):
                 clock.advance(1)
 
+        def pings() -> int:
+            web.read()
+            return sum(1 for opcode, _ in web.control if opcode == 0x9)
+
         seconds(PING_INTERVAL)
-        self.assertEqual(ws.pings, 1)
-        chat.last_heard = clock.seconds()  # the pong came back
+        self.assertEqual(pings(), 1)
+        web.raw(client_frame(b"twchat", opcode=0xA))  # the pong
         seconds(PING_INTERVAL)
-        self.assertEqual(ws.pings, 2)
-        self.assertFalse(chat._closing)
+        self.assertEqual(pings(), 2)
+        self.assertFalse(web.closing)
         seconds(PING_TIMEOUT)  # no pong any more
-        self.assertTrue(chat._closing)
+        self.assertTrue(web.closing)
+        self.assertIn("! no answer for 75 seconds", web.read())
 
 
 @pytest_twisted.ensureDeferred
@@ -203,15 +199,16 @@ async def test_tcp_and_browser_users_share_the_connection_limit() -> None:
     )
     try:
         await join(port, "first")
-        user = WSUser()
         endpoint = WebSocketClientEndpoint.new(
             reactor, f"http://127.0.0.1:{web_port}/ws"
         )
-        await Deferred.fromCoroutine(endpoint.connect(_Factory(user)))
-        assert await user.event() == {
-            "type": "error",
-            "text": "server is full (1 users); try again later",
-        }
-        await user.closed
+        with pytest.raises(ConnectionRejected) as refused:
+            await Deferred.fromCoroutine(endpoint.connect(_Factory(WSUser())))
+        assert refused.value.response.code == 503
+        # The reason, as a raw client reads it (Twisted's WebSocket client
+        # never finishes a refused response's body).
+        answer = await deferToThread(_upgrade, web_port, None, True)
+        assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
+        assert answer.endswith(b"\r\n\r\nserver is full (1 users); try again later\n")
     finally:
         await top.stopService()

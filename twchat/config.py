@@ -36,6 +36,9 @@ class ChatConfig:
     #: Seconds a connection has to choose a nickname (absolute: dribbling
     #: bytes does not extend it).
     register_timeout: float = 30.0
+    #: Seconds a web connection has, from connecting, to upgrade to a
+    #: WebSocket (absolute: a page load finishes well within it).
+    web_request_timeout: float = 15.0
     #: Seconds without a line from a client before it is closed (0: never).
     idle_timeout: float = 0.0
     #: Connections at once from one IP address (0: no limit).

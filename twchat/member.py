@@ -18,7 +18,7 @@ class Member(Protocol):
     One connected user as the hub and rooms see it.
 
     The core never touches sockets: it hands events to ``send`` and, for a
-    broadcast, bytes rendered once per ``renderer`` to ``write``.
+    broadcast, bytes rendered once per ``renderer`` to ``deliver``.
     """
 
     #: Empty until the user has registered a nickname.
@@ -37,7 +37,7 @@ class Member(Protocol):
         renders each line once per transport, not once per user.
         """
 
-    def write(self, data: bytes) -> None:
+    def deliver(self, data: bytes) -> None:
         """Queue bytes already rendered with ``renderer``."""
 
     def send(self, event: Event) -> None:

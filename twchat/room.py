@@ -127,7 +127,7 @@ class Room:
             data = rendered.get(renderer)
             if data is None:
                 data = rendered[renderer] = renderer(event)
-            member.write(data)
+            member.deliver(data)
 
     # Presence: joins and leaves, one by one or summed up.
 

@@ -24,11 +24,11 @@ from zope.interface import implementer
 from ._address import describe_address
 from .cluster.schema import NODE_TTL
 from .config import ChatConfig
-from .factory import ChatFactory
 from .history import open_history
 from .room import PresencePolicy, room_error
+from .server import ChatServer
 from .service import ChatService
-from .tls import (
+from .transports.tls import (
     ReloadableCertificate,
     TLSReloadService,
     is_tls_description,
@@ -148,6 +148,14 @@ class Options(usage.Options):
             float,
         ],
         [
+            "web-request-timeout",
+            None,
+            _defaults.web_request_timeout,
+            "Seconds a browser connection has, from connecting, to open the "
+            "chat's WebSocket; page loads finish well within it.",
+            float,
+        ],
+        [
             "default-room",
             None,
             _defaults.default_room,
@@ -234,6 +242,7 @@ class Options(usage.Options):
         self["port"] = []
         self["web"] = []
         self["web-origin"] = []
+        self["web-host"] = []
 
     def opt_port(self, description: str) -> None:
         self["port"].append(_endpoint(description))
@@ -265,6 +274,16 @@ class Options(usage.Options):
         "WebSocket; repeatable; * allows any. [default: the page's own origin]"
     )
 
+    def opt_web_host(self, name: str) -> None:
+        self["web-host"].append(name)
+
+    opt_web_host.__doc__ = (
+        "A host name the web port answers to (requests naming another host "
+        "get 421, so pages on other names that resolve here cannot chat); "
+        "repeatable. [default: localhost, this machine's names and the "
+        "address connected to]"
+    )
+
     def postOptions(self) -> None:
         _positive("max-clients", self["max-clients"])
         error = room_error(self["default-room"])
@@ -273,7 +292,7 @@ class Options(usage.Options):
         self["default-room"] = self["default-room"].removeprefix("#")
         for name in ("max-sendq", "max-recvq", "flood-burst", "max-rooms"):
             _positive(name, self[name])
-        for name in ("sendq-timeout", "register-timeout"):
+        for name in ("sendq-timeout", "register-timeout", "web-request-timeout"):
             if self[name] <= 0:
                 raise usage.UsageError(f"--{name} must be positive")
         if not 0 <= self["history-replay"] <= HISTORY_KEEP:
@@ -392,6 +411,7 @@ def makeService(
         flood_burst=options["flood-burst"],
         max_recvq=options["max-recvq"],
         register_timeout=options["register-timeout"],
+        web_request_timeout=options["web-request-timeout"],
         idle_timeout=options["idle-timeout"],
         max_per_ip=options["max-per-ip"],
         shutdown_grace=options["shutdown-grace"],
@@ -426,19 +446,19 @@ def makeService(
             max_age=options["history-max-age"],
             max_rows=options["history-max-rows"],
         )
-    factory = ChatFactory(reactor, config, hub=hub, history=history)  # type: ignore[arg-type]
+    server = ChatServer(reactor, config, hub=hub, history=history)  # type: ignore[arg-type]
     top = MultiService()
     # Added first so it stops last: listeners close before users are told.
-    ChatService(factory).setServiceParent(top)
+    ChatService(server).setServiceParent(top)
     certificates: list[ReloadableCertificate] = []
+    tcp = server.tcp_factory()
     for description in options["port"]:
-        _listen(description, factory, reactor, certificates).setServiceParent(top)
+        _listen(description, tcp, reactor, certificates).setServiceParent(top)
     if options["web"]:
-        from .web import web_site
-
-        site = web_site(factory, tuple(options["web-origin"]))
+        web = server.web_factory(
+            tuple(options["web-origin"]), tuple(options["web-host"])
+        )
         for description in options["web"]:
-            _listen(description, site, reactor, certificates).setServiceParent(top)
-    if certificates:
-        TLSReloadService(reactor, certificates).setServiceParent(top)
+            _listen(description, web, reactor, certificates).setServiceParent(top)
+    TLSReloadService(reactor, certificates).setServiceParent(top)
     return top

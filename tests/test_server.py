@@ -4,38 +4,37 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.config import ChatConfig
-from twchat.factory import ChatFactory
+from twchat.server import ChatServer
 from twchat.service import ChatService
 
-from .support import FakeUser, make_factory, register, room
+from .support import FakeUser, make_server, register, room
 
 
 class ServerFullTests(SynchronousTestCase):
     def test_one_connection_too_many_is_told_and_closed(self) -> None:
-        factory, _ = make_factory(max_clients=2)
-        room(factory, "alice")
-        FakeUser(factory)  # unregistered connections count too
-        extra = FakeUser(factory)
+        server, _ = make_server(max_clients=2)
+        room(server, "alice")
+        FakeUser(server)  # unregistered connections count too
+        extra = FakeUser(server)
         self.assertEqual(extra.read(), ["! server is full (2 users); try again later"])
         self.assertTrue(extra.closing)
-        self.assertEqual(len(factory.connections), 2)
+        self.assertEqual(len(server.connections), 2)
 
     def test_a_place_frees_up_when_someone_leaves(self) -> None:
-        factory, _ = make_factory(max_clients=1)
-        (alice,) = room(factory, "alice")
+        server, _ = make_server(max_clients=1)
+        (alice,) = room(server, "alice")
         alice.close()
-        newcomer = FakeUser(factory)
+        newcomer = FakeUser(server)
         self.assertEqual(newcomer.read()[-1], "? Choose a nickname:")
 
 
 class ShutdownTests(SynchronousTestCase):
     def test_everyone_hears_the_shutdown_and_is_closed(self) -> None:
-        factory, clock = make_factory()
-        alice, bob = room(factory, "alice", "bob")
-        lurker = FakeUser(factory)
+        server, clock = make_server()
+        alice, bob = room(server, "alice", "bob")
+        lurker = FakeUser(server)
         lurker.read()
-        factory.doStop()  # twistd stops listening first
-        done = factory.shutdown()
+        done = server.shutdown()
         for user in (alice, bob, lurker):
             self.assertEqual(user.read(), ["*** Server is shutting down. Bye!"])
             self.assertTrue(user.closing)
@@ -48,9 +47,9 @@ class ShutdownTests(SynchronousTestCase):
         self.assertEqual(clock.getDelayedCalls(), [])
 
     def test_peers_that_do_not_close_are_cut_at_the_deadline(self) -> None:
-        factory, clock = make_factory(shutdown_grace=5.0)
-        alice, bob = room(factory, "alice", "bob")
-        done = factory.shutdown()
+        server, clock = make_server(shutdown_grace=5.0)
+        alice, bob = room(server, "alice", "bob")
+        done = server.shutdown()
         alice.close()
         clock.advance(4.9)
         self.assertNoResult(done)
@@ -59,14 +58,17 @@ class ShutdownTests(SynchronousTestCase):
         self.assertTrue(bob.transport.disconnecting)
 
     def test_nobody_connected(self) -> None:
-        factory, _ = make_factory()
-        self.successResultOf(factory.shutdown())
+        server, _ = make_server()
+        self.successResultOf(server.shutdown())
 
     def test_no_new_connections_while_shutting_down(self) -> None:
-        factory, _ = make_factory()
-        room(factory, "alice")
-        factory.shutdown()
-        self.assertIsNone(factory.buildProtocol(None))
+        server, _ = make_server()
+        room(server, "alice")
+        server.shutdown()
+        late = FakeUser(server)
+        self.assertEqual(late.read(), ["! server is shutting down"])
+        self.assertTrue(late.closing)
+        self.assertNotIn(late.protocol, server.connections)
 
 
 class _SignalledClock(Clock):
@@ -78,10 +80,10 @@ class _SignalledClock(Clock):
 class ChatServiceTests(SynchronousTestCase):
     def test_graceful_stop_is_not_reported_as_death_by_signal(self) -> None:
         clock = _SignalledClock()
-        factory = ChatFactory(clock, ChatConfig())
-        service = ChatService(factory)
+        server = ChatServer(clock, ChatConfig())
+        service = ChatService(server)
         service.startService()
-        alice = register(factory, "alice")
+        alice = register(server, "alice")
         d = service.stopService()
         self.assertEqual(clock._exitSignal, signal.SIGTERM)
         alice.close()

@@ -193,7 +193,14 @@ def tls_endpoint(
 
 
 class TLSReloadService(Service):
-    """Reloads every TLS certificate on SIGHUP while the server runs."""
+    """
+    Reloads every TLS certificate on SIGHUP while the server runs.
+
+    Installed even without a TLS port, so that a SIGHUP meant for a
+    reload (logrotate, habit) never kills the server.
+    """
+
+    log = Logger()
 
     def __init__(self, reactor: Any, certificates: list[ReloadableCertificate]) -> None:
         self._reactor = reactor
@@ -215,5 +222,7 @@ class TLSReloadService(Service):
         self._reactor.callFromThread(self.reload)
 
     def reload(self) -> None:
+        if not self.certificates:
+            self.log.info("SIGHUP: nothing to reload (no TLS port)")
         for certificate in self.certificates:
             certificate.reload()

@@ -89,6 +89,7 @@ class Outbox:
         "_socket",
         "_transport",
         "max_bytes",
+        "on_drain",
         "queued",
         "waiting_since",
     )
@@ -113,6 +114,8 @@ class Outbox:
         self.waiting_since: float | None = None
         self._now = now
         self._socket = _socket_of(transport)
+        #: Called when the transport has taken everything again, if set.
+        self.on_drain: Callable[[], None] | None = None
         # With a pull producer the transport says when it has drained; the
         # registration itself calls resumeProducing, marking it idle.
         self._idle = False
@@ -168,6 +171,11 @@ class Outbox:
             self.waiting_since = self._now()
         self._transport.write(data)
 
+    @property
+    def writable(self) -> bool:
+        """Whether the transport takes bytes now (nothing of ours is stuck)."""
+        return self._idle
+
     def close(self) -> None:
         """Send what is waiting, then let the connection close after it."""
         if self._closed:
@@ -198,6 +206,8 @@ class Outbox:
         self.waiting_since = None
         if self._pending is not None:
             self.flush()
+        if self.on_drain is not None and self._idle:
+            self.on_drain()
 
     def pauseProducing(self) -> None:
         self._idle = False

@@ -1,0 +1,121 @@
+"""
+Text lines over TCP, TLS or a UNIX socket: the ``nc`` and terminal wire.
+
+A ``LineReceiver`` in a ``Connection``: it cuts the byte stream into lines
+and hands each to the connection, which owns every bound and deadline. It
+also recognises a peer that speaks the wrong protocol on this port.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import deque
+from typing import TYPE_CHECKING, cast
+
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import Factory, Protocol
+from twisted.protocols.basic import LineReceiver
+
+from ..events import Error
+from ..wire import EOL, render_line
+from .framing import LineSplitter, TooLong
+
+if TYPE_CHECKING:
+    from ..connection.connection import Connection
+
+__all__ = ["ChatProtocol", "LineFactory"]
+
+_HTTP_REQUEST = re.compile(
+    rb"(GET|HEAD|POST|PUT|DELETE|OPTIONS|PATCH|CONNECT|TRACE|PRI) \S+ HTTP/\d"
+)
+_NOT_HTTP = (
+    "this is a twchat chat server, not a web server; "
+    "connect with nc, telnet or python -m twchat.client"
+)
+_NOT_TLS = "this port speaks plain text, not TLS; connect without TLS"
+
+
+class ChatProtocol(LineReceiver):
+    """One text-line user: lines in, rendered lines out (through the connection)."""
+
+    delimiter = EOL
+    renderer = staticmethod(render_line)
+    keepalive = False  # TCP keepalive is on; no ping in this wire
+    _heard = False
+
+    @property
+    def connection(self) -> Connection:
+        """Our transport: the connection that owns the bounds."""
+        return cast("Connection", self.transport)
+
+    def connectionMade(self) -> None:
+        self.MAX_LENGTH = self.connection.config.max_line
+        self._splitter = LineSplitter(self.MAX_LENGTH)
+        #: Lines cut from the stream but not delivered yet (while paused).
+        self._pending: deque[bytes | TooLong] = deque()
+        self.connection.attach(self)
+
+    def dataReceived(self, data: bytes) -> None:
+        # LineReceiver's own loop copies the rest of its buffer for every
+        # line (quadratic in a 64 KiB read of short lines), throws away the
+        # lines after an over-long one, and knows one delimiter where nc,
+        # telnet and old Macs send three. Pausing still means what
+        # LineReceiver documents: no lines until resumeProducing.
+        if data and not self._heard:
+            self._heard = True
+            if data[:2] == b"\x16\x03":  # a TLS ClientHello
+                self.connection.disconnect(Error(_NOT_TLS))
+                return
+        pending = self._pending
+        pending.extend(self._splitter.feed(data))
+        while pending and not self.paused:
+            line = pending.popleft()
+            if type(line) is bytes:
+                self.lineReceived(line)
+            else:
+                self.lineLengthExceeded(b"")
+
+    def lineReceived(self, line: bytes) -> None:
+        connection = self.connection
+        if not connection.nick and _HTTP_REQUEST.match(line):
+            connection.disconnect(Error(_NOT_HTTP))
+            return
+        connection.line_received(line)
+
+    def lineLengthExceeded(self, line: bytes) -> None:
+        # Refused with an error line; the rest of it is skipped unbuffered
+        # and the next line is read as usual.
+        self.connection.line_too_long()
+
+    # Wire
+
+    def ping(self) -> None:
+        """Never called: ``keepalive`` is False."""
+
+    def close(self) -> None:
+        self.connection.loseConnection()
+
+
+class _Refusal(Protocol):
+    """Tells a connection we will not serve why, and closes it."""
+
+    def __init__(self, why: str) -> None:
+        self._line = render_line(Error(why))
+
+    def connectionMade(self) -> None:
+        assert self.transport is not None
+        self.transport.write(self._line)
+        self.transport.loseConnection()
+
+
+class LineFactory(Factory):
+    """Builds the text-line protocol; the connection wraps it."""
+
+    protocol = ChatProtocol
+    noisy = False
+
+    def buildProtocol(self, addr: IAddress | None) -> ChatProtocol:
+        return ChatProtocol()
+
+    def refusal(self, why: str, clock: IReactorTime) -> Protocol:
+        return _Refusal(why)
