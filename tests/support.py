@@ -208,11 +208,15 @@ class FakeWebUser(FakeUser):
 
     def send(self, *lines: str | bytes, eol: bytes = b"") -> None:
         """Each line as one WebSocket message, all in one packet."""
-        data = b"".join(
-            client_frame((line.encode() if isinstance(line, str) else line) + eol)
-            for line in lines
-        )
-        self.protocol.dataReceived(data)
+        frames = []
+        for line in lines:
+            data = (line.encode() if isinstance(line, str) else line) + eol
+            try:
+                data.decode()
+                frames.append(client_frame(data))
+            except UnicodeDecodeError:  # only a binary message can carry it
+                frames.append(client_frame(data, opcode=2))
+        self.protocol.dataReceived(b"".join(frames))
 
     def read(self) -> list[str]:
         """Text lines for the JSON events received since the last read."""

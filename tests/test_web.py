@@ -14,6 +14,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twisted.web.websocket import ConnectionRejected, WebSocketClientEndpoint
 
 from twchat.connection.connection import PING_INTERVAL, PING_TIMEOUT
+from twchat.transports.web import SECURITY_HEADERS
 
 from .netsupport import free_port, join
 from .support import FakeWebUser, client_frame, make_server, register
@@ -210,5 +211,66 @@ async def test_tcp_and_browser_users_share_the_connection_limit() -> None:
         answer = await deferToThread(_upgrade, web_port, None, True)
         assert answer.startswith(b"HTTP/1.1 503 Service Unavailable\r\n")
         assert answer.endswith(b"\r\n\r\nserver is full (1 users); try again later\n")
+    finally:
+        await top.stopService()
+
+
+def _get(port: int, path: bytes, *headers: bytes, host: bytes | None = None) -> bytes:
+    lines = [
+        b"GET " + path + b" HTTP/1.1",
+        b"Host: " + (host or b"127.0.0.1:%d" % port),
+        b"Connection: close",
+        *headers,
+    ]
+    return _http(port, b"\r\n".join(lines) + b"\r\n\r\n", whole=True)
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_page_has_strict_headers_and_no_version(
+    web: tuple[int, int],
+) -> None:
+    _, web_port = web
+    answer = await deferToThread(_get, web_port, b"/")
+    head = answer.split(b"\r\n\r\n")[0].lower()
+    assert head.startswith(b"http/1.1 200")
+    for name, value in SECURITY_HEADERS.items():
+        assert name + b": " + value.lower() in head
+    assert b"twistedweb" not in head
+    assert b"connect-src 'self'" in head
+    assert b"script-src 'self';" in head  # no inline script
+
+
+@pytest_twisted.ensureDeferred
+async def test_several_ranges_are_answered_with_one_copy(web: tuple[int, int]) -> None:
+    _, web_port = web
+    whole = await deferToThread(_get, web_port, b"/static/app.js")
+    size = len(whole.split(b"\r\n\r\n", 1)[1])
+    ranges = b"Range: bytes=" + b",".join([b"0-"] * 500)
+    answer = await deferToThread(_get, web_port, b"/static/app.js", ranges)
+    assert answer.startswith(b"HTTP/1.1 200")
+    assert len(answer) < size + 2048  # was 500 copies
+    one = await deferToThread(_get, web_port, b"/static/app.js", b"Range: bytes=0-9")
+    assert one.startswith(b"HTTP/1.1 206")
+    assert one.endswith(b"\r\n\r\n" + whole.split(b"\r\n\r\n", 1)[1][:10])
+
+
+@pytest_twisted.ensureDeferred
+async def test_web_host_names_the_hosts_served() -> None:
+    web_port = free_port()
+    _, top = await _serve(
+        "--web",
+        f"tcp:{web_port}:interface=127.0.0.1",
+        "--web-host",
+        "chat.example",
+    )
+    try:
+        named = await deferToThread(
+            _get, web_port, b"/", host=b"chat.example:%d" % web_port
+        )
+        assert named.startswith(b"HTTP/1.1 200")
+        other = await deferToThread(_get, web_port, b"/", host=b"localhost")
+        assert other.startswith(b"HTTP/1.1 421")
+        numeric = await deferToThread(_get, web_port, b"/")  # the address itself
+        assert numeric.startswith(b"HTTP/1.1 200")
     finally:
         await top.stopService()

@@ -230,7 +230,20 @@ class _UserFactory:
 
 
 class _PageRequest(Request):
-    """A request to the web port: no bodies, a bounded log line."""
+    """A request to the web port: GET and HEAD, and no bodies."""
+
+    def process(self) -> None:
+        if self.method not in (b"GET", b"HEAD"):
+            self.site = self.channel.site
+            self.setResponseCode(405)
+            self.setHeader(b"allow", b"GET, HEAD")
+            for name, value in SECURITY_HEADERS.items():
+                self.setHeader(name, value)
+            self.setHeader(b"content-type", b"text/plain; charset=utf-8")
+            self.write(b"this server answers GET and HEAD only\n")
+            self.finish()
+            return
+        super().process()
 
     def gotLength(self, length: int | None) -> None:
         if length == 0:
