@@ -234,7 +234,6 @@ class _PageRequest(Request):
 
     def process(self) -> None:
         if self.method not in (b"GET", b"HEAD"):
-            self.site = self.channel.site
             self.setResponseCode(405)
             self.setHeader(b"allow", b"GET, HEAD")
             for name, value in SECURITY_HEADERS.items():
