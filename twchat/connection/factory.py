@@ -38,7 +38,6 @@ class ConnectionFactory(WrappingFactory):
     server; only the wrapped factory differs per transport.
     """
 
-    protocol = Connection
     #: "Starting factory" lines say nothing a chat operator needs.
     noisy = False
 
