@@ -41,6 +41,12 @@ typedef struct {
     uint32_t tail_len;
     char *tail;
     int32_t *last_seq; /* per sender: last sequence number seen */
+    /* WebSocket (--websocket): 1 while the upgrade is answered, 2 after */
+    int ws_state;
+    uint64_t frame_left;  /* payload bytes of the current frame still to come */
+    int frame_text;       /* whether that payload is chat text (not a ping) */
+    uint8_t hdr[14];
+    uint32_t hdr_len;
     /* sender side */
     int64_t sent;
     int64_t next_due_ns;
@@ -58,6 +64,7 @@ static struct {
     int wait_welcome;    /* 1: ready after a "Welcome, " line */
     int send_nick;       /* 1: send a nickname line on connect */
     int sync;            /* 1: wait for a line on stdin after registering */
+    int websocket;       /* 1: the browser's wire: HTTP upgrade, frames, JSON */
     double settle;       /* seconds of silence that count as settled */
     double register_timeout, idle_timeout;
     int max_connecting;
@@ -106,9 +113,13 @@ static void record_latency(int64_t ns) {
 static void handle_line(client_t *c, const char *line, size_t len, int64_t now) {
     const char *mark = memchr(line, '~', len);
     if (!mark) {
-        if (c->state == CONNECTED && opt.wait_welcome && memmem(line, len, "Welcome, ", 9))
+        /* Text lines, or the browser's JSON events. */
+        const char *welcome = opt.websocket ? "\"type\":\"registered\"" : "Welcome, ";
+        const char *in_room = opt.websocket ? "{\"type\":\"who\",\"room\":\"r" : "*** #r";
+        if (c->state == CONNECTED && opt.wait_welcome && memmem(line, len, welcome, strlen(welcome)))
             c->state = opt.rooms ? JOINING : READY;
-        else if (c->state == JOINING && len > 6 && !memcmp(line, "*** #r", 6))
+        else if (c->state == JOINING && len > strlen(in_room) &&
+                 !memcmp(line, in_room, strlen(in_room)))
             c->state = READY; /* "*** #rK has N users: ..." after the /join */
         else
             other_lines++;
@@ -135,6 +146,57 @@ static void handle_line(client_t *c, const char *line, size_t len, int64_t now) 
 
 static char *rbuf;
 
+/* One client frame (masked with zeros, which leaves the payload as is). */
+static int ws_frame(char *out, const char *payload, int len) {
+    int h = 0;
+    out[h++] = (char)0x81;
+    if (len < 126) {
+        out[h++] = (char)(0x80 | len);
+    } else {
+        out[h++] = (char)(0x80 | 126);
+        out[h++] = (char)(len >> 8);
+        out[h++] = (char)(len & 0xff);
+    }
+    memset(out + h, 0, 4);
+    h += 4;
+    memmove(out + h, payload, len);
+    return h + len;
+}
+
+static void send_registration(client_t *c, int index);
+
+/* Drop frame headers (and non-text payloads) from buf in place; return the
+   length of what is left: the JSON lines, as a text client would read them. */
+static size_t ws_unframe(client_t *c, char *buf, size_t n) {
+    size_t in = 0, out = 0;
+    while (in < n) {
+        if (c->frame_left) {
+            size_t take = n - in < c->frame_left ? n - in : (size_t)c->frame_left;
+            if (c->frame_text) memmove(buf + out, buf + in, take), out += take;
+            in += take;
+            c->frame_left -= take;
+            continue;
+        }
+        c->hdr[c->hdr_len++] = (uint8_t)buf[in++];
+        if (c->hdr_len < 2) continue;
+        uint32_t need = 2;
+        uint64_t len = c->hdr[1] & 0x7f;
+        if (len == 126) need = 4;
+        else if (len == 127) need = 10;
+        if (c->hdr_len < need) continue;
+        if (len == 126) len = ((uint64_t)c->hdr[2] << 8) | c->hdr[3];
+        else if (len == 127) {
+            len = 0;
+            for (int i = 2; i < 10; i++) len = (len << 8) | c->hdr[i];
+        }
+        int opcode = c->hdr[0] & 0x0f;
+        c->frame_text = opcode == 1 || opcode == 0;
+        c->frame_left = len;
+        c->hdr_len = 0;
+    }
+    return out;
+}
+
 static void on_readable(client_t *c) {
     for (;;) {
         ssize_t n = recv(c->fd, rbuf, RECV_CHUNK, 0);
@@ -151,10 +213,21 @@ static void on_readable(client_t *c) {
         }
         bytes_in += n;
         int64_t now = now_ns();
-        const char *p = rbuf, *limit = rbuf + n;
+        char *data = rbuf;
+        if (c->ws_state == 1) {
+            /* The upgrade's answer ends with a blank line; frames follow. */
+            char *end = memmem(rbuf, n, "\r\n\r\n", 4);
+            if (!end || memcmp(rbuf, "HTTP/1.1 101", 12)) die("websocket upgrade");
+            c->ws_state = 2;
+            data = end + 4;
+            n -= data - rbuf;
+            send_registration(c, (int)(c - cl));
+        }
+        if (c->ws_state == 2) n = (ssize_t)ws_unframe(c, data, (size_t)n);
+        const char *p = data, *limit = data + n;
         if (c->tail_len) {
-            const char *nl = memchr(p, '\n', n);
-            size_t take = nl ? (size_t)(nl - p + 1) : (size_t)n;
+            const char *nl = memchr(p, '\n', limit - p);
+            size_t take = nl ? (size_t)(nl - p + 1) : (size_t)(limit - p);
             if (c->tail_len + take <= TAIL_MAX) {
                 memcpy(c->tail + c->tail_len, p, take);
                 c->tail_len += take;
@@ -210,6 +283,14 @@ static void append_line(client_t *c, int64_t now) {
     static const char pad[] = "the quick brown fox jumps over the lazy dog 0123456789 "
                               "the quick brown fox jumps over the lazy dog 0123456789 ";
     int pad_len = opt.payload < (int)sizeof pad - 1 ? opt.payload : (int)sizeof pad - 1;
+    if (opt.websocket) {
+        char line[512];
+        int n = snprintf(line, sizeof line, "~%lld~%d~%lld %.*s", (long long)now,
+                         c->sender_index, (long long)c->sent, pad_len, pad);
+        c->out_len += ws_frame(c->out + c->out_len, line, n);
+        c->sent++;
+        return;
+    }
     int n = snprintf(c->out + c->out_len, OUT_MAX - c->out_len, "~%lld~%d~%lld %.*s\r\n",
                      (long long)now, c->sender_index, (long long)c->sent, pad_len, pad);
     c->out_len += n;
@@ -246,13 +327,36 @@ static void connected(client_t *c, int index) {
     }
     c->state = opt.wait_welcome ? CONNECTED : READY;
     set_events(c, EPOLLIN);
-    if (opt.send_nick) {
-        char nick[64];
-        int n = snprintf(nick, sizeof nick, "%s%05d\r\n", c->is_sender ? "s" : "c", index);
-        if (opt.rooms)
-            n += snprintf(nick + n, sizeof nick - n, "/join r%d\r\n", room_of(index));
-        if (send(c->fd, nick, n, MSG_NOSIGNAL) != n) die("send nick");
+    if (opt.websocket) {
+        char req[512];
+        int n = snprintf(req, sizeof req,
+                         "GET /ws HTTP/1.1\r\nHost: %s:%d\r\nOrigin: http://%s:%d\r\n"
+                         "Upgrade: websocket\r\nConnection: Upgrade\r\n"
+                         "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                         "Sec-WebSocket-Version: 13\r\n\r\n",
+                         opt.host, opt.port, opt.host, opt.port);
+        if (send(c->fd, req, n, MSG_NOSIGNAL) != n) die("send upgrade");
+        c->ws_state = 1;
+        return;
     }
+    send_registration(c, index);
+}
+
+/* The nickname (and the room), as lines or as WebSocket messages. */
+static void send_registration(client_t *c, int index) {
+    if (!opt.send_nick) return;
+    char nick[32], join[32], out[128];
+    int a = snprintf(nick, sizeof nick, "%s%05d", c->is_sender ? "s" : "c", index);
+    int b = opt.rooms ? snprintf(join, sizeof join, "/join r%d", room_of(index)) : 0;
+    int n;
+    if (opt.websocket) {
+        n = ws_frame(out, nick, a);
+        if (b) n += ws_frame(out + n, join, b);
+    } else {
+        n = snprintf(out, sizeof out, "%s\r\n", nick);
+        if (b) n += snprintf(out + n, sizeof out - n, "%s\r\n", join);
+    }
+    if (send(c->fd, out, n, MSG_NOSIGNAL) != n) die("send nick");
 }
 
 static int ready_count(void) {
@@ -266,7 +370,7 @@ static void usage(void) {
             "usage: loadgen [--host H] [--port P] [--port2 P2] [--clients N] [--senders S]\n"
             "  [--lines L | --rate R --duration D] [--no-welcome] [--no-nick]\n"
             "  [--sync] [--settle S] [--register-timeout S] [--idle-timeout S]\n"
-            "  [--payload BYTES] [--rooms R]\n");
+            "  [--payload BYTES] [--rooms R] [--websocket]\n");
     exit(2);
 }
 
@@ -291,6 +395,7 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-welcome")) opt.wait_welcome = 0;
         else if (!strcmp(a, "--no-nick")) opt.send_nick = 0;
         else if (!strcmp(a, "--sync")) opt.sync = 1;
+        else if (!strcmp(a, "--websocket")) opt.websocket = 1;
         else usage();
     }
     if (opt.senders > opt.clients || opt.clients < 1) usage();

@@ -71,6 +71,9 @@ class Scenario:
     #: 2: two twchat processes sharing one redis-server (--redis), half the
     #: clients on each. twchat only.
     nodes: int = 1
+    #: The clients are browsers: twchat's web port, WebSocket frames and
+    #: JSON events (loadgen --websocket). twchat only.
+    websocket: bool = False
     what: str = ""
 
     def loadgen_args(self) -> list[str]:
@@ -121,6 +124,23 @@ FULL = [
         what="the throughput load with SQLite history on",
     ),
     Scenario(
+        "websocket",
+        100,
+        10,
+        lines=1000,
+        websocket=True,
+        what="the throughput load with every client a browser (WebSocket)",
+    ),
+    Scenario(
+        "websocket-latency",
+        100,
+        10,
+        rate=1000,
+        duration=3,
+        websocket=True,
+        what="the latency load with every client a browser (WebSocket)",
+    ),
+    Scenario(
         "cluster",
         100,
         10,
@@ -148,6 +168,25 @@ QUICK = [
     Scenario("rooms", 200, 10, lines=100, rooms=10, register_timeout=5, idle_timeout=1),
     Scenario(
         "history", 50, 5, lines=400, history=True, register_timeout=5, idle_timeout=1
+    ),
+    Scenario(
+        "websocket",
+        50,
+        5,
+        lines=400,
+        websocket=True,
+        register_timeout=5,
+        idle_timeout=1,
+    ),
+    Scenario(
+        "websocket-latency",
+        50,
+        5,
+        rate=500,
+        duration=1,
+        websocket=True,
+        register_timeout=5,
+        idle_timeout=1,
     ),
     Scenario("cluster", 50, 5, lines=400, nodes=2, register_timeout=5, idle_timeout=1),
     Scenario(
@@ -200,9 +239,14 @@ class Server:
     env: dict[str, str] = field(default_factory=dict)
 
 
-def servers(port: int, history_db: str | None = None) -> dict[str, Server]:
+def servers(
+    port: int, history_db: str | None = None, web: bool = False
+) -> dict[str, Server]:
     py = sys.executable
     history = ["--history-db", history_db] if history_db else NO_HISTORY
+    # A browser scenario: the clients reach the web port at ``port``.
+    listen = "--web" if web else "--port"
+    chat_port = ["--port", f"tcp:{free_port()}:interface=127.0.0.1"] if web else []
     found = {
         "twchat": Server(
             "twchat",
@@ -212,7 +256,8 @@ def servers(port: int, history_db: str | None = None) -> dict[str, Server]:
                 "-n",
                 "--pidfile=",
                 "chat",
-                "--port",
+                *chat_port,
+                listen,
                 f"tcp:{port}:interface=127.0.0.1:backlog=4096",
                 *TWCHAT_OPTIONS,
                 *history,
@@ -382,7 +427,7 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
             server = servers(port)[server_name]
         else:
             port = free_port()
-            server = servers(port, history_db)[server_name]
+            server = servers(port, history_db, scenario.websocket)[server_name]
             process = _start(server.command, workdir, server.env)
             processes, ports = [process], [port]
             _wait_for_port(port, process, 15)
@@ -393,6 +438,8 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
             args += ["--port2", str(ports[1])]
         if not server.handshake:
             args += ["--no-welcome", "--no-nick"]
+        if scenario.websocket:
+            args += ["--websocket"]
         gen = subprocess.Popen(
             args,
             stdin=subprocess.PIPE,
@@ -584,10 +631,14 @@ def main(argv: list[str] | None = None) -> int:
     results: dict[str, dict[str, dict[str, Any]]] = {}
     for scenario in plan:
         for name in chosen:
-            if (scenario.rooms or scenario.history or scenario.nodes > 1) and (
-                name != "twchat"
-            ):
-                continue  # the peers have no rooms, no history, no Redis mode
+            twchat_only = (
+                scenario.rooms
+                or scenario.history
+                or scenario.nodes > 1
+                or scenario.websocket
+            )
+            if twchat_only and name != "twchat":
+                continue  # the peers have no rooms, history, Redis or browsers
             print(f"# {scenario.name} / {name} ...", file=sys.stderr, flush=True)
             results.setdefault(scenario.name, {})[name] = run_one(name, scenario)
 

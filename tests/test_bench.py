@@ -7,9 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
+@pytest.mark.timeout(300)
 def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     run = subprocess.run(
@@ -24,7 +27,7 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=180,
+        timeout=280,
         check=False,
     )
     assert run.returncode == 0, run.stderr
@@ -47,6 +50,12 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     assert list(rooms) == ["twchat"]  # the peers have no rooms
     assert rooms["twchat"]["delivered"] == rooms["twchat"]["expected"] > 0
     assert rooms["twchat"]["gaps"] == rooms["twchat"]["reordered"] == 0
+    for scenario in ("websocket", "websocket-latency"):
+        web = report["results"][scenario]
+        assert list(web) == ["twchat"]  # browsers speak to twchat only
+        assert web["twchat"]["delivered"] == web["twchat"]["expected"] > 0
+        assert web["twchat"]["gaps"] == web["twchat"]["reordered"] == 0
+        assert web["twchat"]["closed_early"] == 0
     for scenario in ("cluster", "cluster-latency"):
         two = report["results"][scenario]
         assert list(two) == ["twchat"]  # Redis mode is twchat's
