@@ -9,6 +9,7 @@ from typing import Any
 
 from twisted.internet.address import IPv4Address
 from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
@@ -38,12 +39,17 @@ class FakeUser:
     def __init__(self, server: ChatServer, host: str = "127.0.0.1") -> None:
         address = IPv4Address("TCP", host, next(_ports))
         self.transport = StringTransport(peerAddress=address)
-        protocol = server.tcp_factory().buildProtocol(address)
+        protocol = self.port(server).buildProtocol(address)
         assert protocol is not None
         self.protocol = protocol
         protocol.makeConnection(self.transport)
         self.server = server
         self.lost = False
+
+    @staticmethod
+    def port(server: ChatServer) -> IProtocolFactory:
+        """The factory of the port this kind of user connects to."""
+        return server.tcp_factory()
 
     @property
     def chat(self) -> Connection:
@@ -190,21 +196,18 @@ class FakeWebUser(FakeUser):
     """A browser on the web port: HTTP upgrade, then WebSocket frames."""
 
     def __init__(self, server: ChatServer, host: str = "127.0.0.1") -> None:
-        address = IPv4Address("TCP", host, next(_ports))
-        self.transport = StringTransport(peerAddress=address)
-        protocol = server.web_factory().buildProtocol(address)
-        assert protocol is not None
-        self.protocol = protocol
-        protocol.makeConnection(self.transport)
-        self.server = server
-        self.lost = False
+        super().__init__(server, host)
         self.control: list[tuple[int, bytes]] = []
-        protocol.dataReceived(UPGRADE)
+        self.protocol.dataReceived(UPGRADE)
         server.reactor.advance(0)  # type: ignore[attr-defined]
         head, _, rest = self.transport.value().partition(b"\r\n\r\n")
         assert head.startswith(b"HTTP/1.1 101"), head
         self.transport.clear()
         self._early = rest
+
+    @staticmethod
+    def port(server: ChatServer) -> IProtocolFactory:
+        return server.web_factory()
 
     def send(self, *lines: str | bytes, eol: bytes = b"") -> None:
         """Each line as one WebSocket message, all in one packet."""

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 import pytest_twisted
+from twisted.application.service import MultiService
 from twisted.internet import reactor
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThread
@@ -22,10 +23,16 @@ from .test_integration import _serve
 from .websupport import WSUser, _Factory, ws_connect, ws_join
 
 
+async def _serve_web(*args: str) -> tuple[int, int, MultiService]:
+    """A server with a web port too: (chat port, web port, service)."""
+    web_port = free_port()
+    port, top = await _serve("--web", f"tcp:{web_port}:interface=127.0.0.1", *args)
+    return port, web_port, top
+
+
 @pytest_twisted.async_yield_fixture
 async def web() -> AsyncIterator[tuple[int, int]]:
-    web_port = free_port()
-    port, top = await _serve("--web", f"tcp:{web_port}:interface=127.0.0.1")
+    port, web_port, top = await _serve_web()
     yield port, web_port
     await top.stopService()
 
@@ -151,13 +158,7 @@ async def test_foreign_origins_are_refused(web: tuple[int, int]) -> None:
 
 @pytest_twisted.ensureDeferred
 async def test_allowed_origins_option() -> None:
-    web_port = free_port()
-    _, top = await _serve(
-        "--web",
-        f"tcp:{web_port}:interface=127.0.0.1",
-        "--web-origin",
-        "https://chat.example",
-    )
+    _, web_port, top = await _serve_web("--web-origin", "https://chat.example")
     try:
         listed = await deferToThread(_upgrade, web_port, "https://chat.example")
         assert listed.startswith(b"HTTP/1.1 101")
@@ -194,10 +195,7 @@ class KeepaliveTests(SynchronousTestCase):
 
 @pytest_twisted.ensureDeferred
 async def test_tcp_and_browser_users_share_the_connection_limit() -> None:
-    web_port = free_port()
-    port, top = await _serve(
-        "--web", f"tcp:{web_port}:interface=127.0.0.1", "--max-clients", "1"
-    )
+    port, web_port, top = await _serve_web("--max-clients", "1")
     try:
         await join(port, "first")
         endpoint = WebSocketClientEndpoint.new(
@@ -256,13 +254,7 @@ async def test_several_ranges_are_answered_with_one_copy(web: tuple[int, int]) -
 
 @pytest_twisted.ensureDeferred
 async def test_web_host_names_the_hosts_served() -> None:
-    web_port = free_port()
-    _, top = await _serve(
-        "--web",
-        f"tcp:{web_port}:interface=127.0.0.1",
-        "--web-host",
-        "chat.example",
-    )
+    _, web_port, top = await _serve_web("--web-host", "chat.example")
     try:
         named = await deferToThread(
             _get, web_port, b"/", host=b"chat.example:%d" % web_port
