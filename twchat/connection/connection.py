@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 from typing import Protocol as Interface
 
 from twisted.internet.defer import Deferred
@@ -156,6 +156,7 @@ class Connection(Protocol):
     _inner_producer: IProducer | None = None
     _inner_streaming = False
     _inner_paused = False
+    _pull_due = False
 
     def __init__(self, factory: ConnectionFactory, wrapped: IProtocol) -> None:
         self.factory = factory
@@ -365,27 +366,45 @@ class Connection(Protocol):
         self.abortConnection()
 
     def registerProducer(self, producer: IProducer, streaming: bool) -> None:
-        # The outbox is the real transport's producer; what the wrapped
-        # protocol produces is paused while the outbox cannot send.
+        # The outbox is the real transport's producer. What the wrapped
+        # protocol produces is held back while the outbox cannot send, as a
+        # transport holds back its producer: a push producer is paused until
+        # the outbox drains; a pull producer is asked for more each time the
+        # outbox can take it.
         self._inner_producer = producer
         self._inner_streaming = streaming
         self._inner_paused = False
         if not streaming:
-            producer.resumeProducing()  # type: ignore[attr-defined]
+            self._want_more()
 
     def unregisterProducer(self) -> None:
         self._inner_producer = None
         self.outbox.on_drain = None
 
-    def _inner_drained(self) -> None:
+    def _want_more(self) -> None:
+        """Ask a pull producer for its next piece once the outbox can take it."""
+        if not self.outbox.writable:
+            self.outbox.on_drain = self._inner_drained
+        elif not self._pull_due:
+            self._pull_due = True
+            self.server.reactor.callLater(0, self._pull)
+
+    def _pull(self) -> None:
+        self._pull_due = False
         producer = self._inner_producer
-        if producer is None or (not self._inner_streaming and not self._inner_paused):
-            self.outbox.on_drain = None
+        if producer is not None and not self._inner_streaming and not self._closing:
+            producer.resumeProducing()  # type: ignore[attr-defined]
+
+    def _inner_drained(self) -> None:
+        self.outbox.on_drain = None
+        producer = self._inner_producer
+        if producer is None:
             return
-        self._inner_paused = False
-        if self._inner_streaming:
-            self.outbox.on_drain = None
-        producer.resumeProducing()  # type: ignore[attr-defined]
+        if not self._inner_streaming:
+            self._pull()
+        elif self._inner_paused:
+            self._inner_paused = False
+            producer.resumeProducing()  # type: ignore[attr-defined]
 
     # Writing
 
@@ -393,10 +412,13 @@ class Connection(Protocol):
         """Bytes from the wrapped protocol (HTTP, WebSocket frames)."""
         self.outbox.write(data)
         producer = self._inner_producer
-        if producer is not None and not self.outbox.writable:
-            if self._inner_streaming and not self._inner_paused:
-                self._inner_paused = True
-                IPushProducer(producer).pauseProducing()
+        if producer is None:
+            return
+        if not self._inner_streaming:
+            self._want_more()
+        elif not self.outbox.writable and not self._inner_paused:
+            self._inner_paused = True
+            cast(IPushProducer, producer).pauseProducing()
             self.outbox.on_drain = self._inner_drained
 
     def writeSequence(self, data: Iterable[bytes]) -> None:
