@@ -18,6 +18,7 @@ from twchat.config import ChatConfig
 from twchat.connection.connection import Connection
 from twchat.events import Event, RoomList
 from twchat.jsonwire import TYPES
+from twchat.room import Room
 from twchat.server import ChatServer
 from twchat.wire import render_line
 
@@ -75,7 +76,8 @@ class FakeUser:
         if not data:
             return []
         assert data.endswith(b"\r\n"), data
-        return data.decode("utf-8").split("\r\n")[:-1]
+        lines: list[str] = data.decode("utf-8").split("\r\n")[:-1]
+        return lines
 
     @property
     def closing(self) -> bool:
@@ -114,7 +116,7 @@ class RecordingMember:
     def __init__(self, nick: str = "") -> None:
         self.nick = nick
         self.peer = "test"
-        self.room = None
+        self.room: Room | None = None
         self.events: list[object] = []
         self.written: list[bytes] = []
         self.quit_reason: str | None = None

@@ -51,7 +51,7 @@ async def test_a_client_that_never_reads_is_dropped_and_others_get_everything(
     sender.transport.write(  # type: ignore[union-attr]
         b"".join(b"%d %s\n" % (i, payload.encode()) for i in range(count))
     )
-    got = []
+    got: list[str] = []
     left = None
     while len(got) < count:
         line = await fast.line()

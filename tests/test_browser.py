@@ -12,7 +12,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from .netsupport import free_port
 from .procsupport import Twistd, User
@@ -170,7 +170,12 @@ def test_markup_is_shown_as_text(browser: Browser, server: Server) -> None:
     ivy = open_chat(browser, server, "ivy")
     jan = open_chat(browser, server, "jan")
     dialogs: list[str] = []
-    jan.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+
+    def on_dialog(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+        dialog.dismiss()
+
+    jan.on("dialog", on_dialog)
     attack = "<img src=x onerror=alert(1)>"
     say(ivy, attack)
     expect(jan.locator("#messages")).to_contain_text("<ivy> " + attack)

@@ -53,9 +53,9 @@ class Connection:
             self.protocol.dataReceived(line.encode() + b"\r\n")
 
     def sent(self) -> list[str]:
-        data = self.transport.value().decode()
+        data: bytes = self.transport.value()
         self.transport.clear()
-        return data.splitlines()
+        return data.decode().splitlines()
 
     def lose(self, clean: bool = False) -> None:
         why = ConnectionDone() if clean else ConnectionLost()

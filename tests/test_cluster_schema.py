@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import Any
+from typing import Any, cast
 
 import pytest
 import redis as redis_py
@@ -23,6 +23,17 @@ def r(redis: RedisServer) -> Iterator[redis_py.Redis]:
         yield client
     finally:
         client.close()
+
+
+#: A stream's entries as the tests read them (decode_responses=True).
+Entries = list[tuple[str, dict[str, str]]]
+
+
+def entries(r: redis_py.Redis, room: str, newest_first: int = 0) -> Entries:
+    """The room's stream, oldest first (or its ``newest_first`` newest)."""
+    key = K.stream(room)
+    found = r.xrevrange(key, count=newest_first) if newest_first else r.xrange(key)
+    return cast(Entries, found)
 
 
 def join(r: redis_py.Redis, node: str, nick: str, room: str, announce: int = 1) -> Any:
@@ -75,12 +86,12 @@ def test_join_counts_and_announces_in_one_step(r: redis_py.Redis) -> None:
     second = join(r, "n2", "bob", "games")
     assert first[1] == 1
     assert second[1] == 2
-    entries = r.xrange(K.stream("games"))
-    assert [(f["k"], f["n"], f["u"]) for _, f in entries] == [
+    stream = entries(r, "games")
+    assert [(f["k"], f["n"], f["u"]) for _, f in stream] == [
         ("join", "alice", "1"),
         ("join", "bob", "2"),
     ]
-    assert [e[0] for e in entries] == [first[0], second[0]]
+    assert [e[0] for e in stream] == [first[0], second[0]]
     assert r.hgetall(K.members("games")) == {"alice": "n1\talice", "bob": "n2\tbob"}
     assert r.hgetall(K.rooms) == {"games": "Games"}
     assert r.hgetall(K.users("n1")) == {"alice": "games\talice"}
@@ -102,7 +113,7 @@ def test_only_the_holding_node_takes_someone_out(r: redis_py.Redis) -> None:
     entry_id, left = leave(r, "n1", "alice", "games")
     assert left == 1
     assert r.get(K.nick("alice")) is None, "the nickname is free"
-    last = r.xrange(K.stream("games"))[-1]
+    last = entries(r, "games")[-1]
     assert last[0] == entry_id
     assert last[1] == {
         "k": "leave",
@@ -132,7 +143,7 @@ def test_moving_keeps_the_nickname(r: redis_py.Redis) -> None:
     join(r, "n1", "alice", "games")
     assert r.get(K.nick("alice")) == "n1"
     assert r.hgetall(K.users("n1")) == {"alice": "games\talice"}
-    assert r.xrange(K.stream("lobby"))[-1][1]["w"] == "games"
+    assert entries(r, "lobby")[-1][1]["w"] == "games"
 
 
 def test_rename_moves_the_claim_and_is_announced(r: redis_py.Redis) -> None:
@@ -157,7 +168,7 @@ def test_rename_moves_the_claim_and_is_announced(r: redis_py.Redis) -> None:
     )
     assert r.get(K.nick("alice")) is None
     assert r.hgetall(K.members("lobby")) == {"alicia": "n1\tAlicia"}
-    assert r.xrange(K.stream("lobby"))[-1][1] == {
+    assert entries(r, "lobby")[-1][1] == {
         "k": "nick",
         "o": "alice",
         "n": "Alicia",
@@ -206,12 +217,12 @@ def test_stream_history_keeps_lines_not_presence(r: redis_py.Redis) -> None:
     for text in ("one", "two", "three"):
         r.xadd(K.stream("lobby"), {"k": "chat", "n": "alice", "t": text})
     r.xadd(K.stream("lobby"), {"k": "topic", "n": "alice", "t": "news"})
-    history.load("lobby", r.xrevrange(K.stream("lobby"), count=10))
+    history.load("lobby", entries(r, "lobby", newest_first=10))
     assert [(e.kind, e.text) for e in history.recent("lobby", 10)] == [
         ("chat", "three"),
         ("topic", "news"),
     ]
-    newest = r.xrevrange(K.stream("lobby"), count=1)[0]
+    newest = entries(r, "lobby", newest_first=1)[0]
     assert history.recent("lobby", 1)[0].ts == int(newest[0].split("-")[0]) / 1000
 
 
@@ -219,4 +230,4 @@ def test_a_leave_is_told_even_when_redis_lost_the_directory(r: redis_py.Redis) -
     entry_id, left = leave(r, "n1", "alice", "lobby")
     assert entry_id
     assert left == 0
-    assert r.xrange(K.stream("lobby"))[-1][1]["k"] == "leave"
+    assert entries(r, "lobby")[-1][1]["k"] == "leave"

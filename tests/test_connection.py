@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from twisted.internet.address import IPv4Address
-from twisted.internet.interfaces import IAddress, IProtocol
+from twisted.internet.interfaces import (
+    IAddress,
+    IProtocol,
+    IPullProducer,
+    IPushProducer,
+)
 from twisted.internet.protocol import Protocol
 from twisted.internet.testing import StringTransport
 from twisted.trial.unittest import SynchronousTestCase
+from zope.interface import implementer
 
 from twchat.connection.connection import Connection
 from twchat.connection.factory import ConnectionFactory
@@ -15,6 +21,7 @@ from twchat.server import ChatServer
 from .support import make_server
 
 
+@implementer(IPushProducer, IPullProducer)
 class _Producer:
     def __init__(self, consumer: Connection, chunk: bytes, chunks: int) -> None:
         self.consumer = consumer
@@ -57,8 +64,9 @@ class _InnerFactory:
 
 def _connect(server: ChatServer) -> tuple[Connection, StringTransport]:
     factory = ConnectionFactory(server, _InnerFactory())
-    connection = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
-    assert isinstance(connection, Connection)
+    built: object = factory.buildProtocol(IPv4Address("TCP", "127.0.0.1", 1))
+    assert isinstance(built, Connection)
+    connection = built
     transport = StringTransport()
     connection.makeConnection(transport)
     return connection, transport

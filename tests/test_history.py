@@ -5,11 +5,11 @@ from __future__ import annotations
 import re
 import sqlite3
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
-from twisted.logger import globalLogPublisher
+from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.config import ChatConfig
@@ -117,8 +117,9 @@ class HistoryStoreTests(SynchronousTestCase):
             if "history unavailable" in event.get("log_format", ""):
                 errors.append(event)
 
-        globalLogPublisher.addObserver(observe)
-        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        observer = cast(ILogObserver, observe)  # zope adapts a function
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
         self.pool.failing = True
         for _ in range(5):
             self.history.record("lobby", "chat", "a", "x")

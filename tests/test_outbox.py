@@ -143,7 +143,7 @@ class DirectModeTests(SynchronousTestCase):
         )
 
     def received(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             try:
                 data = self.peer.recv(1 << 20)

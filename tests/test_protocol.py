@@ -335,7 +335,7 @@ class WaitingActionTests(SynchronousTestCase):
             pending.append(Deferred())
             return pending[-1]
 
-        server.hub.say = say  # type: ignore[method-assign,assignment]
+        server.hub.say = say  # type: ignore[method-assign]
         alice.send("one", "two", "three")
         self.assertEqual(said, ["one"])
         self.assertEqual(alice.transport.producerState, "paused")
@@ -362,7 +362,7 @@ class WaitingActionTests(SynchronousTestCase):
             said.append(text)
             return pending
 
-        server.hub.say = say  # type: ignore[method-assign,assignment]
+        server.hub.say = say  # type: ignore[method-assign]
         alice.send("one", "two")
         alice.close()
         pending.callback(None)

@@ -5,6 +5,7 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from twchat.connection.factory import ConnectionFactory
 from twchat.service import ChatService
 from twchat.tap import Options, makeService
 
@@ -124,6 +125,7 @@ class MakeServiceTests(SynchronousTestCase):
         top.startService()
         self.assertEqual(sorted(p[0] for p in reactor.tcpServers), [7000, 7001])
         factory = reactor.tcpServers[0][1]
+        assert isinstance(factory, ConnectionFactory)
         self.assertEqual(factory.server.config.max_line, 100)
         self.assertIs(reactor.tcpServers[1][1], factory)
         self.successResultOf(top.stopService())

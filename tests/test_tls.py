@@ -36,6 +36,8 @@ def _context(
 
 
 class TLSUser(User):
+    sock: ssl.SSLSocket
+
     def __init__(self, port: int, context: ssl.SSLContext) -> None:
         raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
         self.sock = context.wrap_socket(raw, server_hostname="localhost")

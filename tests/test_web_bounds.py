@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from typing import cast
+
 from twisted.internet.address import IPv4Address
 from twisted.internet.testing import StringTransport
-from twisted.logger import LogEvent, formatEvent, globalLogPublisher
+from twisted.logger import ILogObserver, LogEvent, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.server import ChatServer
@@ -35,7 +37,7 @@ class _Peer:
     def request(self, data: bytes) -> bytes:
         self.protocol.dataReceived(data)
         self.server.reactor.advance(0)  # type: ignore[attr-defined]
-        answer = self.transport.value()
+        answer: bytes = self.transport.value()
         self.transport.clear()
         return answer
 
@@ -134,8 +136,9 @@ class OriginTests(SynchronousTestCase):
         def observe(event: LogEvent) -> None:
             self.logged.append(formatEvent(event))
 
-        globalLogPublisher.addObserver(observe)
-        self.addCleanup(globalLogPublisher.removeObserver, observe)
+        observer = cast(ILogObserver, observe)  # zope adapts a function
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
 
     def status(self, origin: bytes | None, host: bytes = b"localhost") -> int:
         return _status(_Peer(self.server).request(_upgrade(origin, host)))

@@ -6,7 +6,7 @@ from twchat.wire import WHO_LINE_LENGTH, render_line
 
 class RenderLineTests(SynchronousTestCase):
     def test_each_kind_starts_with_its_marker(self) -> None:
-        cases = [
+        cases: list[tuple[ev.Event, str]] = [
             (ev.Chat("alice", "hi"), "<alice> hi"),
             (ev.Action("alice", "waves"), "* alice waves"),
             (ev.Private("alice", "psst"), "*alice* psst"),

@@ -32,7 +32,7 @@ class WSUser:
             if line:
                 self.events.put(json.loads(line))
 
-    def bytesMessageReceived(self, data: bytes) -> None:
+    def bytesMessageReceived(self, data: bytes | bytearray) -> None:
         raise AssertionError("the server sends text messages")
 
     def pongReceived(self, payload: bytes) -> None:
