@@ -278,3 +278,30 @@ def test_the_roll_call_is_exact_as_of_the_join_entry(nodes: Nodes) -> None:
         "*** Welcome, alice! #lobby has 3 users: carol, robert, alice",
         "<carol> hi",
     ]
+
+
+def test_the_room_limit_holds_under_concurrent_joins(nodes: Nodes) -> None:
+    # --max-rooms 2: the default room and one more, however many nodes and
+    # users ask at the same moment.
+    one = nodes.hub(max_rooms=2)
+    two = nodes.hub(max_rooms=2)
+    members = [nodes.join(one if i % 3 else two, f"u{i}") for i in range(15)]
+    hubs = [one if i % 3 else two for i in range(15)]
+    for member in members:
+        member.take()
+    waiting = [
+        handle_line(hub, member, f"/join new{i}")
+        for i, (hub, member) in enumerate(zip(hubs, members, strict=True))
+    ]
+    for d in waiting:
+        nodes.done(d)
+    refused = [
+        m
+        for m in members
+        if "! too many rooms (max 2); join one that exists" in m.lines
+    ]
+    moved = [m for m in members if m.room is not None and m.room.key != "lobby"]
+    assert len(moved) == 1, [m.lines for m in members]
+    assert len(refused) == 14
+    nodes.type(one, members[0], "/rooms")
+    assert members[0].lines[-3] == "*** 2 rooms:"

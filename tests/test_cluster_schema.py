@@ -9,7 +9,16 @@ import pytest
 import redis as redis_py
 
 from twchat.cluster.history import StreamHistory
-from twchat.cluster.schema import CLAIM, JOIN, LEAVE, RELEASE, RENAME, Keys
+from twchat.cluster.schema import (
+    CLAIM,
+    JOIN,
+    LEAVE,
+    RELEASE,
+    RENAME,
+    RESERVE,
+    UNRESERVE,
+    Keys,
+)
 
 from .redissupport import RedisServer
 
@@ -231,3 +240,21 @@ def test_a_leave_is_told_even_when_redis_lost_the_directory(r: redis_py.Redis) -
     assert entry_id
     assert left == 0
     assert entries(r, "lobby")[-1][1]["k"] == "leave"
+
+
+def test_reserve_counts_and_creates_in_one_step(r: redis_py.Redis) -> None:
+    reserve, unreserve = r.register_script(RESERVE), r.register_script(UNRESERVE)
+    assert reserve(keys=[K.rooms], args=["lobby", "lobby", 2]) == "lobby"
+    assert reserve(keys=[K.rooms], args=["games", "Games", 2]) == "Games"
+    # It exists: its creator's name, whatever the limit.
+    assert reserve(keys=[K.rooms], args=["games", "GAMES", 2]) == "Games"
+    assert reserve(keys=[K.rooms], args=["chess", "chess", 2]) is None
+    assert r.hlen(K.rooms) == 2
+    # Reserved for someone who never came: it goes, and makes room.
+    unreserve(keys=[K.rooms, K.members("games")], args=["games", "lobby"])
+    assert reserve(keys=[K.rooms], args=["chess", "chess", 2]) == "chess"
+    # Never the default room, never a room with people in it.
+    unreserve(keys=[K.rooms, K.members("lobby")], args=["lobby", "lobby"])
+    join(r, "n1", "alice", "chess")
+    unreserve(keys=[K.rooms, K.members("chess")], args=["chess", "lobby"])
+    assert sorted(r.hkeys(K.rooms)) == ["chess", "lobby"]

@@ -294,6 +294,11 @@ class Hub:
         self._describe(member, room)
         return None
 
+    def _no_room_left(self, member: Member) -> None:
+        member.send(
+            Error(f"too many rooms (max {self.max_rooms}); join one that exists")
+        )
+
     def _no_such_room(self, member: Member, name: str) -> None:
         member.send(Error(f"no such room: #{clean_text(name)[:40]}"))
 
@@ -319,11 +324,7 @@ class Hub:
         target = self.rooms.get(room_key(name))
         if target is None:
             if len(self.rooms) >= self.max_rooms:
-                member.send(
-                    Error(
-                        f"too many rooms (max {self.max_rooms}); join one that exists"
-                    )
-                )
+                self._no_room_left(member)
                 return None
             target = self._create(name)
         here.remove(member)

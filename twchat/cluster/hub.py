@@ -49,7 +49,18 @@ from ..room import PresencePolicy, Room, room_key
 from ..text import clean_text
 from .history import StreamHistory
 from .link import Command, Entry, RedisLink
-from .schema import CLAIM, JOIN, LEAVE, NODE_TTL, RELEASE, RENAME, STREAM_MAX, Keys
+from .schema import (
+    CLAIM,
+    JOIN,
+    LEAVE,
+    NODE_TTL,
+    RELEASE,
+    RENAME,
+    RESERVE,
+    STREAM_MAX,
+    UNRESERVE,
+    Keys,
+)
 
 __all__ = ["ClusterHub", "ClusterRoom"]
 
@@ -154,6 +165,8 @@ class ClusterHub(Hub):
         )
         client = self.link.client
         self._join_script = client.register_script(JOIN)
+        self._reserve_script = client.register_script(RESERVE)
+        self._unreserve_script = client.register_script(UNRESERVE)
         self._leave_script = client.register_script(LEAVE)
         self._rename_script = client.register_script(RENAME)
         self._claim_script = client.register_script(CLAIM)
@@ -704,17 +717,21 @@ class ClusterHub(Hub):
 
     async def _moving(self, member: Member, here: Room, name: str) -> None:
         key = room_key(name)
-        async with self.link.client.pipeline(transaction=False) as pipe:
-            pipe.hget(self.keys.rooms, key)
-            pipe.hlen(self.keys.rooms)
-            known, count = await pipe.execute()
-        if known is None and key not in self.rooms and count >= self.max_rooms:
-            member.send(
-                Error(f"too many rooms (max {self.max_rooms}); join one that exists")
-            )
+        keys = self.keys
+        # The room limit and the room's creation in one step, for all nodes.
+        known = await self._reserve_script(
+            keys=[keys.rooms], args=[key, name, self.max_rooms]
+        )
+        if known is None and key not in self.rooms:
+            self._no_room_left(member)
             return
         if member.room is not here:
-            return  # gone meanwhile
+            # Gone meanwhile: a room reserved for them alone goes again.
+            await self._unreserve_script(
+                keys=[keys.rooms, keys.members(key)],
+                args=[key, self.default_room.key],
+            )
+            return
         # A room that exists keeps the name its creator gave it.
         target = self._local_room(known or name)
         here.remove(member)

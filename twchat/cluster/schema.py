@@ -21,7 +21,9 @@ __all__ = [
     "NODE_TTL",
     "RELEASE",
     "RENAME",
+    "RESERVE",
     "STREAM_MAX",
+    "UNRESERVE",
     "Keys",
     "entry_seconds",
 ]
@@ -91,6 +93,30 @@ def entry_seconds(entry_id: str) -> float:
     """When Redis stored an entry: its ID starts with milliseconds."""
     return int(entry_id.partition("-")[0]) / 1000.0
 
+
+#: Make sure a room exists before anyone enters it, within the room limit:
+#: the count and the creation are one step, so no two nodes (or two users
+#: of one node) can both take the last free place.
+#: KEYS: rooms. ARGV: room key, room name, max rooms.
+#: Returns the room's name as its creator gave it, or nil when it does not
+#: exist and ``max rooms`` rooms do.
+RESERVE = """
+local name = redis.call('HGET', KEYS[1], ARGV[1])
+if name then return name end
+if redis.call('HLEN', KEYS[1]) >= tonumber(ARGV[3]) then return false end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return ARGV[2]
+"""
+
+#: A room reserved for someone who left before entering it goes again,
+#: unless someone is in it (or it is the default room).
+#: KEYS: rooms, members. ARGV: room key, default room key.
+UNRESERVE = """
+if ARGV[1] ~= ARGV[2] and redis.call('HLEN', KEYS[2]) == 0 then
+  redis.call('HDEL', KEYS[1], ARGV[1])
+end
+return 0
+"""
 
 #: Someone enters a room.
 #: KEYS: members, rooms, node users, stream.
