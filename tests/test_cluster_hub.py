@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+import redis as redis_py
 from redis.exceptions import ConnectionError as RedisConnectionError
 from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.defer import Deferred
@@ -305,3 +306,33 @@ def test_the_room_limit_holds_under_concurrent_joins(nodes: Nodes) -> None:
     assert len(refused) == 14
     nodes.type(one, members[0], "/rooms")
     assert members[0].lines[-3] == "*** 2 rooms:"
+
+
+def test_a_burst_of_private_messages_larger_than_any_trim_arrives_whole(
+    nodes: Nodes, redis: RedisServer
+) -> None:
+    one, two = nodes.hub(), nodes.hub()
+    alice = nodes.join(one, "alice")
+    nodes.join(two, "bob")
+    raw = redis_py.Redis(port=redis.port, decode_responses=True)
+    inbox = one.keys.inbox(one.node)
+
+    def burst(start: int, count: int) -> None:
+        # What bob's node writes for each /msg alice, many at once.
+        with raw.pipeline(transaction=False) as pipe:
+            for i in range(start, start + count):
+                pipe.xadd(
+                    inbox, {"k": "msg", "from": "bob", "to": "alice", "t": f"{i}"}
+                )
+            pipe.execute()
+
+    burst(0, 6000)
+    # alice's node wakes its own reader (following a new room) mid-burst.
+    moving = handle_line(one, alice, "/join games")
+    burst(6000, 6000)
+    nodes.done(moving)
+    nodes.until(lambda: len([x for x in alice.lines if x.startswith("*bob*")]) >= 12000)
+    got = [x for x in alice.lines if x.startswith("*bob* ")]
+    assert got == [f"*bob* {i}" for i in range(12000)]
+    # Read entries go: the inbox does not grow for ever.
+    nodes.until(lambda: raw.xlen(inbox) <= 1000)

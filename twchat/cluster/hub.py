@@ -268,7 +268,7 @@ class ClusterHub(Hub):
             room.topic = topic or ""
             self.link.follow(stream, newest[0][0] if newest else "0-0")
             # Wake the reader so that its next XREAD includes the stream.
-            self.link.send(lambda p: p.xadd(self.link.inbox, {"k": "wake"}, maxlen=100))
+            self.link.send(lambda p: p.xadd(self.link.inbox, {"k": "wake"}))
             following.set_result(None)
         await asyncio.shield(room.following)
 
@@ -566,6 +566,10 @@ class ClusterHub(Hub):
                 receiver = self.users.get(f["to"])
                 if receiver is not None:
                     receiver.send(Private(f["from"], f["t"]))
+        # The inbox is trimmed only here, up to what this node has read: a
+        # length limit on writing would drop a burst nobody had read yet.
+        read = entries[-1][0]
+        self.link.send(lambda p: p.xtrim(self.link.inbox, minid=read))
 
     # Chat
 
@@ -602,7 +606,7 @@ class ClusterHub(Hub):
             return
         fields = {"k": "msg", "from": member.nick, "to": key, "t": text}
         await self.link.write(
-            lambda p: p.xadd(self.keys.inbox(node), fields, maxlen=10000)  # type: ignore[arg-type]
+            lambda p: p.xadd(self.keys.inbox(node), fields)  # type: ignore[arg-type]
         )
         member.send(PrivateSent(entry.partition("\t")[2], text))
 

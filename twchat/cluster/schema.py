@@ -69,7 +69,13 @@ class Keys:
         return f"{self.prefix}node:{node}:users"
 
     def inbox(self, node: str) -> str:
-        """Stream of private messages for a node's users (and wake-ups)."""
+        """
+        Stream of private messages for a node's users (and wake-ups).
+
+        Written without a length limit and trimmed by its reader up to what
+        it has read, so no unread message is ever trimmed; a dead node's
+        inbox goes with it when it is reaped.
+        """
         return f"{self.prefix}node:{node}:inbox"
 
     def reaping(self, node: str) -> str:
