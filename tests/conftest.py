@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from .netsupport import free_port
-from .procsupport import Twistd
-from .redissupport import RedisServer
+from .support.net import free_port
+from .support.proc import Twistd
+from .support.redisserver import RedisServer
 
 
 @pytest.fixture(autouse=True)

@@ -10,7 +10,7 @@ import pytest_twisted
 from twisted.internet import reactor
 from twisted.internet.task import deferLater
 
-from .netsupport import LineClient, connect, connect_raw, join
+from .support.net import LineClient, connect, connect_raw, join
 from .test_integration import _serve
 
 

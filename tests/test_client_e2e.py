@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from .netsupport import free_port
-from .procsupport import Twistd, User
-from .tlssupport import make_certificate
+from .support.certificates import make_certificate
+from .support.net import free_port
+from .support.proc import Twistd, User
 
 CLIENT_TIMEOUT = 30
 

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from .procsupport import Twistd, User
+from .support.proc import Twistd, User
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0

@@ -18,10 +18,10 @@ import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from .netsupport import free_port
-from .procsupport import Twistd, User, _twistd
-from .redissupport import RedisServer
-from .websupport import ws_join
+from .support.net import free_port
+from .support.proc import Twistd, User, _twistd
+from .support.redisserver import RedisServer
+from .support.web import ws_join
 
 NOT_SENT = (
     "! the chat has lost contact with its Redis server; "

@@ -29,8 +29,8 @@ from twchat.commands import handle_line
 from twchat.events import Event
 from twchat.wire import render_line
 
-from .netsupport import free_port
-from .redissupport import RedisServer
+from .support.net import free_port
+from .support.redisserver import RedisServer
 
 
 class LineMember:

@@ -20,7 +20,7 @@ from twchat.cluster.schema import (
     Keys,
 )
 
-from .redissupport import RedisServer
+from .support.redisserver import RedisServer
 
 K = Keys()
 

@@ -14,7 +14,7 @@ from twisted.internet.task import Clock
 from twchat.connection.connection import CLOSE_GRACE, PING_TIMEOUT
 from twchat.server import ChatServer
 
-from .support import WIRES, FakeUser, make_server, register, room
+from .support.fakes import WIRES, FakeUser, make_server, register, room
 
 pytestmark = pytest.mark.parametrize("wire", list(WIRES.values()), ids=list(WIRES))
 

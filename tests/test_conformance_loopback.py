@@ -29,10 +29,11 @@ from twisted.internet.ssl import Certificate, optionsForClientTLS
 from twchat.tap import Options, makeService
 from twchat.wire import render_line
 
-from .netsupport import WAIT, LineClient, free_port
-from .support import event_from_json
-from .tlssupport import make_certificate
-from .websupport import WSUser, ws_connect
+from .support import WAIT
+from .support.certificates import make_certificate
+from .support.fakes import event_from_json
+from .support.net import LineClient, free_port
+from .support.web import WSUser, ws_connect
 
 WIRES = ("tcp", "tls", "websocket")
 

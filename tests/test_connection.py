@@ -18,7 +18,7 @@ from twchat.connection.connection import Connection
 from twchat.connection.factory import ConnectionFactory
 from twchat.server import ChatServer
 
-from .support import make_server
+from .support.fakes import make_server
 
 
 @implementer(IPushProducer, IPullProducer)

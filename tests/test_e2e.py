@@ -7,8 +7,8 @@ import socket
 import time
 from pathlib import Path
 
-from .netsupport import free_port
-from .procsupport import Twistd, User
+from .support.net import free_port
+from .support.proc import Twistd, User
 
 
 def test_chat_through_twistd_and_stop_with_sigterm(

@@ -9,7 +9,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twchat.connection.connection import CLOSE_GRACE
 from twchat.text import clean_text
 
-from .support import FakeUser, make_server, register, room
+from .support.fakes import FakeUser, make_server, register, room
 
 _CONTROLS = {chr(c) for c in [*range(0x20), *range(0x7F, 0xA0)]} | set(
     "\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069"

@@ -24,7 +24,7 @@ from twchat.history import (
 )
 from twchat.server import ChatServer
 
-from .support import FakeUser, register, room
+from .support.fakes import FakeUser, register, room
 
 
 class SyncPool:

@@ -10,8 +10,8 @@ from pathlib import Path
 
 from twchat.history import COMMIT_INTERVAL
 
-from .netsupport import free_port
-from .procsupport import Twistd, User
+from .support.net import free_port
+from .support.proc import Twistd, User
 
 _STAMP = r"\[(\d{4}-\d\d-\d\d )?\d\d:\d\d\] "
 

@@ -4,7 +4,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twchat import events as ev
 from twchat.hub import WELCOME_NAMES, Hub
 
-from .support import RecordingMember
+from .support.fakes import RecordingMember
 
 
 class HubTests(SynchronousTestCase):

@@ -14,7 +14,8 @@ from twisted.internet.endpoints import UNIXClientEndpoint, connectProtocol
 
 from twchat.tap import Options, makeService
 
-from .netsupport import WAIT, LineClient, connect, connect_raw, free_port, join
+from .support import WAIT
+from .support.net import LineClient, connect, connect_raw, free_port, join
 
 
 async def _serve(*args: str) -> tuple[int, MultiService]:

@@ -6,7 +6,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twchat.commands import HELP
 from twchat.room import PresencePolicy
 
-from .support import FakeUser, make_server, register, room
+from .support.fakes import FakeUser, make_server, register, room
 
 
 class HandshakeTests(SynchronousTestCase):

@@ -4,7 +4,7 @@ from twisted.trial.unittest import SynchronousTestCase
 from twchat.events import Chat, Joined, Presence
 from twchat.room import PresencePolicy, Room
 
-from .support import RecordingMember
+from .support.fakes import RecordingMember
 
 
 class RoomTests(SynchronousTestCase):

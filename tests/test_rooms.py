@@ -4,7 +4,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.room import room_error, room_key
 
-from .support import FakeUser, make_server, room
+from .support.fakes import FakeUser, make_server, room
 
 
 class RoomNameTests(SynchronousTestCase):

@@ -7,7 +7,7 @@ from twchat.config import ChatConfig
 from twchat.server import ChatServer
 from twchat.service import ChatService
 
-from .support import FakeUser, make_server, register, room
+from .support.fakes import FakeUser, make_server, register, room
 
 
 class ServerFullTests(SynchronousTestCase):

@@ -19,8 +19,9 @@ from twisted.internet import reactor
 from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.task import deferLater
 
-from .netsupport import WAIT, LineClient, free_port
-from .procsupport import Twistd
+from .support import WAIT
+from .support.net import LineClient, free_port
+from .support.proc import Twistd
 
 #: Seconds of mixed traffic.
 DURATION = 8.0

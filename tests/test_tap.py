@@ -72,7 +72,7 @@ class MakeServiceTests(SynchronousTestCase):
     def test_web_over_tls_gets_a_reloadable_certificate(self) -> None:
         from twchat.transports.tls import TLSReloadService
 
-        from .tlssupport import make_certificate
+        from .support.certificates import make_certificate
 
         directory = Path(self.mktemp())
         directory.mkdir(parents=True)

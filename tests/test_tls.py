@@ -15,9 +15,10 @@ import pytest
 
 from twchat.connection.connection import CLOSE_GRACE
 
-from .netsupport import free_port
-from .procsupport import TIMEOUT, Twistd, User
-from .tlssupport import make_certificate
+from .support import WAIT
+from .support.certificates import make_certificate
+from .support.net import free_port
+from .support.proc import Twistd, User
 
 
 def _context(
@@ -39,7 +40,7 @@ class TLSUser(User):
     sock: ssl.SSLSocket
 
     def __init__(self, port: int, context: ssl.SSLContext) -> None:
-        raw = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        raw = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
         self.sock = context.wrap_socket(raw, server_hostname="localhost")
         self.buffer = b""
 

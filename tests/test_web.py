@@ -17,10 +17,10 @@ from twisted.web.websocket import ConnectionRejected, WebSocketClientEndpoint
 from twchat.connection.connection import PING_INTERVAL, PING_TIMEOUT
 from twchat.transports.web import SECURITY_HEADERS
 
-from .netsupport import free_port, join
-from .support import FakeWebUser, client_frame, make_server, register
+from .support.fakes import FakeWebUser, client_frame, make_server, register
+from .support.net import free_port, join
+from .support.web import WSUser, _Factory, ws_connect, ws_join
 from .test_integration import _serve
-from .websupport import WSUser, _Factory, ws_connect, ws_join
 
 
 async def _serve_web(*args: str) -> tuple[int, int, MultiService]:

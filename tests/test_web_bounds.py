@@ -17,7 +17,7 @@ from twchat.transports.wsframes import (
     text_frame,
 )
 
-from .support import FakeWebUser, client_frame, make_server, register, room
+from .support.fakes import FakeWebUser, client_frame, make_server, register, room
 
 
 class _Peer:

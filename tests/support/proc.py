@@ -11,7 +11,7 @@ import threading
 import time
 from pathlib import Path
 
-TIMEOUT = 10.0
+from . import WAIT
 
 
 def _twistd() -> str:
@@ -22,10 +22,10 @@ def _twistd() -> str:
 
 
 class User:
-    """A blocking socket user; every read gives up after TIMEOUT."""
+    """A blocking socket user; every read gives up after WAIT."""
 
     def __init__(self, port: int) -> None:
-        self.sock = socket.create_connection(("127.0.0.1", port), timeout=TIMEOUT)
+        self.sock = socket.create_connection(("127.0.0.1", port), timeout=WAIT)
         self.buffer = b""
 
     def line(self) -> str:
@@ -78,11 +78,11 @@ class Twistd:
     def __exit__(self, *exc: object) -> None:
         if self.process.poll() is None:
             self.process.kill()
-        self.process.wait(TIMEOUT)
-        self._reader.join(TIMEOUT)
+        self.process.wait(WAIT)
+        self._reader.join(WAIT)
 
     def wait_for_port(self, port: int) -> None:
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "".join(self.log)
             try:
@@ -93,7 +93,7 @@ class Twistd:
         raise TimeoutError(f"twistd did not listen on {port}")
 
     def wait_for_log(self, text: str) -> str:
-        deadline = time.monotonic() + TIMEOUT
+        deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             for line in self.log:
                 if text in line:
@@ -103,6 +103,6 @@ class Twistd:
 
     def stopped(self) -> int:
         """Exit status, once the process has ended and its log is read."""
-        status = self.process.wait(TIMEOUT)
-        self._reader.join(TIMEOUT)
+        status = self.process.wait(WAIT)
+        self._reader.join(WAIT)
         return status

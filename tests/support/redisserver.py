@@ -8,7 +8,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from .netsupport import free_port
+from .net import free_port
 
 TIMEOUT = 10.0
 

@@ -10,7 +10,7 @@ from twisted.internet.defer import Deferred, DeferredQueue
 from twisted.python.failure import Failure
 from twisted.web.websocket import WebSocketClientEndpoint, WebSocketTransport
 
-from .netsupport import WAIT
+from . import WAIT
 
 
 class WSUser:

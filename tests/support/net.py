@@ -11,8 +11,7 @@ from twisted.internet.endpoints import TCP4ClientEndpoint, connectProtocol
 from twisted.internet.protocol import Protocol
 from twisted.python.failure import Failure
 
-#: No single wait in a network test may take longer than this.
-WAIT = 10.0
+from . import WAIT
 
 
 def free_port() -> int:
