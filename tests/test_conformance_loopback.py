@@ -18,7 +18,6 @@ import pytest
 import pytest_twisted
 from twisted.application.service import MultiService
 from twisted.internet import reactor
-from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import (
     SSL4ClientEndpoint,
     TCP4ClientEndpoint,
@@ -32,7 +31,7 @@ from twchat.wire import render_line
 from .support import WAIT
 from .support.certificates import make_certificate
 from .support.fakes import event_from_json
-from .support.net import LineClient, free_port
+from .support.net import LineClient, free_port, within_wait
 from .support.web import WSUser, ws_connect
 
 WIRES = ("tcp", "tls", "websocket")
@@ -60,10 +59,7 @@ class WebLines:
                 return seen
 
     async def wait_closed(self) -> None:
-        d: Deferred[Any] = Deferred()
-        self.user.closed.addBoth(lambda r: d.callback(r) if not d.called else None)
-        d.addTimeout(WAIT, reactor)
-        await d
+        await within_wait(self.user.closed)
 
     def stop_reading(self) -> None:
         ws: Any = self.user.transport

@@ -72,7 +72,7 @@ class HostileTextTests(SynchronousTestCase):
             lines = user.read()
             self.assertTrue(lines[0].startswith(error), (nick, lines))
             self.assertEqual(lines[1:], ["? Choose a nickname:"])
-        self.assertEqual(sorted(self.server.users), ["alice", "bob"])
+        self.assertEqual(sorted(self.server.hub.users), ["alice", "bob"])
 
 
 class FloodTests(SynchronousTestCase):

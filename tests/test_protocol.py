@@ -25,7 +25,7 @@ class HandshakeTests(SynchronousTestCase):
         user.read()
         user.send("alice")
         self.assertEqual(user.read(), ["*** Welcome, alice! #lobby has 1 user: alice"])
-        self.assertIn("alice", self.server.users)
+        self.assertIn("alice", self.server.hub.users)
 
     def test_crlf_and_surrounding_spaces(self) -> None:
         user = FakeUser(self.server)
@@ -232,7 +232,7 @@ class CommandTests(SynchronousTestCase):
             self.assertEqual(user.read(), ["*** bob is now known as rob"])
         self.bob.send("hi")
         self.assertEqual(self.alice.read(), ["<rob> hi"])
-        self.assertNotIn("bob", self.server.users)
+        self.assertNotIn("bob", self.server.hub.users)
         register(self.server, "bob")
 
     def test_nick_change_follows_the_rules(self) -> None:
@@ -290,8 +290,8 @@ class LeavingTests(SynchronousTestCase):
         self.assertEqual(
             self.alice.read(), ["*** bob left (1 here): connection closed"]
         )
-        self.assertNotIn("bob", self.server.users)
-        self.assertEqual(len(self.server.connections), 1)
+        self.assertNotIn("bob", self.server.hub.users)
+        self.assertEqual(len(self.server.pool.connections), 1)
 
     def test_reset(self) -> None:
         self.bob.close(clean=False)
@@ -301,7 +301,7 @@ class LeavingTests(SynchronousTestCase):
         lurker = FakeUser(self.server)
         lurker.close()
         self.assertEqual(self.alice.read(), [])
-        self.assertEqual(len(self.server.connections), 2)
+        self.assertEqual(len(self.server.pool.connections), 2)
 
     def test_nickname_is_free_again(self) -> None:
         self.bob.close()

@@ -18,7 +18,7 @@ class ServerFullTests(SynchronousTestCase):
         extra = FakeUser(server)
         self.assertEqual(extra.read(), ["! server is full (2 users); try again later"])
         self.assertTrue(extra.closing)
-        self.assertEqual(len(server.connections), 2)
+        self.assertEqual(len(server.pool.connections), 2)
 
     def test_a_place_frees_up_when_someone_leaves(self) -> None:
         server, _ = make_server(max_clients=1)
@@ -68,7 +68,7 @@ class ShutdownTests(SynchronousTestCase):
         late = FakeUser(server)
         self.assertEqual(late.read(), ["! server is shutting down"])
         self.assertTrue(late.closing)
-        self.assertNotIn(late.protocol, server.connections)
+        self.assertNotIn(late.protocol, server.pool.connections)
 
 
 class _SignalledClock(Clock):

@@ -109,7 +109,7 @@ class PageTests(SynchronousTestCase):
         server, _ = make_server(max_per_ip=3)
         peers = [_Peer(server, host="10.0.0.9") for _ in range(3)]
         extra = _Peer(server, host="10.0.0.9")
-        self.assertEqual(len(server.connections), 3)
+        self.assertEqual(len(server.pool.connections), 3)
         answer = extra.request(_get(b"/nothing"))
         self.assertTrue(answer.startswith(b"HTTP/1.1 503 "), answer)
         self.assertIn(b"too many connections from your address (limit 3)", answer)

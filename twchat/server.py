@@ -11,13 +11,12 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from .config import ChatConfig
-from .connection.connection import Connection
 from .connection.factory import ConnectionFactory
 from .connection.outbox import Flusher
 from .connection.pool import ConnectionPool
 from .history import RoomHistory
 from .hub import Hub
-from .member import Member
+from .transports.tcp import LineFactory
 
 __all__ = ["ChatServer"]
 
@@ -55,21 +54,9 @@ class ChatServer:
         self.flusher = Flusher(reactor)
         self._tcp: ConnectionFactory | None = None
 
-    @property
-    def users(self) -> dict[str, Member]:
-        """Registered users by nickname key (the hub's map)."""
-        return self.hub.users
-
-    @property
-    def connections(self) -> set[Connection]:
-        """Every open connection, chatting or not."""
-        return self.pool.connections
-
     def tcp_factory(self) -> ConnectionFactory:
         """The factory for text-line ports (TCP, TLS, UNIX sockets)."""
         if self._tcp is None:
-            from .transports.tcp import LineFactory
-
             self._tcp = ConnectionFactory(self, LineFactory())
         return self._tcp
 
@@ -77,6 +64,7 @@ class ChatServer:
         self, origins: tuple[str, ...] = (), hosts: tuple[str, ...] = ()
     ) -> ConnectionFactory:
         """The factory for a browser port: the page and its WebSocket."""
+        # twisted.web is loaded only by servers that have a web port.
         from .transports.web import web_site
 
         return ConnectionFactory(self, web_site(origins, hosts))

@@ -65,10 +65,15 @@ class LineClient(Protocol):
                 return seen
 
     async def wait_closed(self) -> None:
-        d: Deferred[Any] = Deferred()
-        self.closed.addBoth(lambda r: d.callback(r) if not d.called else None)
-        d.addTimeout(WAIT, reactor)
-        await d
+        await within_wait(self.closed)
+
+
+async def within_wait(closed: Deferred[None]) -> None:
+    """Wait for ``closed`` to fire, at most WAIT seconds (it is not consumed)."""
+    d: Deferred[Any] = Deferred()
+    closed.addBoth(lambda r: d.callback(r) if not d.called else None)
+    d.addTimeout(WAIT, reactor)
+    await d
 
 
 async def connect_raw(port: int) -> LineClient:

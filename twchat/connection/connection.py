@@ -232,24 +232,23 @@ class Connection(Protocol):
 
     def line_received(self, line: bytes) -> None:
         """One line from the peer (without its end), in order."""
-        if self._closing:
-            return
         if len(line) > self.config.max_line:
-            self.line_too_long()
+            self._take(_TOO_LONG, 1)
+        else:
+            self._take(line, len(line))
+
+    def line_too_long(self) -> None:
+        """A line over ``max_line`` was cut out of the stream here."""
+        self._take(_TOO_LONG, 1)
+
+    def _take(self, line: bytes | object, size: int) -> None:
+        """Handle a line now if nothing waits and flood control allows."""
+        if self._closing:
             return
         if self._inbox is None and self._may_handle():
             self._handle(line)
         else:
-            self._queue(line, len(line))
-
-    def line_too_long(self) -> None:
-        """A line over ``max_line`` was cut out of the stream here."""
-        if self._closing:
-            return
-        if self._inbox is None and self._may_handle():
-            self._refuse_too_long()
-        else:
-            self._queue(_TOO_LONG, 1)
+            self._queue(line, size)
 
     def _may_handle(self) -> bool:
         """Spend one line of this turn's budget and of the flood bucket."""
