@@ -49,7 +49,7 @@ def test_register_chat_and_no_echo(wire: type[FakeUser]) -> None:
         "? Choose a nickname:",
     ]
     user.send("alice")
-    assert user.read() == ["*** Welcome, alice! #lobby has 2 users: watcher, alice"]
+    assert user.read() == ["*** Welcome, alice! #lobby has 2 users: alice, watcher"]
     assert watcher.read() == ["*** alice joined (2 here)"]
     user.send("hello", "/me waves")
     assert watcher.read() == ["<alice> hello", "* alice waves"]

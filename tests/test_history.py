@@ -19,8 +19,8 @@ from twchat.history import (
     MIGRATIONS,
     SCHEMA_VERSION,
     History,
-    load_history,
     open_history,
+    prepare_history,
 )
 from twchat.server import ChatServer
 
@@ -39,9 +39,9 @@ class SyncPool:
         if self.failing:
             return fail(sqlite3.OperationalError("database or disk is full"))
         cursor = self.connection.cursor()
-        interaction(cursor, *args)
+        result = interaction(cursor, *args)
         self.connection.commit()
-        return succeed(None)
+        return succeed(result)
 
     def close(self) -> None:
         self.closed = True
@@ -59,10 +59,12 @@ class HistoryStoreTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.path = Path(self.mktemp())
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        load_history(str(self.path), 100)  # creates the schema
+        prepare_history(str(self.path))  # creates the schema
         self.clock = Clock()
         self.pool = SyncPool(self.path)
         self.history = History(self.clock, self.pool, keep=5)
+        for name in ("lobby", "games"):
+            self.successResultOf(self.history.load(name))
 
     def test_lines_are_written_in_one_group_per_interval(self) -> None:
         self.history.record("lobby", "chat", "alice", "one")
@@ -104,11 +106,48 @@ class HistoryStoreTests(SynchronousTestCase):
             self.history.record("lobby", "chat", "a", str(i))
         self.successResultOf(self.history.close())
         self.assertTrue(self.pool.closed)
-        tails, seqs = load_history(str(self.path), 3)
-        self.assertEqual([e.text for e in tails["lobby"]], ["4", "5", "6"])
-        self.assertEqual(seqs, {"lobby": 7})
-        again = History(self.clock, SyncPool(self.path), 3, tails, seqs)
+        again = History(self.clock, SyncPool(self.path), 3)
+        self.successResultOf(again.load("lobby"))
+        self.assertEqual([e.text for e in again.recent("lobby", 5)], ["4", "5", "6"])
         self.assertEqual(again.record("lobby", "chat", "a", "next").seq, 8)
+
+    def test_only_live_rooms_and_a_few_more_stay_in_memory(self) -> None:
+        history = History(self.clock, self.pool, keep=5, cached=2)
+        for i in range(6):
+            name = f"room{i}"
+            self.successResultOf(history.load(name))
+            history.retain(name)
+            history.record(name, "chat", "a", f"said in {name}")
+            history.release(name)
+        self.assertEqual(history.rooms_in_memory, 2)
+        self.assertEqual(history.recent("room0", 5), [])
+        self.assertEqual(history.recent("room5", 5)[0].text, "said in room5")
+        # A room that comes back finds its past, including lines still
+        # waiting for their commit.
+        self.successResultOf(history.load("room0"))
+        self.assertEqual(
+            [e.text for e in history.recent("room0", 5)], ["said in room0"]
+        )
+        self.assertEqual(history.record("room0", "chat", "a", "again").seq, 2)
+        # Live rooms are never dropped, however many others come and go.
+        history.retain("room0")
+        for i in range(10, 20):
+            self.successResultOf(history.load(f"room{i}"))
+        self.assertEqual(len(history.recent("room0", 5)), 2)
+        self.assertEqual(history.rooms_in_memory, 3)
+
+    def test_a_room_whose_past_cannot_be_read_keeps_its_lines_in_memory(
+        self,
+    ) -> None:
+        self.pool.failing = True
+        history = History(self.clock, self.pool, keep=5)
+        self.successResultOf(history.load("lost"))
+        self.assertFalse(history.available)
+        self.assertEqual(history.record("lost", "chat", "a", "hi").seq, 0)
+        self.assertEqual([e.text for e in history.recent("lost", 5)], ["hi"])
+        self.pool.failing = False
+        history.commit()
+        self.assertEqual(stored(self.path), [])
 
     def test_failures_make_history_unavailable_and_are_logged_once(self) -> None:
         errors: list[dict[str, Any]] = []
@@ -133,6 +172,7 @@ class HistoryStoreTests(SynchronousTestCase):
 
     def test_retention_by_age_and_rows(self) -> None:
         history = History(self.clock, self.pool, keep=5, max_age=60, max_rows=3)
+        self.successResultOf(history.load("lobby"))
         for i in range(5):
             history.record("lobby", "chat", "a", f"old {i}")
         self.clock.advance(100)
@@ -156,9 +196,11 @@ class SchemaTests(SynchronousTestCase):
             connection.execute(
                 "INSERT INTO messages VALUES ('lobby', 1, 0.0, 'chat', 'old', 'kept')"
             )
-        tails, seqs = load_history(str(path), 10)
-        self.assertEqual([e.text for e in tails["lobby"]], ["kept"])
-        self.assertEqual(seqs, {"lobby": 1})
+        prepare_history(str(path))
+        history = History(Clock(), SyncPool(path), keep=10)
+        self.successResultOf(history.load("lobby"))
+        self.assertEqual([e.text for e in history.recent("lobby", 10)], ["kept"])
+        self.assertEqual(history.record("lobby", "chat", "new", "next").seq, 2)
         with sqlite3.connect(path) as connection:
             (version,) = connection.execute("PRAGMA user_version").fetchone()
             indexes = connection.execute(
@@ -188,7 +230,7 @@ class ReplayTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.path = Path(self.mktemp())
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        load_history(str(self.path), 100)
+        prepare_history(str(self.path))
         self.clock = Clock()
         self.history = History(self.clock, SyncPool(self.path), keep=100)
         self.server = ChatServer(

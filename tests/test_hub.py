@@ -2,6 +2,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat import events as ev
+from twchat.backend.memory import MemoryBackend
 from twchat.hub import WELCOME_NAMES, Hub
 
 from .support.fakes import RecordingMember
@@ -10,7 +11,8 @@ from .support.fakes import RecordingMember
 class HubTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
-        self.hub = Hub(self.clock)
+        self.hub = Hub(MemoryBackend(), self.clock)
+        self.hub.start()
 
     def join(self, nick: str) -> RecordingMember:
         member = RecordingMember()

@@ -1,7 +1,7 @@
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from twchat.events import Chat, Joined, Presence
+from twchat.events import Chat, Joined, Left, Presence
 from twchat.room import PresencePolicy, Room
 
 from .support.fakes import RecordingMember
@@ -64,8 +64,8 @@ class PresenceTests(SynchronousTestCase):
 
     def arrive(self, nick: str) -> RecordingMember:
         member = RecordingMember(nick)
+        self.room.announce_join(Joined(nick, len(self.room) + 1))
         self.room.add(member)
-        self.room.announce_join(member.nick, exclude=member)
         return member
 
     def events(self) -> list[bytes]:
@@ -89,7 +89,7 @@ class PresenceTests(SynchronousTestCase):
             self.arrive(f"n{i}")
         gone = self.room.names()[-1]
         self.room.remove(next(m for m in self.room if m.nick == gone))
-        self.room.announce_leave(gone, "bye")
+        self.room.announce_leave(Left(gone, len(self.room), "bye"))
         self.assertEqual(self.events(), [])
         self.clock.advance(4.9)
         self.assertEqual(self.events(), [])

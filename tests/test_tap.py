@@ -97,12 +97,12 @@ class MakeServiceTests(SynchronousTestCase):
             MemoryReactorClock(),
         )
         server = next(c for c in top if isinstance(c, ChatService)).server
-        assert server.hub.history is not None
-        self.assertTrue(server.hub.history.available)
+        assert server.hub.backend.history is not None
+        self.assertTrue(server.hub.backend.history.available)
         self.assertTrue(path.exists())
         off = makeService(parse("--no-history"), MemoryReactorClock())
         server = next(c for c in off if isinstance(c, ChatService)).server
-        self.assertIsNone(server.hub.history)
+        self.assertIsNone(server.hub.backend.history)
 
     def test_one_listener_per_port_and_the_chat_service(self) -> None:
         reactor = MemoryReactorClock()

@@ -1,10 +1,13 @@
 """
 Persistent history: every room's lines in an SQLite file.
 
-Reads never wait on disk: the last lines of every room are kept in memory
-(loaded once at start-up), so replay on join and ``/history`` answer at
-once and in the same order as the live stream, with no seam between the
-two. Writes go through ``twisted.enterprise.adbapi`` with a single
+Reads never wait on disk: the last lines of every room someone is in are
+kept in memory (read from the file, off the reactor thread, when the room
+comes to life), so replay on join and ``/history`` answer at once and in
+the same order as the live stream, with no seam between the two. Rooms
+nobody is in keep their lines in memory only in a small cache
+(``CACHED_ROOMS``): memory follows the live rooms, not every room ever
+used. Writes go through ``twisted.enterprise.adbapi`` with a single
 connection (one writer keeps the order), grouped into one transaction per
 ``COMMIT_INTERVAL`` or ``COMMIT_ROWS`` lines. After a ``kill -9`` at most
 the last interval is missing; a clean shutdown writes everything.
@@ -14,7 +17,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
 
@@ -25,21 +28,25 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 __all__ = [
+    "CACHED_ROOMS",
     "COMMIT_INTERVAL",
     "COMMIT_ROWS",
     "SCHEMA_VERSION",
     "History",
     "HistoryEntry",
     "RoomHistory",
-    "load_history",
     "migrate",
     "open_history",
+    "prepare_history",
 ]
 
 #: Seconds between group commits: the most a crash can lose.
 COMMIT_INTERVAL = 0.1
 #: Lines that make a commit happen before the interval is up.
 COMMIT_ROWS = 500
+#: Rooms nobody is in whose last lines stay in memory, most recent first:
+#: someone who leaves a room and comes back finds it without a disk read.
+CACHED_ROOMS = 16
 #: Seconds between retention sweeps, and between repeated error logs.
 PRUNE_INTERVAL = 60.0
 ERROR_LOG_INTERVAL = 60.0
@@ -77,7 +84,10 @@ class HistoryEntry(NamedTuple):
 
 
 class RoomHistory(Protocol):
-    """What the hub needs of a history: SQLite here, a Redis stream in a cluster."""
+    """
+    What the hub reads of a history: SQLite in one process, the room
+    streams in Redis mode. Each backend records into its own.
+    """
 
     #: The most lines ``recent`` can give.
     keep: int
@@ -85,11 +95,7 @@ class RoomHistory(Protocol):
     @property
     def available(self) -> bool: ...
 
-    def record(self, room: str, kind: str, sender: str, text: str) -> object: ...
-
     def recent(self, room: str, count: int) -> list[HistoryEntry]: ...
-
-    def close(self) -> Deferred[None]: ...
 
 
 class Pool(Protocol):
@@ -118,38 +124,28 @@ def _configure(connection: sqlite3.Connection) -> None:
     connection.execute("PRAGMA synchronous = NORMAL")
 
 
-def load_history(
-    path: str, keep: int
-) -> tuple[dict[str, deque[HistoryEntry]], dict[str, int]]:
+def prepare_history(path: str) -> None:
     """
-    Open (creating, migrating) the file; return each room's last ``keep``
-    lines and its last sequence number.
+    Open (creating, migrating) the file, to fail early if it cannot be used.
 
-    Run once at start-up, before the reactor runs: a plain read is fine.
+    Run once at start-up, before the reactor runs: a plain call is fine.
     """
     connection = sqlite3.connect(path)
     try:
         _configure(connection)
         migrate(connection)
-        seqs = {
-            room: int(seq)
-            for room, seq in connection.execute(
-                "SELECT room, MAX(seq) FROM messages GROUP BY room"
-            )
-        }
-        tails: dict[str, deque[HistoryEntry]] = {}
-        rows = connection.execute(
-            "SELECT room, seq, ts, kind, sender, text FROM ("
-            " SELECT *, ROW_NUMBER() OVER (PARTITION BY room ORDER BY seq DESC) AS n"
-            " FROM messages) WHERE n <= ? ORDER BY room, seq",
-            (keep,),
-        )
-        for row in rows:
-            entry = HistoryEntry._make(row)
-            tails.setdefault(entry.room, deque(maxlen=keep)).append(entry)
-        return tails, seqs
     finally:
         connection.close()
+
+
+def _read_tail(cursor: Any, room: str, keep: int) -> list[HistoryEntry]:
+    """A room's last ``keep`` lines, oldest first (runs on the pool's thread)."""
+    cursor.execute(
+        "SELECT room, seq, ts, kind, sender, text FROM messages"
+        " WHERE room = ? ORDER BY seq DESC LIMIT ?",
+        (room, keep),
+    )
+    return [HistoryEntry._make(row) for row in reversed(cursor.fetchall())]
 
 
 def _insert(cursor: Any, batch: str) -> None:
@@ -178,11 +174,13 @@ def _prune(cursor: Any, older_than: float | None, max_rows: int) -> None:
 
 class History:
     """
-    The rooms' recent lines in memory, all lines on disk.
+    The recent lines of live rooms in memory, all lines on disk.
 
-    Rooms are named by their key (lower case, no ``#``). Without a pool
-    (the file could not be opened) nothing is kept and ``available`` is
-    False.
+    Rooms are named by their key (lower case, no ``#``). A room's tail is
+    read from the file by ``load``; the backend marks the rooms people are
+    in with ``retain`` and lets them go with ``release`` (into the cache).
+    Without a pool (the file could not be opened) nothing is kept and
+    ``available`` is False.
     """
 
     def __init__(
@@ -190,18 +188,24 @@ class History:
         clock: IReactorTime,
         pool: Pool | None,
         keep: int = 100,
-        tails: dict[str, deque[HistoryEntry]] | None = None,
-        seqs: dict[str, int] | None = None,
         max_age: float = 0.0,
         max_rows: int = 0,
+        cached: int = CACHED_ROOMS,
     ) -> None:
         self._clock = clock
         self._pool = pool
         self.keep = keep
-        self._tails = tails if tails is not None else {}
-        self._seqs = seqs if seqs is not None else {}
         self.max_age = max_age
         self.max_rows = max_rows
+        self._cached = cached
+        #: Loaded rooms: their last lines and last sequence number.
+        self._tails: dict[str, deque[HistoryEntry]] = {}
+        self._seqs: dict[str, int] = {}
+        #: Rooms people are in (kept), and loaded rooms nobody is in
+        #: (least recently left first, at most ``cached``).
+        self._live: set[str] = set()
+        self._cache: OrderedDict[str, None] = OrderedDict()
+        self._loading: dict[str, Deferred[None]] = {}
         self._buffer: list[HistoryEntry] = []
         self._commit_call: IDelayedCall | None = None
         self._in_flight: set[Deferred[Any]] = set()
@@ -218,17 +222,76 @@ class History:
         """False while the file cannot be written (or was never opened)."""
         return not self._failing
 
+    @property
+    def rooms_in_memory(self) -> int:
+        """Rooms whose lines are held in memory (live ones and the cache)."""
+        return len(self._tails)
+
+    def load(self, room: str) -> Deferred[None]:
+        """Have ``room``'s last lines in memory; fires once they are."""
+        if room in self._seqs or self._pool is None or self._closed:
+            if room in self._cache:
+                self._cache.move_to_end(room)
+            return succeed(None)
+        loading = self._loading.get(room)
+        if loading is None:
+            # Lines still in the buffer reach the file first; the pool has
+            # one connection, so the read comes after that write.
+            self.commit()
+            loading = self._run(_read_tail, room, self.keep, what=f"reading #{room}")
+            loading.addCallback(self._loaded, room)
+            self._loading[room] = loading
+            loading.addBoth(self._done_loading, room)
+        done: Deferred[None] = Deferred()
+        loading.addBoth(lambda _: done.callback(None))
+        return done
+
+    def _loaded(self, tail: list[HistoryEntry] | None, room: str) -> None:
+        if tail is None:
+            return  # could not be read (logged): the room has no past here
+        self._tails[room] = deque(tail, maxlen=self.keep)
+        self._seqs[room] = tail[-1].seq if tail else 0
+        if room not in self._live:
+            self._keep_cached(room)
+
+    def _done_loading(self, result: object, room: str) -> object:
+        self._loading.pop(room, None)
+        return result
+
+    def retain(self, room: str) -> None:
+        """People are in ``room``: its lines stay in memory."""
+        self._live.add(room)
+        self._cache.pop(room, None)
+
+    def release(self, room: str) -> None:
+        """Nobody is in ``room`` any more: its lines go to the cache."""
+        self._live.discard(room)
+        if room in self._tails:
+            self._keep_cached(room)
+
+    def _keep_cached(self, room: str) -> None:
+        self._cache[room] = None
+        self._cache.move_to_end(room)
+        while len(self._cache) > self._cached:
+            gone, _ = self._cache.popitem(last=False)
+            self._tails.pop(gone, None)
+            self._seqs.pop(gone, None)
+
     def record(self, room: str, kind: str, sender: str, text: str) -> HistoryEntry:
         """Keep one line of ``room``; it reaches the disk within an interval."""
-        seq = self._seqs.get(room, 0) + 1
+        if self._pool is None or self._closed:
+            return HistoryEntry(room, 0, self._clock.seconds(), kind, sender, text)
+        seq = self._seqs.get(room)
+        if seq is None:
+            # Its past could not be read: without the last sequence number
+            # a write would collide with a stored line; keep it in memory.
+            entry = HistoryEntry(room, 0, self._clock.seconds(), kind, sender, text)
+            self._tails.setdefault(room, deque(maxlen=self.keep)).append(entry)
+            return entry
+        seq += 1
         self._seqs[room] = seq
         entry = HistoryEntry(room, seq, self._clock.seconds(), kind, sender, text)
-        if self._pool is None or self._closed:
-            return entry
-        tail = self._tails.get(room)
-        if tail is None:
-            tail = self._tails[room] = deque(maxlen=self.keep)
-        tail.append(entry)
+        self._tails[room].append(entry)
         self._buffer.append(entry)
         if len(self._buffer) >= COMMIT_ROWS:
             self.commit()
@@ -251,7 +314,7 @@ class History:
         if not self._buffer or self._pool is None:
             return succeed(None)
         rows, self._buffer = self._buffer, []
-        return self._run(_insert, json.dumps(rows), what=f"{len(rows)} lines")
+        return self._run(_insert, json.dumps(rows), what=f"writing {len(rows)} lines")
 
     def prune(self) -> Deferred[None]:
         """Forget lines past the retention limits."""
@@ -261,18 +324,19 @@ class History:
         return self._run(_prune, older, self.max_rows, what="pruning")
 
     def _run(
-        self, interaction: Callable[..., None], *args: Any, what: str
-    ) -> Deferred[None]:
+        self, interaction: Callable[..., Any], *args: Any, what: str
+    ) -> Deferred[Any]:
         assert self._pool is not None
         d = self._pool.runInteraction(interaction, *args)
         self._in_flight.add(d)
 
-        def done(result: object) -> None:
+        def done(result: object) -> object:
             self._in_flight.discard(d)
             if isinstance(result, Failure):
                 self._failed(result, what)
-            else:
-                self._failing = False
+                return None  # logged; the chat goes on
+            self._failing = False
+            return result
 
         d.addBoth(done)
         return d
@@ -284,7 +348,7 @@ class History:
         if now - self._last_error_log >= ERROR_LOG_INTERVAL:
             self._last_error_log = now
             _log.error(
-                "history unavailable: could not write {what}: {error}",
+                "history unavailable: {what} failed: {error}",
                 what=what,
                 error=failure.getErrorMessage(),
             )
@@ -320,7 +384,7 @@ def open_history(
     from twisted.enterprise.adbapi import ConnectionPool
 
     try:
-        tails, seqs = load_history(path, keep)
+        prepare_history(path)
     except (sqlite3.Error, OSError) as e:
         _log.error(
             "history unavailable: cannot open {path}: {error}", path=path, error=e
@@ -336,4 +400,4 @@ def open_history(
         cp_reactor=clock,
     )
     _log.info("history in {path}", path=path)
-    return History(clock, pool, keep, tails, seqs, max_age, max_rows)
+    return History(clock, pool, keep, max_age, max_rows)

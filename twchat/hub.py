@@ -1,24 +1,35 @@
 """
-The chat itself: who is online under which name, and what they say.
+The chat's rules: what users may do, and what each of them is told.
 
-The hub knows nothing about sockets. Every transport (TCP lines today,
-WebSocket later) registers its users here and calls the same methods, so
-the rules are the same for everyone.
+The hub knows nothing about sockets and nothing about where shared state
+lives. Every transport registers its users here and calls the same
+methods; every rule is written once, here, over a backend
+(``twchat.backend``) that stores what is shared, in one process or in
+Redis. What happens in a room comes back from the backend as events, in
+the room's one order, and is delivered to the room's members connected
+to this process.
 """
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred, succeed
+import itertools
+from collections.abc import Awaitable
+
+from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
 
+from .backend import Entered, IBackend, IListener, RoomEvent, UnavailableError
 from .events import (
     Action,
     Chat,
     Error,
     Greeting,
     HistoryLine,
-    NickChanged,
+    Joined,
+    Left,
     NickPrompt,
     Notice,
     Private,
@@ -28,13 +39,20 @@ from .events import (
     Topic,
     Welcome,
 )
-from .history import RoomHistory
 from .member import Member
 from .nicknames import nick_error, nick_key
 from .room import PresencePolicy, Room, room_error, room_key
 from .text import clean_text
 
-__all__ = ["Hub", "Waiting"]
+__all__ = [
+    "NODE_LOST",
+    "NOT_SENT",
+    "SHUTTING_DOWN",
+    "UNAVAILABLE",
+    "WELCOME_NAMES",
+    "Hub",
+    "Waiting",
+]
 
 #: What an action returns: None once done, or a Deferred that fires when
 #: it is (Redis mode); the user's next lines wait for it, keeping their order.
@@ -43,72 +61,168 @@ Waiting = Deferred[None] | None
 #: How many names the welcome line lists before "and N more".
 WELCOME_NAMES = 30
 
+UNAVAILABLE = "the chat has lost contact with its Redis server; try again shortly"
+NOT_SENT = (
+    "the chat has lost contact with its Redis server; "
+    "your line was not sent, try again shortly"
+)
+#: Leave reasons others read.
+SHUTTING_DOWN = "server shutting down"
+NODE_LOST = "their server stopped answering"
+
 _NOTHING_LEFT = "nothing left to send once control characters were removed"
 
 
+@implementer(IListener)
 class Hub:
     """
-    The shared user map (nickname -> member) and the room map.
+    The users connected to this process and the rooms they are in.
 
-    Every registered member is in exactly one room, ``member.room``.
+    ``users`` maps nickname keys to registered members here; ``rooms``
+    holds the rooms with a member here (or one on their way in). Every
+    registered member is in exactly one room, ``member.room``.
     """
 
     log = Logger()
 
     def __init__(
         self,
+        backend: IBackend,
         clock: IReactorTime,
         presence: PresencePolicy | None = None,
         default_room: str = "lobby",
         max_rooms: int = 100,
-        history: RoomHistory | None = None,
         history_replay: int = 20,
     ) -> None:
+        self.backend = backend
         self.users: dict[str, Member] = {}
-        #: The rooms' past (None: --no-history); replayed on entering a room.
-        self.history = history
-        self.history_replay = history_replay
-        self._clock = clock
-        self._presence = presence
-        self.max_rooms = max_rooms
         self.rooms: dict[str, Room] = {}
         #: Where everyone starts, and where /part leads; it never disappears.
-        self.default_room = self._create(default_room)
+        self.default_room = default_room.removeprefix("#")
+        self.max_rooms = max_rooms
+        self.history_replay = history_replay
         #: Set while the server shuts down: people leave without notices.
         self.closing = False
+        self._clock = clock
+        self._presence = presence
+        #: Connection ids (unique on every node) of registered members.
+        self._conns: dict[str, Member] = {}
+        self._conn_of: dict[Member, str] = {}
+        self._serial = itertools.count(1)
+        #: Connections between choosing a nickname and getting it.
+        self._claiming: set[Member] = set()
+        backend.attach(self)
 
-    def _create(self, name: str) -> Room:
-        room = Room(name, self._clock, self._presence)
-        self.rooms[room_key(name)] = room
-        return room
+    # Lifetime
 
-    def _vacate(self, room: Room) -> None:
-        """A room nobody is in disappears, except the default room."""
-        if not len(room) and room is not self.default_room:
-            room.stop()
-            self.rooms.pop(room_key(room.name), None)
+    def start(self) -> None:
+        self.backend.start()
 
     def close(self) -> None:
-        """The server is stopping: no more notices, no more newcomers."""
+        """The server is stopping: no more notices."""
         self.closing = True
         for room in self.rooms.values():
             room.stop()
 
-    def start(self) -> None:
-        """Called when the server starts; a single process has nothing to do."""
-
     def stop(self) -> Deferred[None]:
-        """After the goodbyes: let what was said reach the disk."""
-        if self.history is None:
-            return succeed(None)
-        return self.history.close()
+        """After the goodbyes: what was said reaches the disk (or Redis)."""
+        return self.backend.stop()
 
     @property
     def online(self) -> int:
-        return len(self.users)
+        online: int = self.backend.online
+        return max(len(self.users), online)
 
     def find(self, nick: str) -> Member | None:
+        """The member called ``nick`` connected here, if any."""
         return self.users.get(nick_key(nick))
+
+    # Running actions that wait on the backend
+
+    def _background(
+        self,
+        member: Member,
+        work: Awaitable[object],
+        refusal: str = UNAVAILABLE,
+        prompt: bool = False,
+    ) -> Waiting:
+        """
+        Run ``work``; if the shared state is out of reach, the member is told.
+
+        Returns None if it is already done (always, in one process).
+        """
+
+        async def run() -> None:
+            try:
+                await work
+            except UnavailableError:
+                member.send(Error(refusal))
+                if prompt:
+                    member.send(NickPrompt())
+
+        d = ensureDeferred(run())
+        if d.called:
+            d.addErrback(self._failed, member)
+            return None
+        return d
+
+    def _failed(self, failure: Failure, member: Member) -> None:
+        self.log.failure("handling a line of {nick}", failure, nick=member.nick)
+
+    def _cut_off(self, member: Member, refusal: str = UNAVAILABLE) -> bool:
+        """While the shared state is known to be away, say so instead of trying."""
+        if self.backend.up:
+            return False
+        member.send(Error(refusal))
+        return True
+
+    # Local rooms
+
+    def _local_room(self, name: str) -> Room:
+        key = room_key(name)
+        room = self.rooms.get(key)
+        if room is None:
+            room = self.rooms[key] = Room(name, self._clock, self._presence)
+        return room
+
+    def _vacate(self, room: Room) -> None:
+        """A room with nobody here (nor on the way in) is forgotten here."""
+        if not len(room) and not room.arriving and self.rooms.get(room.key) is room:
+            room.stop()
+            del self.rooms[room.key]
+
+    def _room_of(self, member: Member) -> Room:
+        room = member.room
+        assert room is not None, "registered members are always in a room"
+        return room
+
+    async def _enter(
+        self, member: Member, room: Room, came_from: str = ""
+    ) -> Entered | None:
+        """Bring ``member`` into ``room``; None if they left meanwhile."""
+        conn = self._conn_of[member]
+        member.room = room
+        room.arriving += 1
+        try:
+            entered = await self.backend.enter(conn, member.nick, room.name, came_from)
+        finally:
+            room.arriving -= 1
+        if entered is None:
+            self._vacate(room)
+            return None
+        room.name = entered.name
+        room.online = entered.online
+        room.topic = entered.topic
+        room.add(member)
+        return entered
+
+    def _show_room(self, member: Member, room: Room) -> None:
+        """After the roll call: the topic, then the recent past; then live."""
+        if room.topic:
+            member.send(Topic(room.name, room.topic))
+        self._replay(member, room, self.history_replay)
+
+    # Registration and leaving
 
     def greet(self, member: Member) -> None:
         """Say hello to a new connection and ask for its nickname."""
@@ -120,7 +234,7 @@ class Hub:
         if error is None:
             holder = self.find(nick)
             if holder is not None and holder is not member:
-                error = f"nickname {nick} is already taken"
+                error = _taken(nick)
         return error
 
     def register(self, member: Member, nick: str) -> Waiting:
@@ -134,78 +248,70 @@ class Hub:
             member.send(Error(error))
             member.send(NickPrompt())
             return None
-        return self._admit(member, nick)
+        if self._cut_off(member):
+            member.send(NickPrompt())
+            return None
+        self._claiming.add(member)
+        return self._background(member, self._register(member, nick), prompt=True)
 
-    def _admit(self, member: Member, nick: str) -> Waiting:
-        """Register a nickname that passed the checks; enter the default room."""
+    async def _register(self, member: Member, nick: str) -> None:
+        try:
+            claimed = await self.backend.claim(nick)
+        finally:
+            waiting = member in self._claiming
+            self._claiming.discard(member)
+        if not waiting:
+            if claimed:
+                self.backend.release(nick)
+            return  # they left meanwhile
+        if not claimed or self.find(nick) is not None:
+            member.send(Error(_taken(nick)))
+            member.send(NickPrompt())
+            return
         member.nick = nick
         self.users[nick_key(nick)] = member
-        room = self.default_room
-        room.add(member)
-        member.room = room
+        conn = f"{self.backend.node}.{next(self._serial)}"
+        self._conns[conn] = member
+        self._conn_of[member] = conn
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
-        member.send(Welcome(nick, room.name, len(room), room.names(WELCOME_NAMES)))
-        self._entered(member, room)
-        return None
-
-    def _entered(self, member: Member, room: Room, came_from: str = "") -> None:
-        """After the room's roll call: its topic, its recent past, then live."""
-        if room.topic:
-            member.send(Topic(room.name, room.topic))
-        self._replay(member, room, self.history_replay)
-        room.announce_join(member.nick, came_from, exclude=member)
-
-    def _replay(self, member: Member, room: Room, count: int) -> None:
-        """
-        Send the room's last ``count`` lines as history.
-
-        From memory and synchronously, right before the member starts
-        receiving the room's live lines: nothing twice, nothing missing.
-        """
-        history = self.history
-        if history is None or not history.available:
+        room = self._local_room(self.default_room)
+        try:
+            entered = await self._enter(member, room)
+        except UnavailableError:
+            if self.users.get(nick_key(nick)) is member:
+                # Not in: back to choosing a nickname.
+                conn = self._forget(member)
+                member.room = None
+                self._vacate(room)
+                self.backend.leave(conn, nick, room.key, "")
+                member.nick = ""
+            raise
+        if entered is None:
             return
-        for entry in history.recent(room.key, count):
-            member.send(
-                HistoryLine(room.name, entry.ts, entry.kind, entry.sender, entry.text)
-            )
+        names = tuple(sorted(entered.names, key=nick_key))
+        member.send(Welcome(nick, room.name, room.online, names[:WELCOME_NAMES]))
+        self._show_room(member, room)
 
-    def _record(self, room: Room, kind: str, sender: str, text: str) -> None:
-        if self.history is not None:
-            self.history.record(room.key, kind, sender, text)
-
-    def show_history(self, member: Member, count: int) -> Waiting:
-        """``/history [N]``: the last N lines of your room."""
-        room = self._room_of(member)
-        history = self.history
-        if history is None:
-            member.send(Error("history is turned off on this server"))
-            return None
-        if not history.available:
-            member.send(Error("history is unavailable right now"))
-            return None
-        count = min(count, history.keep)
-        if not history.recent(room.key, 1):
-            member.send(Notice(f"No history in #{room.name} yet"))
-            return None
-        self._replay(member, room, count)
-        return None
+    def _forget(self, member: Member) -> str:
+        conn = self._conn_of.pop(member, "")
+        self._conns.pop(conn, None)
+        if self.users.get(nick_key(member.nick)) is member:
+            del self.users[nick_key(member.nick)]
+        return conn
 
     def leave(self, member: Member, reason: str = "") -> None:
         """Take a registered member out; everyone else is told why."""
+        self._claiming.discard(member)
         if self.users.get(nick_key(member.nick)) is not member:
             return
-        del self.users[nick_key(member.nick)]
-        room = member.room
-        reason = clean_text(reason)
+        conn = self._forget(member)
+        reason = SHUTTING_DOWN if self.closing else clean_text(reason)
         self.log.info("{nick} left: {reason}", nick=member.nick, reason=reason)
-        if room is None:
-            return
-        room.remove(member)
+        room = self._room_of(member)
         member.room = None
-        if not self.closing:
-            room.announce_leave(member.nick, reason)
-            self._vacate(room)
+        room.remove(member)
+        self._vacate(room)
+        self.backend.leave(conn, member.nick, room.key, reason)
 
     def rename(self, member: Member, new: str) -> Waiting:
         old = member.nick
@@ -216,18 +322,28 @@ class Hub:
         if error is not None:
             member.send(Error(error))
             return None
-        return self._rename(member, old, new)
+        if self._cut_off(member):
+            return None
+        return self._background(member, self._rename(member, old, new))
 
-    def _rename(self, member: Member, old: str, new: str) -> Waiting:
-        """Change a nickname that passed the checks; the room is told."""
+    async def _rename(self, member: Member, old: str, new: str) -> None:
+        other_name = nick_key(new) != nick_key(old)
+        if other_name and not await self.backend.claim(new):
+            member.send(Error(_taken(new)))
+            return
+        if self.users.get(nick_key(old)) is not member:
+            if other_name:
+                self.backend.release(new)
+            return  # gone meanwhile
         del self.users[nick_key(old)]
         member.nick = new
         self.users[nick_key(new)] = member
         room = self._room_of(member)
         room.renamed(member, old)
         self.log.info("{old} is now known as {new}", old=old, new=new)
-        room.broadcast(NickChanged(old, new))
-        return None
+        await self.backend.rename(self._conn_of[member], room.key, old, new)
+
+    # Saying things
 
     def say(self, member: Member, text: str) -> Waiting:
         """Relay a chat line to everyone else in the room (no echo)."""
@@ -241,63 +357,55 @@ class Hub:
         if not text:
             member.send(Error(empty))
             return None
-        return self._post(member, kind, text)
-
-    def _post(self, member: Member, kind: str, text: str) -> Waiting:
-        """Deliver a cleaned chat line or action to the member's room."""
-        room = self._room_of(member)
-        event = Chat(member.nick, text) if kind == "chat" else Action(member.nick, text)
-        room.broadcast(event, exclude=member)
-        self._record(room, kind, member.nick, text)
+        if self._cut_off(member, NOT_SENT):
+            return None
+        room = member.room
+        assert room is not None, "registered members are always in a room"
+        posted = self.backend.post(
+            self._conn_of[member], room.key, kind, member.nick, text
+        )
+        if posted is not None:
+            # The user goes on typing; a line that did not go out is told.
+            posted.addErrback(lambda _: member.send(Error(NOT_SENT)))
         return None
 
     def tell(self, member: Member, target: str, text: str) -> Waiting:
-        """A private message: only ``target`` receives it."""
-        receiver = self.find(target)
-        if receiver is member:
+        """A private message: only ``target`` receives it, wherever they are."""
+        if nick_key(target) == nick_key(member.nick):
             member.send(Error("you cannot send a private message to yourself"))
             return None
         text = clean_text(text)
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return None
+        if self._cut_off(member, NOT_SENT):
+            return None
+        return self._background(member, self._tell(member, target, text), NOT_SENT)
+
+    async def _tell(self, member: Member, target: str, text: str) -> None:
+        receiver = await self.backend.tell(member.nick, target, text)
         if receiver is None:
-            return self._tell_elsewhere(member, target, text)
-        receiver.send(Private(member.nick, text))
-        member.send(PrivateSent(receiver.nick, text))
-        return None
+            member.send(Error(f"no such user: {clean_text(target)}"))
+            return
+        member.send(PrivateSent(receiver, text))
 
-    def _tell_elsewhere(self, member: Member, target: str, text: str) -> Waiting:
-        """``target`` is not connected here (nor, on one process, anywhere)."""
-        member.send(Error(f"no such user: {clean_text(target)}"))
-        return None
-
-    def _room_of(self, member: Member) -> Room:
-        room = member.room
-        assert room is not None, "registered members are always in a room"
-        return room
-
-    def _describe(self, member: Member, room: Room) -> None:
-        """Tell ``member`` who is in ``room``, and its topic."""
-        names = sorted(room.names(), key=nick_key)
-        member.send(RoomInfo(room.name, len(room), tuple(names)))
+    # Rooms
 
     def who(self, member: Member, name: str = "") -> Waiting:
         """Who is in your room, or in the room called ``name``."""
-        room = self._room_of(member)
-        if name:
-            found = self.rooms.get(room_key(name))
-            if found is None:
-                self._no_such_room(member, name)
-                return None
-            room = found
-        self._describe(member, room)
-        return None
+        key = room_key(name) if name else self._room_of(member).key
+        if self._cut_off(member):
+            return None
+        return self._background(member, self._who(member, key, name))
 
-    def _no_room_left(self, member: Member) -> None:
-        member.send(
-            Error(f"too many rooms (max {self.max_rooms}); join one that exists")
-        )
+    async def _who(self, member: Member, key: str, asked: str) -> None:
+        found = await self.backend.roster(key)
+        if found is None:
+            self._no_such_room(member, asked)
+            return
+        name, names = found
+        ordered = tuple(sorted(names, key=nick_key))
+        member.send(RoomInfo(name, len(ordered), ordered))
 
     def _no_such_room(self, member: Member, name: str) -> None:
         member.send(Error(f"no such room: #{clean_text(name)[:40]}"))
@@ -312,41 +420,59 @@ class Hub:
         if room_key(name) == here.key:
             member.send(Error(f"you are already in #{here.name}"))
             return None
-        return self._move(member, here, name)
+        if self._cut_off(member):
+            return None
+        return self._background(member, self._move(member, here, name))
 
-    def _log_topic(self, member: Member, room: Room) -> None:
-        self.log.info(
-            "{nick} set the topic of #{room}", nick=member.nick, room=room.name
-        )
-
-    def _move(self, member: Member, here: Room, name: str) -> Waiting:
-        """Take ``member`` from ``here`` to a valid other room ``name``."""
-        target = self.rooms.get(room_key(name))
-        if target is None:
-            if len(self.rooms) >= self.max_rooms:
-                self._no_room_left(member)
-                return None
-            target = self._create(name)
+    async def _move(self, member: Member, here: Room, name: str) -> None:
+        # The room limit and the room's creation are one step, for all nodes.
+        known = await self.backend.reserve(name, self.max_rooms)
+        if known is None:
+            member.send(
+                Error(f"too many rooms (max {self.max_rooms}); join one that exists")
+            )
+            return
+        if member.room is not here:
+            self.backend.unreserve(room_key(known))  # gone meanwhile
+            return
+        target = self._local_room(known)
         here.remove(member)
-        here.announce_leave(member.nick, went_to=target.name)
         self._vacate(here)
-        target.add(member)
-        member.room = target
-        self._describe(member, target)
-        self._entered(member, target, came_from=here.name)
-        return None
+        self.backend.leave(
+            self._conn_of[member], member.nick, here.key, "", target.name, free=False
+        )
+        try:
+            entered = await self._enter(member, target, came_from=here.name)
+        except UnavailableError:
+            if self.users.get(nick_key(member.nick)) is member:
+                # Somewhere to be: the backend writes them into the room's
+                # directory once it is reachable again.
+                target.add(member)
+            else:
+                self._vacate(target)
+            raise
+        if entered is None:
+            return
+        names = tuple(sorted(entered.names, key=nick_key))
+        member.send(RoomInfo(target.name, target.online, names))
+        self._show_room(member, target)
 
     def part(self, member: Member) -> Waiting:
         """Back to the default room."""
-        if self._room_of(member) is self.default_room:
-            member.send(Error(f"you are already in #{self.default_room.name}"))
+        if self._room_of(member).key == room_key(self.default_room):
+            member.send(Error(f"you are already in #{self.default_room}"))
             return None
-        return self.join(member, self.default_room.name)
+        return self.join(member, self.default_room)
 
     def list_rooms(self, member: Member) -> Waiting:
-        rooms = sorted(self.rooms.values(), key=lambda room: room_key(room.name))
-        member.send(RoomList(tuple((r.name, len(r), r.topic) for r in rooms)))
-        return None
+        if self._cut_off(member):
+            return None
+        return self._background(member, self._list_rooms(member))
+
+    async def _list_rooms(self, member: Member) -> None:
+        rooms = await self.backend.rooms()
+        rooms.sort(key=lambda room: room_key(room[0]))
+        member.send(RoomList(tuple(rooms)))
 
     def topic(self, member: Member, text: str) -> Waiting:
         """Show your room's topic, or set it (everyone in the room is told)."""
@@ -358,11 +484,90 @@ class Hub:
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return None
-        return self._set_topic(member, room, text)
+        if self._cut_off(member):
+            return None
+        self.log.info(
+            "{nick} set the topic of #{room}", nick=member.nick, room=room.name
+        )
+        conn = self._conn_of[member]
+        return self._background(
+            member, self.backend.set_topic(conn, room.key, member.nick, text)
+        )
 
-    def _set_topic(self, member: Member, room: Room, text: str) -> Waiting:
-        self._log_topic(member, room)
-        room.topic = text
-        room.broadcast(Topic(room.name, text, setter=member.nick))
-        self._record(room, "topic", member.nick, text)
+    # History
+
+    def _replay(self, member: Member, room: Room, count: int) -> None:
+        """
+        Send the room's last ``count`` lines as history.
+
+        From memory and synchronously, right before the member starts
+        receiving the room's live lines: nothing twice, nothing missing.
+        """
+        history = self.backend.history
+        if history is None or not history.available:
+            return
+        for entry in history.recent(room.key, count):
+            member.send(
+                HistoryLine(room.name, entry.ts, entry.kind, entry.sender, entry.text)
+            )
+
+    def show_history(self, member: Member, count: int) -> Waiting:
+        """``/history [N]``: the last N lines of your room."""
+        room = self._room_of(member)
+        history = self.backend.history
+        if history is None:
+            member.send(Error("history is turned off on this server"))
+            return None
+        if not history.available:
+            member.send(Error("history is unavailable right now"))
+            return None
+        count = min(count, history.keep)
+        if not history.recent(room.key, 1):
+            member.send(Notice(f"No history in #{room.name} yet"))
+            return None
+        self._replay(member, room, count)
         return None
+
+    # What the backend tells us (IListener)
+
+    def room_event(self, room: str, event: RoomEvent, origin: str) -> None:
+        if self.closing:
+            return
+        here = self.rooms.get(room)
+        if here is None:
+            return
+        kind = type(event)
+        if kind is Chat or kind is Action:
+            here.broadcast(event, exclude=self._conns.get(origin))
+        elif kind is Joined:
+            assert isinstance(event, Joined)
+            here.announce_join(event, exclude=self._conns.get(origin))
+        elif kind is Left:
+            assert isinstance(event, Left)
+            here.announce_leave(event)
+        else:
+            if isinstance(event, Topic):
+                here.topic = event.text
+            here.broadcast(event)
+
+    def private(self, to: str, event: Private) -> None:
+        receiver = self.users.get(to)
+        if receiver is not None:
+            receiver.send(event)
+
+    def name_lost(self, conn: str) -> None:
+        """Another node holds this name now (it expired during an outage)."""
+        member = self._conns.get(conn)
+        if member is None:
+            return
+        member.send(
+            Error(
+                f"your nickname {member.nick} was taken on another server while "
+                "this one had lost contact with Redis; reconnect with another name"
+            )
+        )
+        member.quit("nickname taken elsewhere")
+
+
+def _taken(nick: str) -> str:
+    return f"nickname {nick} is already taken"

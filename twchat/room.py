@@ -83,6 +83,11 @@ class Room:
         self._clock = clock
         self.presence = presence if presence is not None else PresencePolicy()
         self._members: dict[str, Member] = {}
+        #: People in the room on every node, as of the last event read
+        #: (this process's members are some of them).
+        self.online = 0
+        #: Members of this process on their way in (not members yet).
+        self.arriving = 0
         self._joined: list[str] = []
         self._left: list[str] = []
         self._summary: IDelayedCall | None = None
@@ -131,28 +136,21 @@ class Room:
 
     # Presence: joins and leaves, one by one or summed up.
 
-    @property
-    def online(self) -> int:
-        """How many are in the room, as join and leave notices count them."""
-        return len(self._members)
-
-    def announce_join(
-        self, nick: str, came_from: str = "", exclude: Member | None = None
-    ) -> None:
-        """Tell the room (but ``exclude``, the newcomer) that ``nick`` came in."""
-        online = self.online
-        if online > self.presence.batch_above:
-            self._batch(self._joined, nick)
+    def announce_join(self, event: Joined, exclude: Member | None = None) -> None:
+        """Tell the room (but ``exclude``, the newcomer) someone came in."""
+        self.online = event.online
+        if event.online > self.presence.batch_above:
+            self._batch(self._joined, event.nick)
         else:
-            self.broadcast(Joined(nick, online, came_from), exclude=exclude)
+            self.broadcast(event, exclude=exclude)
 
-    def announce_leave(self, nick: str, reason: str = "", went_to: str = "") -> None:
-        """Tell the room that ``nick`` (already removed) has gone."""
-        online = self.online
-        if online >= self.presence.batch_above:
-            self._batch(self._left, nick)
+    def announce_leave(self, event: Left) -> None:
+        """Tell the room that someone (no longer a member) has gone."""
+        self.online = event.online
+        if event.online >= self.presence.batch_above:
+            self._batch(self._left, event.nick)
         else:
-            self.broadcast(Left(nick, online, reason, went_to))
+            self.broadcast(event)
 
     def _batch(self, names: list[str], nick: str) -> None:
         names.append(nick)

@@ -10,11 +10,13 @@ from __future__ import annotations
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
+from .backend import IBackend
+from .backend.memory import MemoryBackend
 from .config import ChatConfig
 from .connection.factory import ConnectionFactory
 from .connection.outbox import Flusher
 from .connection.pool import ConnectionPool
-from .history import RoomHistory
+from .history import History
 from .hub import Hub
 from .transports.tcp import LineFactory
 
@@ -32,22 +34,20 @@ class ChatServer:
         self,
         reactor: IReactorTime,
         config: ChatConfig | None = None,
-        hub: Hub | None = None,
-        history: RoomHistory | None = None,
+        backend: IBackend | None = None,
+        history: History | None = None,
     ) -> None:
         self.reactor = reactor
         self.config = config if config is not None else ChatConfig()
-        self.hub = (
-            hub
-            if hub is not None
-            else Hub(
-                reactor,
-                self.config.presence,
-                default_room=self.config.default_room,
-                max_rooms=self.config.max_rooms,
-                history=history,
-                history_replay=self.config.history_replay,
-            )
+        if backend is None:
+            backend = MemoryBackend(self.config.default_room, history)
+        self.hub = Hub(
+            backend,
+            reactor,
+            self.config.presence,
+            default_room=self.config.default_room,
+            max_rooms=self.config.max_rooms,
+            history_replay=self.config.history_replay,
         )
         self.pool = ConnectionPool(reactor, self.config)
         #: Sends each turn's lines, one batch per connection.

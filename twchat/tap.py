@@ -7,6 +7,7 @@ class and ``makeService`` returning a ``MultiService``.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from twisted.application import strports
@@ -22,9 +23,10 @@ from twisted.python import usage
 from zope.interface import implementer
 
 from ._address import describe_address
-from .cluster.schema import NODE_TTL
+from .backend.redis.store import NODE_TTL, STREAM_MAX
 from .config import ChatConfig
 from .history import open_history
+from .hub import NODE_LOST
 from .room import PresencePolicy, room_error
 from .server import ChatServer
 from .service import ChatService
@@ -224,8 +226,9 @@ class Options(usage.Options):
             "Share rooms, users and history with other twchat processes "
             "through Redis at this URL (redis://HOST:PORT/DB). Needs Twisted's "
             "asyncio reactor: twistd -r asyncio -n chat --redis URL. "
-            "History then lives in the room streams; --history-* options "
-            "other than --history-replay do not apply. [default: off]",
+            "History then lives in the room streams, trimmed by "
+            "--history-max-rows and --history-max-age; --history-db does "
+            "not apply. [default: off]",
         ],
         [
             "node-ttl",
@@ -424,19 +427,21 @@ def makeService(
         ),
     )
     history = None
-    hub = None
+    backend = None
     if options["redis"] is not None:
-        from .cluster.hub import ClusterHub
+        from .backend.redis.backend import RedisBackend
 
-        hub = ClusterHub(
+        if options["no-history"]:
+            config = replace(config, history_replay=0)
+        backend = RedisBackend(
             reactor,  # type: ignore[arg-type]
             options["redis"],
-            config.presence,
             default_room=config.default_room,
-            max_rooms=config.max_rooms,
-            history_replay=config.history_replay if not options["no-history"] else 0,
+            lost_reason=NODE_LOST,
             keep=HISTORY_KEEP,
             ttl=options["node-ttl"],
+            stream_max=options["history-max-rows"] or STREAM_MAX,
+            max_age=options["history-max-age"],
         )
     elif not options["no-history"]:
         history = open_history(
@@ -446,7 +451,7 @@ def makeService(
             max_age=options["history-max-age"],
             max_rows=options["history-max-rows"],
         )
-    server = ChatServer(reactor, config, hub=hub, history=history)  # type: ignore[arg-type]
+    server = ChatServer(reactor, config, backend=backend, history=history)  # type: ignore[arg-type]
     top = MultiService()
     # Added first so it stops last: listeners close before users are told.
     ChatService(server).setServiceParent(top)

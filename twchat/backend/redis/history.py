@@ -5,15 +5,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from twisted.internet.defer import Deferred, succeed
+from ...history import HistoryEntry
+from .codec import HISTORY_KINDS, KIND, NICK, TEXT
+from .store import entry_seconds
 
-from ..history import HistoryEntry
-from .schema import entry_seconds
-
-__all__ = ["HISTORY_KINDS", "StreamHistory"]
-
-#: The stream entries that are history (joins and leaves are not).
-HISTORY_KINDS = frozenset({"chat", "action", "topic"})
+__all__ = ["StreamHistory"]
 
 
 class StreamHistory:
@@ -34,12 +30,9 @@ class StreamHistory:
     def available(self) -> bool:
         return True
 
-    def record(self, room: str, kind: str, sender: str, text: str) -> None:
-        """Nothing to do: lines become history by being read back."""
-
     def add(self, room: str, entry_id: str, fields: dict[str, str]) -> None:
         """Keep a stream entry if it is a history line."""
-        kind = fields.get("k", "")
+        kind = fields.get(KIND, "")
         if kind not in HISTORY_KINDS:
             return
         tail = self._tails.get(room)
@@ -47,7 +40,7 @@ class StreamHistory:
             tail = self._tails[room] = deque(maxlen=self.keep)
         # Kept raw: most lines are never replayed, so they are only turned
         # into HistoryEntry (and their time parsed) when asked for.
-        tail.append((entry_id, kind, fields.get("n", ""), fields.get("t", "")))
+        tail.append((entry_id, kind, fields.get(NICK, ""), fields.get(TEXT, "")))
 
     def load(
         self, room: str, newest_first: Iterable[tuple[str, dict[str, str]]]
@@ -69,6 +62,3 @@ class StreamHistory:
             HistoryEntry(room, 0, entry_seconds(entry_id), kind, sender, text)
             for entry_id, kind, sender, text in list(tail)[-count:]
         ]
-
-    def close(self) -> Deferred[None]:
-        return succeed(None)

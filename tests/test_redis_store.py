@@ -8,8 +8,8 @@ from typing import Any, cast
 import pytest
 import redis as redis_py
 
-from twchat.cluster.history import StreamHistory
-from twchat.cluster.schema import (
+from twchat.backend.redis.history import StreamHistory
+from twchat.backend.redis.store import (
     CLAIM,
     JOIN,
     LEAVE,

@@ -1,0 +1,214 @@
+"""
+The in-process backend: one server, its state in dictionaries.
+
+Every step happens at once and in call order, so a room's order is the
+order of the calls; its Deferreds have fired before they are returned,
+except ``enter`` while a room's past is read from the history file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from twisted.internet.defer import Deferred, succeed
+from zope.interface import implementer
+
+from ..events import Action, Chat, Joined, Left, NickChanged, Private, Topic
+from ..history import History
+from ..nicknames import nick_key
+from ..room import room_key
+from . import Entered, IBackend, IListener
+
+__all__ = ["MemoryBackend"]
+
+
+@dataclass(eq=False, slots=True)
+class _Room:
+    name: str
+    topic: str = ""
+    #: Nickname key -> nickname, in the order they came in.
+    members: dict[str, str] = field(default_factory=dict)
+
+
+@implementer(IBackend)
+class MemoryBackend:
+    """Names, rooms and history of one process."""
+
+    node = "local"
+    up = True
+
+    def __init__(self, default_room: str = "lobby", history: History | None = None):
+        self.history = history
+        self._default = room_key(default_room)
+        self._rooms: dict[str, _Room] = {self._default: _Room(default_room)}
+        #: Nickname key -> nickname, for every name held.
+        self._names: dict[str, str] = {}
+        #: Arrivals waiting for their room's past to be read: conn -> room.
+        self._arriving: dict[str, Deferred[Entered | None]] = {}
+        self._listener: IListener | None = None
+        if history is not None:
+            history.retain(self._default)
+            history.load(self._default)
+
+    @property
+    def online(self) -> int:
+        return len(self._names)
+
+    def _tell(self, room: str, event: object, origin: str) -> None:
+        assert self._listener is not None, "started"
+        self._listener.room_event(room, event, origin)  # type: ignore[arg-type]
+
+    def attach(self, listener: IListener) -> None:
+        self._listener = listener
+
+    def start(self) -> None:
+        """Nothing to connect to."""
+
+    def stop(self) -> Deferred[None]:
+        if self.history is None:
+            return succeed(None)
+        return self.history.close()
+
+    # Names
+
+    def claim(self, nick: str) -> Deferred[bool]:
+        key = nick_key(nick)
+        if key in self._names:
+            return succeed(False)
+        self._names[key] = nick
+        return succeed(True)
+
+    def release(self, nick: str) -> None:
+        self._names.pop(nick_key(nick), None)
+
+    # Rooms
+
+    def reserve(self, name: str, limit: int) -> Deferred[str | None]:
+        key = room_key(name)
+        room = self._rooms.get(key)
+        if room is None:
+            if len(self._rooms) >= limit:
+                return succeed(None)
+            room = self._rooms[key] = _Room(name.removeprefix("#"))
+        return succeed(room.name)
+
+    def unreserve(self, room: str) -> None:
+        state = self._rooms.get(room)
+        if state is not None and not state.members and room != self._default:
+            del self._rooms[room]
+
+    def enter(
+        self, conn: str, nick: str, room: str, came_from: str = ""
+    ) -> Deferred[Entered | None]:
+        key = room_key(room)
+        history = self.history
+        if history is None:
+            return succeed(self._enter(conn, nick, room, came_from))
+        loading = history.load(key)
+        if loading.called:
+            return succeed(self._enter(conn, nick, room, came_from))
+        arrival: Deferred[Entered | None] = Deferred()
+        self._arriving[conn] = arrival
+
+        def loaded(_: object) -> None:
+            if self._arriving.get(conn) is arrival:
+                del self._arriving[conn]
+                arrival.callback(self._enter(conn, nick, room, came_from))
+            elif key not in self._rooms or not self._rooms[key].members:
+                history.release(key)
+
+        loading.addCallback(loaded)
+        return arrival
+
+    def _enter(self, conn: str, nick: str, room: str, came_from: str) -> Entered:
+        key = room_key(room)
+        state = self._rooms.get(key)
+        if state is None:
+            # Reserved, then let go by someone else who left before entering.
+            state = self._rooms[key] = _Room(room.removeprefix("#"))
+        if not state.members and self.history is not None:
+            self.history.retain(key)
+        state.members[nick_key(nick)] = nick
+        online = len(state.members)
+        self._tell(key, Joined(nick, online, came_from), conn)
+        return Entered(state.name, online, tuple(state.members.values()), state.topic)
+
+    def leave(
+        self,
+        conn: str,
+        nick: str,
+        room: str,
+        reason: str,
+        went_to: str = "",
+        free: bool = True,
+    ) -> None:
+        if free:
+            self.release(nick)
+        arrival = self._arriving.pop(conn, None)
+        if arrival is not None:
+            self.unreserve(room)
+            arrival.callback(None)
+            return
+        state = self._rooms.get(room)
+        key = nick_key(nick)
+        if state is None or key not in state.members:
+            return
+        del state.members[key]
+        self._tell(room, Left(nick, len(state.members), reason, went_to), conn)
+        if not state.members:
+            if self.history is not None and room != self._default:
+                self.history.release(room)
+            self.unreserve(room)
+
+    def rename(self, conn: str, room: str, old: str, new: str) -> Deferred[None]:
+        old_key, new_key = nick_key(old), nick_key(new)
+        if old_key != new_key:
+            self._names.pop(old_key, None)
+        self._names[new_key] = new
+        state = self._rooms[room]
+        state.members.pop(old_key, None)
+        state.members[new_key] = new
+        self._tell(room, NickChanged(old, new), conn)
+        return succeed(None)
+
+    # What is said
+
+    def post(
+        self, conn: str, room: str, kind: str, nick: str, text: str
+    ) -> Deferred[None] | None:
+        event = Chat(nick, text) if kind == "chat" else Action(nick, text)
+        assert self._listener is not None, "started"
+        self._listener.room_event(room, event, conn)
+        if self.history is not None:
+            self.history.record(room, kind, nick, text)
+        return None
+
+    def set_topic(self, conn: str, room: str, nick: str, text: str) -> Deferred[None]:
+        state = self._rooms[room]
+        state.topic = text
+        self._tell(room, Topic(state.name, text, setter=nick), conn)
+        if self.history is not None:
+            self.history.record(room, "topic", nick, text)
+        return succeed(None)
+
+    def tell(self, sender: str, target: str, text: str) -> Deferred[str | None]:
+        key = nick_key(target)
+        held = self._names.get(key)
+        if held is None:
+            return succeed(None)
+        assert self._listener is not None, "started"
+        self._listener.private(key, Private(sender, text))
+        return succeed(held)
+
+    # Looking around
+
+    def roster(self, room: str) -> Deferred[tuple[str, tuple[str, ...]] | None]:
+        state = self._rooms.get(room)
+        if state is None:
+            return succeed(None)
+        return succeed((state.name, tuple(state.members.values())))
+
+    def rooms(self) -> Deferred[list[tuple[str, int, str]]]:
+        return succeed(
+            [(r.name, len(r.members), r.topic) for r in self._rooms.values()]
+        )

@@ -1,0 +1,513 @@
+"""
+The Redis backend: the shared state of several nodes, in Redis.
+
+A room's events are not handed to its members directly: they go into
+the room's Redis stream, and every node delivers what it reads back from
+the streams of the rooms its users are in, its own users' lines
+included, so everyone everywhere sees one order. Who is online, in which
+room, under which nickname, lives in Redis; the liveness service renews
+this node's claims and clears away the users of nodes that stopped.
+
+While Redis cannot be reached, every call fails with ``UnavailableError`` at
+once (``up`` is False); leaves are kept and published once it is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+from collections.abc import Awaitable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from redis.exceptions import RedisError
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+from zope.interface import implementer
+
+from ...nicknames import nick_key
+from ...room import room_key
+from .. import Entered, IBackend, IListener, UnavailableError
+from .codec import (
+    CONN,
+    KIND,
+    NICK,
+    OLD,
+    ONLINE,
+    chat_fields,
+    decode,
+    decode_private,
+    private_fields,
+    topic_fields,
+)
+from .history import StreamHistory
+from .link import Entry, RedisLink
+from .liveness import Liveness
+from .store import NODE_TTL, STREAM_MAX, Keys, Store
+
+__all__ = ["PRELOAD", "RedisBackend"]
+
+#: Entries read from a stream's end when a node starts following it.
+PRELOAD = 500
+
+_T = TypeVar("_T")
+
+
+@dataclass(eq=False)
+class _Arrival:
+    """Someone on their way into a room, until their join entry is read."""
+
+    conn: str
+    nick: str
+    came_from: str
+    done: Deferred[Entered | None] = field(default_factory=Deferred)
+    #: Who was in the room (nick key -> nick) just before the join entry
+    #: was queued...
+    roster: dict[str, str] = field(default_factory=dict)
+    #: ...and the joins, leaves and renames read since the arrival began:
+    #: replayed onto the roster when the join entry is read. Entries the
+    #: roster already reflects change nothing when replayed (set changes,
+    #: in stream order), so the roll call is exact as of the join entry.
+    changes: list[tuple[str, str]] = field(default_factory=list)
+    #: Their join entry has been queued: a later leave must be published.
+    queued: bool = False
+
+
+@dataclass(eq=False)
+class _Followed:
+    """A room this node reads, because someone here is in it (or arriving)."""
+
+    key: str
+    name: str
+    topic: str = ""
+    #: People in the room on every node, as of the last entry read.
+    online: int = 0
+    #: Connections here that are in the room.
+    conns: set[str] = field(default_factory=set)
+    pending: dict[str, _Arrival] = field(default_factory=dict)
+    #: Fires once the node reads the room's stream.
+    following: asyncio.Future[None] | None = None
+
+
+@dataclass(eq=False)
+class _Local:
+    """A registered user of this node, as the directory should show them."""
+
+    nick: str
+    room: str
+    #: Their join is in Redis (or they are being brought back in).
+    published: bool = False
+
+
+@implementer(IBackend)
+class RedisBackend:
+    """The backend of one node among several sharing Redis at ``url``."""
+
+    log = Logger()
+
+    def __init__(
+        self,
+        clock: IReactorTime,
+        url: str,
+        default_room: str = "lobby",
+        lost_reason: str = "",
+        keep: int = 100,
+        ttl: int = NODE_TTL,
+        stream_max: int = STREAM_MAX,
+        max_age: float = 0.0,
+        keys: Keys | None = None,
+    ) -> None:
+        self.node = f"{os.uname().nodename}.{os.getpid()}.{secrets.token_hex(3)}"
+        self.keys = keys if keys is not None else Keys()
+        self.history = StreamHistory(keep)
+        self._default = room_key(default_room)
+        self._default_name = default_room.removeprefix("#")
+        self.link = RedisLink(
+            url,
+            self.keys.inbox(self.node),
+            self._deliver,
+            self._recovered,
+            name=f"twchat-{self.node}",
+        )
+        self.store = Store(self.link.client, self.keys, self.node, ttl, stream_max)
+        self.liveness = Liveness(
+            clock,
+            self.link,
+            self.store,
+            self._names,
+            self._name_lost,
+            self._reassert,
+            lost_reason,
+            self._default,
+            max_age,
+        )
+        self._listener: IListener | None = None
+        self._local: dict[str, _Local] = {}
+        self._rooms: dict[str, _Followed] = {}
+        self._by_stream: dict[str, _Followed] = {}
+        #: Leaves that could not be published: published on recovery.
+        self._unsent: list[tuple[str, str, str, str, str, bool]] = []
+        self._tasks: set[asyncio.Future[Any]] = set()
+
+    @property
+    def up(self) -> bool:
+        return self.link.up
+
+    @property
+    def online(self) -> int:
+        return max(len(self._local), self.liveness.everyone)
+
+    # Plumbing
+
+    def _spawn(self, work: Awaitable[Any]) -> asyncio.Future[Any]:
+        """Run ``work`` in the background, keeping it referenced."""
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _ask(self, work: Coroutine[Any, Any, _T]) -> Deferred[_T]:
+        """``work`` as a Deferred; Redis errors become ``UnavailableError``."""
+
+        async def asked() -> _T:
+            try:
+                return await work
+            except (RedisError, OSError) as e:
+                self.link.lost(e)
+                raise UnavailableError(str(e)) from e
+
+        return Deferred.fromFuture(self._spawn(asked()))
+
+    def _names(self) -> list[tuple[str, str]]:
+        return [(conn, local.nick) for conn, local in self._local.items()]
+
+    def _name_lost(self, conn: str) -> None:
+        if self._listener is not None and conn in self._local:
+            self._listener.name_lost(conn)
+
+    # Lifetime
+
+    def attach(self, listener: IListener) -> None:
+        self._listener = listener
+
+    def start(self) -> None:
+        """Connect; the node announces itself once Redis answers."""
+        self.link.start()
+        self.liveness.startService()
+
+    def stop(self) -> Deferred[None]:
+        """After the goodbyes: publish the leaves, retire the node."""
+
+        async def retire() -> None:
+            await self.liveness.stopService()
+            try:
+                await asyncio.wait_for(self._retire(), 5.0)
+            except (TimeoutError, RedisError, OSError) as e:
+                self.log.warn("could not retire from Redis: {error}", error=e)
+            await self.link.close()
+
+        return Deferred.fromFuture(asyncio.ensure_future(retire()))
+
+    async def _retire(self) -> None:
+        await self.link.drained()
+        await self.store.retire()
+
+    # Names
+
+    def claim(self, nick: str) -> Deferred[bool]:
+        return self._ask(self.store.claim(nick))
+
+    def release(self, nick: str) -> None:
+        self.link.send(self.store.release(nick))
+
+    # Rooms
+
+    def reserve(self, name: str, limit: int) -> Deferred[str | None]:
+        return self._ask(
+            self.store.reserve(room_key(name), name.removeprefix("#"), limit)
+        )
+
+    def unreserve(self, room: str) -> None:
+        self._spawn(self._quietly(self.store.unreserve(room, self._default)))
+
+    async def _quietly(self, work: Awaitable[object]) -> None:
+        try:
+            await work
+        except (RedisError, OSError) as e:
+            self.link.lost(e)
+
+    def _followed(self, key: str, name: str) -> _Followed:
+        room = self._rooms.get(key)
+        if room is None:
+            room = self._rooms[key] = _Followed(key, name)
+            self._by_stream[self.keys.stream(key)] = room
+        return room
+
+    def _unfollow_if_unused(self, room: _Followed) -> None:
+        """Stop reading a room nobody here is in (or on the way into)."""
+        if room.conns or room.pending:
+            return
+        stream = self.keys.stream(room.key)
+        self.link.unfollow(stream)
+        self.history.drop(room.key)
+        self._rooms.pop(room.key, None)
+        self._by_stream.pop(stream, None)
+
+    async def _follow(self, room: _Followed) -> None:
+        """Start reading the room's stream (history first), once."""
+        if room.following is None:
+            room.following = asyncio.get_event_loop().create_future()
+            following = room.following
+            try:
+                newest, topic = await self.store.opening(room.key, PRELOAD)
+            except BaseException as e:
+                room.following = None
+                following.set_exception(e)
+                following.exception()  # retrieved: others get it by awaiting
+                raise
+            self.history.load(room.key, newest)
+            room.topic = topic
+            self.link.follow(
+                self.keys.stream(room.key), newest[0][0] if newest else "0-0"
+            )
+            # Wake the reader so that its next XREAD includes the stream.
+            self.link.send(self.store.wake())
+            following.set_result(None)
+        await asyncio.shield(room.following)
+
+    def enter(
+        self, conn: str, nick: str, room: str, came_from: str = ""
+    ) -> Deferred[Entered | None]:
+        key = room_key(room)
+        followed = self._followed(key, room.removeprefix("#"))
+        self._local[conn] = _Local(nick, key)
+        arrival = _Arrival(conn, nick, came_from)
+        followed.pending[conn] = arrival
+        self._spawn(self._prepare(followed, arrival))
+        return arrival.done
+
+    async def _prepare(self, room: _Followed, arrival: _Arrival) -> None:
+        """Read the room, then queue the join entry; done once it is read."""
+        conn = arrival.conn
+        try:
+            await self._follow(room)
+            arrival.roster = await self.store.members(room.key)
+            if room.pending.get(conn) is not arrival:
+                return  # they left meanwhile
+            arrival.queued = True
+            self._local[conn].published = True
+            await self.link.write(
+                self.store.join(
+                    conn, arrival.nick, room.key, room.name, arrival.came_from
+                )
+            )
+        except (RedisError, OSError) as e:
+            self.link.lost(e)
+            if room.pending.get(conn) is arrival:
+                del room.pending[conn]
+                # Counted in: written to the directory once Redis is back.
+                room.conns.add(conn)
+                local = self._local.get(conn)
+                if local is not None:
+                    local.published = False
+            if not arrival.done.called:
+                arrival.done.errback(Failure(UnavailableError(str(e))))
+
+    def _arrived(self, room: _Followed, arrival: _Arrival) -> None:
+        """Their join entry was read: the room as they find it."""
+        roster = arrival.roster
+        for gone, came in arrival.changes:
+            roster.pop(nick_key(gone), None)
+            if came:
+                roster[nick_key(came)] = came
+        roster[nick_key(arrival.nick)] = arrival.nick
+        room.conns.add(arrival.conn)
+        arrival.done.callback(
+            Entered(room.name, room.online, tuple(roster.values()), room.topic)
+        )
+
+    def leave(
+        self,
+        conn: str,
+        nick: str,
+        room: str,
+        reason: str,
+        went_to: str = "",
+        free: bool = True,
+    ) -> None:
+        local = self._local.pop(conn, None)
+        published = local is not None and local.published
+        followed = self._rooms.get(room)
+        if followed is not None:
+            followed.conns.discard(conn)
+            arrival = followed.pending.pop(conn, None)
+            if arrival is not None:
+                published = arrival.queued
+                if not arrival.done.called:
+                    arrival.done.callback(None)
+            self._unfollow_if_unused(followed)
+        if not published:
+            if free:
+                self.release(nick)
+            else:
+                self.unreserve(room)
+            return
+        self._leave_later(conn, nick, room, reason, went_to, free)
+
+    def _leave_later(
+        self, conn: str, nick: str, room: str, reason: str, went_to: str, free: bool
+    ) -> None:
+        """Publish a leave now, or as soon as Redis is back."""
+        command = self.store.leave(
+            conn, nick, room, reason, went_to, self._default, free
+        )
+        future = self.link.write(command)
+
+        def done(f: asyncio.Future[Any]) -> None:
+            if f.exception() is not None:
+                self._unsent.append((conn, nick, room, reason, went_to, free))
+
+        future.add_done_callback(done)
+
+    def rename(self, conn: str, room: str, old: str, new: str) -> Deferred[None]:
+        local = self._local.get(conn)
+        if local is not None:
+            local.nick = new
+        return self._ask(self._write(self.store.rename(conn, room, old, new)))
+
+    async def _write(self, command: Any) -> None:
+        await self.link.write(command)
+
+    # What is said
+
+    def post(
+        self, conn: str, room: str, kind: str, nick: str, text: str
+    ) -> Deferred[None] | None:
+        future = self.link.write(
+            self.store.append(room, chat_fields(kind, nick, text, conn))
+        )
+        return Deferred.fromFuture(future)
+
+    def set_topic(self, conn: str, room: str, nick: str, text: str) -> Deferred[None]:
+        self.link.send(self.store.set_topic(room, text))
+        return self._ask(
+            self._write(self.store.append(room, topic_fields(nick, text, conn)))
+        )
+
+    def tell(self, sender: str, target: str, text: str) -> Deferred[str | None]:
+        return self._ask(self._tell(sender, target, text))
+
+    async def _tell(self, sender: str, target: str, text: str) -> str | None:
+        found = await self.store.holder(target)
+        if found is None:
+            return None
+        node, spelled = found
+        await self.link.write(
+            self.store.deliver(node, private_fields(sender, nick_key(target), text))
+        )
+        return spelled
+
+    # Looking around
+
+    def roster(self, room: str) -> Deferred[tuple[str, tuple[str, ...]] | None]:
+        return self._ask(self._roster(room))
+
+    async def _roster(self, room: str) -> tuple[str, tuple[str, ...]] | None:
+        name, names = await self.store.roster(room)
+        if name is None:
+            if room != self._default:
+                return None
+            name = self._default_name
+        return name, tuple(names)
+
+    def rooms(self) -> Deferred[list[tuple[str, int, str]]]:
+        return self._ask(self.store.rooms(self._default, self._default_name))
+
+    # Reading the streams
+
+    def _deliver(self, stream: str, entries: list[Entry]) -> None:
+        if stream == self.link.inbox:
+            self._private(entries)
+            return
+        room = self._by_stream.get(stream)
+        if room is None or room.following is None:
+            return
+        listener = self._listener
+        assert listener is not None, "attached"
+        for entry_id, fields in entries:
+            decoded = decode(room.name, fields)
+            if decoded is not None:
+                event, origin = decoded
+                kind = fields[KIND]
+                if kind == "topic":
+                    room.topic = fields["t"]
+                elif kind == "join" or kind == "leave":
+                    room.online = int(fields[ONLINE])
+                    came = fields[NICK] if kind == "join" else ""
+                    gone = fields[NICK] if kind == "leave" else ""
+                    self._roll_call(room, gone, came)
+                elif kind == "nick":
+                    self._roll_call(room, fields[OLD], fields[NICK])
+                listener.room_event(room.key, event, origin)
+                if kind == "join":
+                    arrival = room.pending.pop(fields.get(CONN, ""), None)
+                    if arrival is not None:
+                        self._arrived(room, arrival)
+            self.history.add(room.key, entry_id, fields)
+
+    def _roll_call(self, room: _Followed, gone: str, came: str) -> None:
+        """Note a change of who is in ``room`` for those on their way in."""
+        for arrival in room.pending.values():
+            arrival.changes.append((gone, came))
+
+    def _private(self, entries: list[Entry]) -> None:
+        listener = self._listener
+        assert listener is not None, "attached"
+        for _, fields in entries:
+            message = decode_private(fields)
+            if message is not None:
+                listener.private(*message)
+        # The inbox is trimmed only here, up to what this node has read: a
+        # length limit on writing would drop a burst nobody had read yet.
+        self.link.send(self.store.trim_inbox(entries[-1][0]))
+
+    # Recovery
+
+    def _recovered(self) -> None:
+        self._spawn(self._reassert())
+
+    async def _reassert(self, renewed: bool = False) -> None:
+        """
+        After first contact or an outage: be known again.
+
+        If the others declared this node dead meanwhile, its users are
+        announced as joining again; if Redis lost everything (a restart),
+        the directory is quietly written back.
+        """
+        try:
+            reaped = await self.store.back_from_the_dead()
+            # Names first: whoever lost theirs meanwhile is let go, and is
+            # not written back over the new holder.
+            await self.liveness.renew()
+            joins = []
+            for conn, local in list(self._local.items()):
+                room = self._rooms.get(local.room)
+                if room is None or conn not in room.conns:
+                    continue  # on the way in: their arrival publishes them
+                local.published = True
+                command = self.store.join(
+                    conn, local.nick, room.key, room.name, "", announce=reaped
+                )
+                joins.append(self.link.write(command))
+            for room in list(self._rooms.values()):
+                if room.topic and room.conns:
+                    self.link.send(self.store.restore_topic(room.key, room.topic))
+            unsent, self._unsent = self._unsent, []
+            for leave in unsent:
+                self._leave_later(*leave)
+            await asyncio.gather(*joins)
+        except (RedisError, OSError) as e:
+            self.link.lost(e)

@@ -1,0 +1,98 @@
+"""
+Stream entries and the events they stand for, in one place.
+
+Every field name of an entry is defined here; the Lua scripts that
+write join, leave and nick entries take them from here too.
+"""
+
+from __future__ import annotations
+
+from ...events import Action, Chat, Joined, Left, NickChanged, Private, Topic
+from .. import RoomEvent
+
+__all__ = [
+    "FIELDS",
+    "KIND",
+    "chat_fields",
+    "decode",
+    "decode_private",
+    "private_fields",
+    "topic_fields",
+]
+
+#: Field names of stream entries.
+KIND = "k"
+NICK = "n"
+TEXT = "t"
+CONN = "c"
+ONLINE = "u"
+CAME_FROM = "f"
+REASON = "r"
+WENT_TO = "w"
+OLD = "o"
+SENDER = "from"
+TO = "to"
+
+#: For the Lua scripts (string.Template names).
+FIELDS = {
+    "KIND": KIND,
+    "NICK": NICK,
+    "TEXT": TEXT,
+    "CONN": CONN,
+    "ONLINE": ONLINE,
+    "CAME_FROM": CAME_FROM,
+    "REASON": REASON,
+    "WENT_TO": WENT_TO,
+    "OLD": OLD,
+}
+
+#: Entries that are history (joins, leaves and renames are not).
+HISTORY_KINDS = frozenset({"chat", "action", "topic"})
+
+
+def chat_fields(kind: str, nick: str, text: str, conn: str) -> dict[str, str]:
+    """A chat line or an action (``kind``)."""
+    return {KIND: kind, NICK: nick, TEXT: text, CONN: conn}
+
+
+def topic_fields(nick: str, text: str, conn: str) -> dict[str, str]:
+    return {KIND: "topic", NICK: nick, TEXT: text, CONN: conn}
+
+
+def private_fields(sender: str, to: str, text: str) -> dict[str, str]:
+    """A private message in a node's inbox; ``to`` is a nickname key."""
+    return {KIND: "msg", SENDER: sender, TO: to, TEXT: text}
+
+
+def decode(room: str, fields: dict[str, str]) -> tuple[RoomEvent, str] | None:
+    """The event an entry of room ``room`` stands for, and its origin conn."""
+    kind = fields.get(KIND)
+    origin = fields.get(CONN, "")
+    event: RoomEvent
+    if kind == "chat":
+        event = Chat(fields[NICK], fields[TEXT])
+    elif kind == "action":
+        event = Action(fields[NICK], fields[TEXT])
+    elif kind == "topic":
+        event = Topic(room, fields[TEXT], setter=fields[NICK])
+    elif kind == "join":
+        event = Joined(fields[NICK], int(fields[ONLINE]), fields.get(CAME_FROM, ""))
+    elif kind == "leave":
+        event = Left(
+            fields[NICK],
+            int(fields[ONLINE]),
+            fields.get(REASON, ""),
+            fields.get(WENT_TO, ""),
+        )
+    elif kind == "nick":
+        event = NickChanged(fields[OLD], fields[NICK])
+    else:
+        return None
+    return event, origin
+
+
+def decode_private(fields: dict[str, str]) -> tuple[str, Private] | None:
+    """(nickname key, message) of an inbox entry, or None for a wake-up."""
+    if fields.get(KIND) != "msg":
+        return None
+    return fields[TO], Private(fields[SENDER], fields[TEXT])
