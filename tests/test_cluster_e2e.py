@@ -339,7 +339,7 @@ def test_a_node_started_before_redis_waits_for_it(
         )
         assert user.line() == "? Choose a nickname:"
         redis.start()
-        node.wait_for_log("is back after")
+        node.wait_for_log("connected to Redis")
         user.send("alice")
         assert user.line() == "*** Welcome, alice! #lobby has 1 user: alice"
 

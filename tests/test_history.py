@@ -7,7 +7,6 @@ import sqlite3
 from pathlib import Path
 from typing import Any, cast
 
-from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
@@ -24,28 +23,7 @@ from twchat.history import (
 )
 from twchat.server import ChatServer
 
-from .support.fakes import FakeUser, register, room
-
-
-class SyncPool:
-    """adbapi's ConnectionPool, but run at once on one connection."""
-
-    def __init__(self, path: Path) -> None:
-        self.connection = sqlite3.connect(path)
-        self.failing = False
-        self.closed = False
-
-    def runInteraction(self, interaction: Any, *args: Any) -> Deferred[Any]:
-        if self.failing:
-            return fail(sqlite3.OperationalError("database or disk is full"))
-        cursor = self.connection.cursor()
-        result = interaction(cursor, *args)
-        self.connection.commit()
-        return succeed(result)
-
-    def close(self) -> None:
-        self.closed = True
-        self.connection.close()
+from .support.fakes import FakeUser, SyncPool, register, room
 
 
 def stored(path: Path) -> list[tuple[Any, ...]]:

@@ -3,6 +3,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.events import Chat, Joined, Left, Presence
 from twchat.room import PresencePolicy, Room
+from twchat.wire import render_line
 
 from .support.fakes import RecordingMember
 
@@ -20,7 +21,7 @@ class RoomTests(SynchronousTestCase):
     def test_broadcast_reaches_everyone_but_the_excluded(self) -> None:
         self.room.broadcast(Chat("alice", "hi"), exclude=self.alice)
         self.assertEqual(self.alice.written, [])
-        self.assertEqual(self.bob.written, [repr(Chat("alice", "hi")).encode()])
+        self.assertEqual(self.bob.written, [render_line(Chat("alice", "hi"))])
         self.assertEqual(self.carol.written, self.bob.written)
 
     def test_renders_once_per_renderer_not_per_member(self) -> None:
@@ -77,7 +78,7 @@ class PresenceTests(SynchronousTestCase):
         self.arrive("b")
         self.assertEqual(
             self.events(),
-            [repr(Joined("a", 2)).encode(), repr(Joined("b", 3)).encode()],
+            [render_line(Joined("a", 2)), render_line(Joined("b", 3))],
         )
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
@@ -95,7 +96,7 @@ class PresenceTests(SynchronousTestCase):
         self.assertEqual(self.events(), [])
         self.clock.advance(0.1)
         summary = Presence(8, ("n0", "n1", "n2", "n3", "n4"), 1, ("n7",), 10)
-        self.assertEqual(self.events(), [repr(summary).encode()])
+        self.assertEqual(self.events(), [render_line(summary)])
         self.clock.advance(10)
         self.assertEqual(self.events(), [])
 

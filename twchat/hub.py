@@ -128,11 +128,6 @@ class Hub:
         """After the goodbyes: what was said reaches the disk (or Redis)."""
         return self.backend.stop()
 
-    @property
-    def online(self) -> int:
-        online: int = self.backend.online
-        return max(len(self.users), online)
-
     def find(self, nick: str) -> Member | None:
         """The member called ``nick`` connected here, if any."""
         return self.users.get(nick_key(nick))
@@ -224,9 +219,16 @@ class Hub:
 
     # Registration and leaving
 
-    def greet(self, member: Member) -> None:
+    def greet(self, member: Member) -> Waiting:
         """Say hello to a new connection and ask for its nickname."""
-        member.send(Greeting(self.online))
+        return self._background(member, self._greet(member))
+
+    async def _greet(self, member: Member) -> None:
+        try:
+            online = await self.backend.count()
+        except UnavailableError:
+            online = 0  # this node's users, then
+        member.send(Greeting(max(online, len(self.users))))
         member.send(NickPrompt())
 
     def _name_error(self, nick: str, member: Member) -> str | None:
@@ -377,8 +379,6 @@ class Hub:
         text = clean_text(text)
         if not text:
             member.send(Error(_NOTHING_LEFT))
-            return None
-        if self._cut_off(member, NOT_SENT):
             return None
         return self._background(member, self._tell(member, target, text), NOT_SENT)
 

@@ -7,7 +7,6 @@ class and ``makeService`` returning a ``MultiService``.
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from twisted.application import strports
@@ -431,14 +430,12 @@ def makeService(
     if options["redis"] is not None:
         from .backend.redis.backend import RedisBackend
 
-        if options["no-history"]:
-            config = replace(config, history_replay=0)
         backend = RedisBackend(
             reactor,  # type: ignore[arg-type]
             options["redis"],
             default_room=config.default_room,
             lost_reason=NODE_LOST,
-            keep=HISTORY_KEEP,
+            keep=0 if options["no-history"] else HISTORY_KEEP,
             ttl=options["node-ttl"],
             stream_max=options["history-max-rows"] or STREAM_MAX,
             max_age=options["history-max-age"],

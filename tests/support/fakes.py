@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import itertools
 import json
+import sqlite3
 import struct
+from pathlib import Path
 from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionDone, ConnectionLost
 from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.task import Clock
@@ -111,31 +114,64 @@ def room(
 
 
 class RecordingMember:
-    """A transport-free member: keeps the events and bytes it was given."""
+    """
+    The one transport-free member: what it is sent, as events and bytes,
+    and everything as the text lines a TCP user would read, in order.
+    """
 
     def __init__(self, nick: str = "") -> None:
         self.nick = nick
         self.peer = "test"
         self.room: Room | None = None
-        self.events: list[object] = []
+        self.events: list[Event] = []
         self.written: list[bytes] = []
+        self.lines: list[str] = []
         self.quit_reason: str | None = None
 
-    @staticmethod
-    def renderer(event: object) -> bytes:
-        RecordingMember.renders += 1
-        return repr(event).encode()
-
+    #: Renders made by every RecordingMember (a broadcast renders once).
     renders = 0
+
+    @staticmethod
+    def renderer(event: Event) -> bytes:
+        RecordingMember.renders += 1
+        return render_line(event)
 
     def deliver(self, data: bytes) -> None:
         self.written.append(data)
+        self.lines.extend(data.decode().splitlines())
 
-    def send(self, event: object) -> None:
+    def send(self, event: Event) -> None:
         self.events.append(event)
+        self.lines.extend(render_line(event).decode().splitlines())
 
     def quit(self, reason: str) -> None:
         self.quit_reason = reason
+
+    def take(self) -> list[str]:
+        """The lines read since the last take."""
+        lines, self.lines = self.lines, []
+        return lines
+
+
+class SyncPool:
+    """adbapi's ConnectionPool, but run at once on one SQLite connection."""
+
+    def __init__(self, path: Path) -> None:
+        self.connection = sqlite3.connect(path)
+        self.failing = False
+        self.closed = False
+
+    def runInteraction(self, interaction: Any, *args: Any) -> Deferred[Any]:
+        if self.failing:
+            return fail(sqlite3.OperationalError("database or disk is full"))
+        cursor = self.connection.cursor()
+        result = interaction(cursor, *args)
+        self.connection.commit()
+        return succeed(result)
+
+    def close(self) -> None:
+        self.closed = True
+        self.connection.close()
 
 
 # The browser's wire, in memory: a real web Connection on a StringTransport.

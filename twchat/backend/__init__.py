@@ -75,7 +75,6 @@ class IBackend(Interface):
 
     node = Attribute("This process's name among the nodes; prefixes conn ids.")
     up = Attribute("False while the shared state is known to be unreachable.")
-    online = Attribute("How many people are online, on every node.")
     history = Attribute("The rooms' recent lines (a RoomHistory), or None.")
 
     def attach(listener: IListener) -> None:
@@ -86,6 +85,9 @@ class IBackend(Interface):
 
     def stop() -> Deferred[None]:
         """After everyone left: store what is pending, say goodbye."""
+
+    def count() -> Deferred[int]:
+        """How many people are online, on every node."""
 
     def claim(nick: str) -> Deferred[bool]:
         """Take a nickname for this node; False if someone holds it."""

@@ -50,9 +50,8 @@ class MemoryBackend:
             history.retain(self._default)
             history.load(self._default)
 
-    @property
-    def online(self) -> int:
-        return len(self._names)
+    def count(self) -> Deferred[int]:
+        return succeed(len(self._names))
 
     def _tell(self, room: str, event: object, origin: str) -> None:
         assert self._listener is not None, "started"

@@ -204,7 +204,9 @@ class Connection(Protocol):
             self._bucket = TokenBucket(
                 config.flood_rate, config.flood_burst, self.attached_at
             )
-        self.server.hub.greet(self)
+        waiting = self.server.hub.greet(self)
+        if waiting is not None:
+            self._hold(waiting)  # lines typed meanwhile wait for the prompt
 
     def inspect_with(self, inspector: Inspector) -> None:
         """Show every byte received from now on to ``inspector`` first."""

@@ -22,12 +22,13 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from redis.exceptions import RedisError
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ...events import Private
 from ...nicknames import nick_key
 from ...room import room_key
 from .. import Entered, IBackend, IListener, UnavailableError
@@ -122,7 +123,8 @@ class RedisBackend:
     ) -> None:
         self.node = f"{os.uname().nodename}.{os.getpid()}.{secrets.token_hex(3)}"
         self.keys = keys if keys is not None else Keys()
-        self.history = StreamHistory(keep)
+        #: None with --no-history (keep=0): streams still order the rooms.
+        self.history = StreamHistory(keep) if keep else None
         self._default = room_key(default_room)
         self._default_name = default_room.removeprefix("#")
         self.link = RedisLink(
@@ -146,6 +148,8 @@ class RedisBackend:
         )
         self._listener: IListener | None = None
         self._local: dict[str, _Local] = {}
+        #: Nickname key -> conn of this node's users.
+        self._here: dict[str, str] = {}
         self._rooms: dict[str, _Followed] = {}
         self._by_stream: dict[str, _Followed] = {}
         #: Leaves that could not be published: published on recovery.
@@ -156,9 +160,8 @@ class RedisBackend:
     def up(self) -> bool:
         return self.link.up
 
-    @property
-    def online(self) -> int:
-        return max(len(self._local), self.liveness.everyone)
+    def count(self) -> Deferred[int]:
+        return self._ask(self.store.everyone())
 
     # Plumbing
 
@@ -171,6 +174,10 @@ class RedisBackend:
 
     def _ask(self, work: Coroutine[Any, Any, _T]) -> Deferred[_T]:
         """``work`` as a Deferred; Redis errors become ``UnavailableError``."""
+
+        if not self.link.up:
+            work.close()  # never started
+            return fail(UnavailableError("Redis is unreachable"))
 
         async def asked() -> _T:
             try:
@@ -252,7 +259,8 @@ class RedisBackend:
             return
         stream = self.keys.stream(room.key)
         self.link.unfollow(stream)
-        self.history.drop(room.key)
+        if self.history is not None:
+            self.history.drop(room.key)
         self._rooms.pop(room.key, None)
         self._by_stream.pop(stream, None)
 
@@ -268,7 +276,8 @@ class RedisBackend:
                 following.set_exception(e)
                 following.exception()  # retrieved: others get it by awaiting
                 raise
-            self.history.load(room.key, newest)
+            if self.history is not None:
+                self.history.load(room.key, newest)
             room.topic = topic
             self.link.follow(
                 self.keys.stream(room.key), newest[0][0] if newest else "0-0"
@@ -284,6 +293,7 @@ class RedisBackend:
         key = room_key(room)
         followed = self._followed(key, room.removeprefix("#"))
         self._local[conn] = _Local(nick, key)
+        self._here[nick_key(nick)] = conn
         arrival = _Arrival(conn, nick, came_from)
         followed.pending[conn] = arrival
         self._spawn(self._prepare(followed, arrival))
@@ -340,6 +350,8 @@ class RedisBackend:
     ) -> None:
         local = self._local.pop(conn, None)
         published = local is not None and local.published
+        if self._here.get(nick_key(nick)) == conn:
+            del self._here[nick_key(nick)]
         followed = self._rooms.get(room)
         if followed is not None:
             followed.conns.discard(conn)
@@ -376,6 +388,8 @@ class RedisBackend:
         local = self._local.get(conn)
         if local is not None:
             local.nick = new
+        self._here.pop(nick_key(old), None)
+        self._here[nick_key(new)] = conn
         return self._ask(self._write(self.store.rename(conn, room, old, new)))
 
     async def _write(self, command: Any) -> None:
@@ -398,6 +412,12 @@ class RedisBackend:
         )
 
     def tell(self, sender: str, target: str, text: str) -> Deferred[str | None]:
+        key = nick_key(target)
+        local = self._local.get(self._here.get(key, ""))
+        if local is not None and self._listener is not None:
+            # Someone on this node: delivered here, even during an outage.
+            self._listener.private(key, Private(sender, text))
+            return succeed(local.nick)
         return self._ask(self._tell(sender, target, text))
 
     async def _tell(self, sender: str, target: str, text: str) -> str | None:
@@ -437,6 +457,7 @@ class RedisBackend:
             return
         listener = self._listener
         assert listener is not None, "attached"
+        history = self.history
         for entry_id, fields in entries:
             decoded = decode(room.name, fields)
             if decoded is not None:
@@ -456,7 +477,8 @@ class RedisBackend:
                     arrival = room.pending.pop(fields.get(CONN, ""), None)
                     if arrival is not None:
                         self._arrived(room, arrival)
-            self.history.add(room.key, entry_id, fields)
+            if history is not None:
+                history.add(room.key, entry_id, fields)
 
     def _roll_call(self, room: _Followed, gone: str, came: str) -> None:
         """Note a change of who is in ``room`` for those on their way in."""

@@ -129,6 +129,8 @@ class RedisLink:
         #: False from the first failed call until Redis answers again.
         self.up = False
         self._lost_at: float | None = None
+        #: The first contact is "connected", even after failed attempts.
+        self._connected_once = False
         self._queue: list[tuple[Command, asyncio.Future[Any]]] = []
         self._writing: asyncio.Task[None] | None = None
         self._reading: asyncio.Task[None] | None = None
@@ -260,13 +262,15 @@ class RedisLink:
 
     def _back(self) -> None:
         loop = asyncio.get_event_loop()
-        if self._lost_at is None:
+        if not self._connected_once:
+            self._connected_once = True
             self.log.info("connected to Redis at {url}", url=self.url)
         else:
+            lost_at = self._lost_at if self._lost_at is not None else loop.time()
             self.log.info(
                 "Redis at {url} is back after {seconds:.1f} s; resuming streams",
                 url=self.url,
-                seconds=loop.time() - self._lost_at,
+                seconds=loop.time() - lost_at,
             )
         self._lost_at = None
         self.up = True

@@ -65,8 +65,6 @@ class Liveness(TimerService):
         self._default = default_room
         self._max_age = max_age
         self._last_prune = 0.0
-        #: Everyone online on every node, as of the last beat.
-        self.everyone = 0
 
     def beat(self) -> Deferred[None] | None:
         if not self._link.up:
@@ -90,7 +88,6 @@ class Liveness(TimerService):
             chunk = names[start : start + 1000]
             for position in await self._store.keep_names([n for _, n in chunk]):
                 self._lost(chunk[position][0])
-        self.everyone = await self._store.everyone()
         return reaped
 
     async def _reap_dead(self) -> None:

@@ -1,0 +1,188 @@
+"""
+Hubs in one process over either backend, driven line by line.
+
+``Hubs("memory")`` is one hub on a fake clock; ``Hubs("redis", url)`` runs
+hubs (nodes) sharing a real redis-server on one asyncio event loop (the
+asyncio reactor is made, not installed: the suite's reactor stays the
+default one). Tests say what users type and read what they were sent;
+``settle`` waits until everything said so far has reached every node.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from twisted.internet.asyncioreactor import AsyncioSelectorReactor
+from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
+
+from twchat.backend.memory import MemoryBackend
+from twchat.backend.redis.backend import RedisBackend
+from twchat.commands import handle_line
+from twchat.history import History, prepare_history
+from twchat.hub import NODE_LOST, Hub
+from twchat.room import PresencePolicy
+
+from . import WAIT
+from .fakes import RecordingMember, SyncPool
+
+__all__ = ["BACKENDS", "Hubs"]
+
+#: Every way to run the rules: one process, one Redis node, users spread
+#: over two Redis nodes. A rule must read the same on all of them.
+BACKENDS = ("memory", "redis", "redis-2-nodes")
+
+
+def _entry_id(entry: str) -> tuple[int, int]:
+    ms, _, seq = entry.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class Hubs:
+    """The hubs of one test, over one kind of backend."""
+
+    def __init__(self, kind: str, redis_url: str = "", directory: Path | None = None):
+        self.kind = kind
+        self.redis_url = redis_url
+        self.directory = directory
+        self.hubs: list[Hub] = []
+        self._next = itertools.count()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.clock: Clock | None = None
+        if kind == "memory":
+            self.clock = Clock()
+            self.reactor: Any = self.clock
+        else:
+            self.loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(self.loop)
+            self.reactor = AsyncioSelectorReactor(self.loop)
+
+    # Building
+
+    def hub(
+        self,
+        url: str = "",
+        history: bool = True,
+        max_rooms: int = 100,
+        history_replay: int = 20,
+        presence: PresencePolicy | None = None,
+        ttl: int = 10,
+    ) -> Hub:
+        """A new hub (a new node in Redis mode), started."""
+        backend: Any
+        if self.kind == "memory":
+            store = None
+            if history:
+                assert self.directory is not None, "history needs a directory"
+                path = self.directory / f"history{len(self.hubs)}.sqlite3"
+                prepare_history(str(path))
+                store = History(self.reactor, SyncPool(path), keep=100)
+            backend = MemoryBackend("lobby", store)
+        else:
+            backend = RedisBackend(
+                self.reactor,
+                url or self.redis_url,
+                lost_reason=NODE_LOST,
+                keep=100 if history else 0,
+                ttl=ttl,
+            )
+        hub = Hub(
+            backend,
+            self.reactor,
+            presence,
+            max_rooms=max_rooms,
+            history_replay=history_replay if history else 0,
+        )
+        hub.start()
+        self.hubs.append(hub)
+        return hub
+
+    def nodes(self, **options: Any) -> list[Hub]:
+        """The hubs users are spread over: one, or two Redis nodes."""
+        count = 2 if self.kind == "redis-2-nodes" else 1
+        return [self.hub(**options) for _ in range(count)]
+
+    # Driving
+
+    def until(self, check: Callable[[], object], timeout: float = WAIT) -> None:
+        """Wait for ``check()`` to hold (at once, in one process)."""
+        if self.loop is None:
+            assert self.clock is not None
+            self.clock.advance(0)
+            assert check(), "the condition does not hold"
+            return
+
+        async def wait() -> None:
+            deadline = asyncio.get_event_loop().time() + timeout
+            while not check():
+                assert asyncio.get_event_loop().time() < deadline, "timed out"
+                await asyncio.sleep(0.005)
+
+        self.loop.run_until_complete(wait())
+
+    def later(self, seconds: float) -> None:
+        """Let ``seconds`` pass on the fake clock (real time passes by itself)."""
+        if self.clock is not None:
+            self.clock.advance(seconds)
+
+    def done(self, d: Deferred[Any] | None) -> None:
+        """Run until an action has finished."""
+        if d is None:
+            return
+        if self.loop is None:
+            assert d.called, "in one process every action is done at once"
+            return
+        self.loop.run_until_complete(asyncio.wait_for(d.asFuture(self.loop), WAIT))
+
+    def type(self, hub: Hub, member: RecordingMember, *lines: str) -> None:
+        """``member`` types lines; each is acted on before the next, as a
+        connection does."""
+        for line in lines:
+            self.done(handle_line(hub, member, line))
+
+    def join(self, hub: Hub, nick: str) -> RecordingMember:
+        """A user registered as ``nick`` on ``hub``, with the greeting read."""
+        member = RecordingMember()
+        self.until(lambda: hub.backend.up)
+        self.type(hub, member, nick)
+        assert member.nick == nick, member.lines
+        self.settle()
+        member.take()
+        return member
+
+    def settle(self) -> None:
+        """Everything said so far has been delivered on every node."""
+        if self.loop is None:
+            return
+        for hub in self.hubs:
+            backend = hub.backend
+            assert isinstance(backend, RedisBackend)
+            self.loop.run_until_complete(self._barrier(backend))
+
+    async def _barrier(self, backend: RedisBackend) -> None:
+        # Every node's writes are out; a marker then added to this node's
+        # inbox comes back in an XREAD that also returns everything added
+        # to the rooms' streams before it.
+        for hub in self.hubs:
+            other = hub.backend
+            assert isinstance(other, RedisBackend)
+            await other.link.drained()
+        link = backend.link
+        marker = _entry_id(await link.client.xadd(link.inbox, {"k": "wake"}))
+        deadline = asyncio.get_event_loop().time() + WAIT
+        while _entry_id(link.cursors[link.inbox].replace("$", "0-0")) < marker:
+            assert asyncio.get_event_loop().time() < deadline, "timed out"
+            await asyncio.sleep(0.002)
+
+    def close(self) -> None:
+        for hub in self.hubs:
+            hub.close()
+            self.done(hub.stop())
+        if self.loop is not None:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+            asyncio.set_event_loop(None)
