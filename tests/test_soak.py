@@ -21,7 +21,7 @@ from twisted.internet.task import deferLater
 
 from .support import WAIT
 from .support.net import LineClient, free_port
-from .support.proc import Twistd
+from .support.proc import Twistd, peak_rss_kib
 
 #: Seconds of mixed traffic.
 DURATION = 8.0
@@ -34,14 +34,6 @@ FLOODERS = 15
 RESETTERS = 20
 NICK_CHANGERS = 15
 SLOW = 20  # registered, never read
-
-
-def _peak_rss_kib(pid: int) -> int:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    raise AssertionError("no VmHWM")
 
 
 @pytest.fixture
@@ -139,7 +131,7 @@ async def test_mixed_crowd(soak_server: tuple[int, Twistd]) -> None:
     assert len(chat) == sent, (len(chat), sent)
 
     assert server.process.poll() is None, "".join(server.log)
-    assert _peak_rss_kib(server.process.pid) < RSS_BOUND_KIB
+    assert peak_rss_kib(server.process.pid) < RSS_BOUND_KIB
     assert "Traceback" not in "".join(server.log)
     for sock in slow:
         sock.close()

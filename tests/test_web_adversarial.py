@@ -20,7 +20,7 @@ import pytest
 from .support import WAIT
 from .support.fakes import client_frame, server_frames
 from .support.net import free_port
-from .support.proc import Twistd, User
+from .support.proc import Twistd, User, cpu_seconds, rss_kib
 
 UPGRADE = (
     "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -28,19 +28,6 @@ UPGRADE = (
     "Connection: Upgrade\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
     "Sec-WebSocket-Version: 13\r\n\r\n"
 )
-
-
-def _rss_kib(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1])
-    raise AssertionError("no VmRSS")
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])  # utime + stime
-    return ticks / 100.0
 
 
 class WebServer:
@@ -112,7 +99,7 @@ def test_a_fragmented_20_mib_message_with_pongs_is_cut_at_once(
     web: WebServer,
 ) -> None:
     other = web.user("other")
-    rss, cpu = _rss_kib(web.pid), _cpu_seconds(web.pid)
+    rss, cpu = rss_kib(web.pid), cpu_seconds(web.pid)
     sock = web.browser()
     piece = client_frame(b"x" * 4096, opcode=0, final=False)
     pong = client_frame(b"", opcode=0xA)
@@ -131,15 +118,15 @@ def test_a_fragmented_20_mib_message_with_pongs_is_cut_at_once(
     # What sendall accepted includes both kernels' socket buffers (several
     # MiB on loopback): the server's own bound shows in its RSS below.
     assert sent < 20 << 20, "the whole message went through"
-    assert _rss_kib(web.pid) - rss < 10 * 1024
-    assert _cpu_seconds(web.pid) - cpu < 1.0
+    assert rss_kib(web.pid) - rss < 10 * 1024
+    assert cpu_seconds(web.pid) - cpu < 1.0
     assert web.answer_time(other) < 0.5
     web.server.wait_for_log("message too big")
 
 
 def test_a_ping_flood_from_a_peer_that_never_reads(web: WebServer) -> None:
     other = web.user("other")
-    rss = _rss_kib(web.pid)
+    rss = rss_kib(web.pid)
     sock = web.browser()
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
     ping = client_frame(b"p" * 125, opcode=0x9)
@@ -152,7 +139,7 @@ def test_a_ping_flood_from_a_peer_that_never_reads(web: WebServer) -> None:
     except OSError:
         pass
     assert time.monotonic() - started < 5.0, "never dropped"
-    assert _rss_kib(web.pid) - rss < 10 * 1024
+    assert rss_kib(web.pid) - rss < 10 * 1024
     assert web.answer_time(other) < 0.5
     web.server.wait_for_log("excess flood")
 
@@ -187,7 +174,7 @@ def test_partial_requests_are_bounded_in_number_and_time(web: WebServer) -> None
 
 
 def test_a_huge_upload_is_refused_before_it_is_stored(web: WebServer) -> None:
-    rss = _rss_kib(web.pid)
+    rss = rss_kib(web.pid)
     sock = socket.create_connection(("127.0.0.1", web.web_port), timeout=WAIT)
     sock.sendall(
         b"POST / HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 1000000000\r\n\r\n"
@@ -206,7 +193,7 @@ def test_a_huge_upload_is_refused_before_it_is_stored(web: WebServer) -> None:
     assert time.monotonic() - started < 3.0
     assert sent < 50 << 20
     assert answer == b"" or answer.startswith(b"HTTP/1.1 413"), answer
-    assert _rss_kib(web.pid) - rss < 10 * 1024
+    assert rss_kib(web.pid) - rss < 10 * 1024
 
 
 def test_the_413_is_readable(web: WebServer) -> None:

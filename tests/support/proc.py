@@ -14,6 +14,30 @@ from pathlib import Path
 from . import WAIT
 
 
+def _status_kib(pid: int, field: str) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith(f"{field}:"):
+            return int(line.split()[1])
+    raise AssertionError(f"no {field} for {pid}")
+
+
+def rss_kib(pid: int) -> int:
+    """A process's resident memory now, in KiB (from /proc)."""
+    return _status_kib(pid, "VmRSS")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """The most resident memory a process has had, in KiB."""
+    return _status_kib(pid, "VmHWM")
+
+
+def cpu_seconds(pid: int) -> float:
+    """CPU time (user + system) a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    ticks = int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
 def _twistd() -> str:
     beside = Path(sys.executable).with_name("twistd")
     found = str(beside) if beside.exists() else shutil.which("twistd")
