@@ -363,12 +363,9 @@ class Hub:
             return None
         room = member.room
         assert room is not None, "registered members are always in a room"
-        posted = self.backend.post(
-            self._conn_of[member], room.key, kind, member.nick, text
-        )
-        if posted is not None:
-            # The user goes on typing; a line that did not go out is told.
-            posted.addErrback(lambda _: member.send(Error(NOT_SENT)))
+        # The user goes on typing; a line that did not go out is told
+        # (not_sent).
+        self.backend.post(self._conn_of[member], room.key, kind, member.nick, text)
         return None
 
     def tell(self, member: Member, target: str, text: str) -> Waiting:
@@ -554,6 +551,11 @@ class Hub:
         receiver = self.users.get(to)
         if receiver is not None:
             receiver.send(event)
+
+    def not_sent(self, conn: str) -> None:
+        member = self._conns.get(conn)
+        if member is not None:
+            member.send(Error(NOT_SENT))
 
     def name_lost(self, conn: str) -> None:
         """Another node holds this name now (it expired during an outage)."""

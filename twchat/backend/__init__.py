@@ -59,6 +59,9 @@ class IListener(Interface):
     def private(to: str, event: Private) -> None:
         """A private message for the user whose nickname key is ``to``."""
 
+    def not_sent(conn: str) -> None:
+        """A line ``post`` accepted from ``conn`` could not be stored."""
+
     def name_lost(conn: str) -> None:
         """Connection ``conn`` no longer holds its nickname (taken elsewhere)."""
 
@@ -132,10 +135,12 @@ class IBackend(Interface):
     def rename(conn: str, room: str, old: str, new: str) -> Deferred[None]:
         """After ``claim(new)``: ``old`` becomes ``new``; the room is told."""
 
-    def post(
-        conn: str, room: str, kind: str, nick: str, text: str
-    ) -> Deferred[None] | None:
-        """A chat line or action (``kind``) in the room's order, and its history."""
+    def post(conn: str, room: str, kind: str, nick: str, text: str) -> None:
+        """
+        A chat line or action (``kind``) in the room's order, and its
+        history. The hot path: nothing to wait on; a line that cannot be
+        stored is reported with ``IListener.not_sent``.
+        """
 
     def set_topic(conn: str, room: str, nick: str, text: str) -> Deferred[None]:
         """Set the room's topic; the room is told and history keeps it."""

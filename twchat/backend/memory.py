@@ -172,15 +172,12 @@ class MemoryBackend:
 
     # What is said
 
-    def post(
-        self, conn: str, room: str, kind: str, nick: str, text: str
-    ) -> Deferred[None] | None:
+    def post(self, conn: str, room: str, kind: str, nick: str, text: str) -> None:
         event = Chat(nick, text) if kind == "chat" else Action(nick, text)
         assert self._listener is not None, "started"
         self._listener.room_event(room, event, conn)
         if self.history is not None:
             self.history.record(room, kind, nick, text)
-        return None
 
     def set_topic(self, conn: str, room: str, nick: str, text: str) -> Deferred[None]:
         state = self._rooms[room]

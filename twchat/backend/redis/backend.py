@@ -33,11 +33,11 @@ from ...nicknames import nick_key
 from ...room import room_key
 from .. import Entered, IBackend, IListener, UnavailableError
 from .codec import (
-    CONN,
     KIND,
     NICK,
     OLD,
     ONLINE,
+    TEXT,
     chat_fields,
     decode,
     decode_private,
@@ -397,13 +397,17 @@ class RedisBackend:
 
     # What is said
 
-    def post(
-        self, conn: str, room: str, kind: str, nick: str, text: str
-    ) -> Deferred[None] | None:
-        future = self.link.write(
-            self.store.append(room, chat_fields(kind, nick, text, conn))
-        )
-        return Deferred.fromFuture(future)
+    def post(self, conn: str, room: str, kind: str, nick: str, text: str) -> None:
+        fields = chat_fields(kind, nick, text, conn)
+        future = self.link.write(self.store.append(room, fields))
+        if future.done():  # refused at once: Redis is known to be away
+            self._not_sent(future, conn)
+        else:
+            future.add_done_callback(lambda f: self._not_sent(f, conn))
+
+    def _not_sent(self, future: asyncio.Future[Any], conn: str) -> None:
+        if future.exception() is not None and self._listener is not None:
+            self._listener.not_sent(conn)
 
     def set_topic(self, conn: str, room: str, nick: str, text: str) -> Deferred[None]:
         self.link.send(self.store.set_topic(room, text))
@@ -458,27 +462,35 @@ class RedisBackend:
         listener = self._listener
         assert listener is not None, "attached"
         history = self.history
+        key, name = room.key, room.name
         for entry_id, fields in entries:
-            decoded = decode(room.name, fields)
-            if decoded is not None:
-                event, origin = decoded
-                kind = fields[KIND]
-                if kind == "topic":
-                    room.topic = fields["t"]
-                elif kind == "join" or kind == "leave":
-                    room.online = int(fields[ONLINE])
-                    came = fields[NICK] if kind == "join" else ""
-                    gone = fields[NICK] if kind == "leave" else ""
-                    self._roll_call(room, gone, came)
-                elif kind == "nick":
-                    self._roll_call(room, fields[OLD], fields[NICK])
-                listener.room_event(room.key, event, origin)
-                if kind == "join":
-                    arrival = room.pending.pop(fields.get(CONN, ""), None)
-                    if arrival is not None:
-                        self._arrived(room, arrival)
+            decoded = decode(name, fields)
+            if decoded is None:
+                continue
+            event, origin = decoded
+            kind = fields[KIND]
+            if kind != "chat" and kind != "action":
+                self._note(room, kind, fields)
+            listener.room_event(key, event, origin)
+            if kind == "join":
+                arrival = room.pending.pop(origin, None)
+                if arrival is not None:
+                    self._arrived(room, arrival)
             if history is not None:
-                history.add(room.key, entry_id, fields)
+                history.add(key, entry_id, fields)
+
+    def _note(self, room: _Followed, kind: str, fields: dict[str, str]) -> None:
+        """What this node keeps of a room from entries other than lines."""
+        if kind == "topic":
+            room.topic = fields[TEXT]
+        elif kind == "nick":
+            self._roll_call(room, fields[OLD], fields[NICK])
+        else:
+            room.online = int(fields[ONLINE])
+            if kind == "join":
+                self._roll_call(room, "", fields[NICK])
+            else:
+                self._roll_call(room, fields[NICK], "")
 
     def _roll_call(self, room: _Followed, gone: str, came: str) -> None:
         """Note a change of who is in ``room`` for those on their way in."""
