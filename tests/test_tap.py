@@ -1,10 +1,12 @@
 from pathlib import Path
+from typing import Any
 
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+from twchat.config import option_fields, option_name
 from twchat.connection.factory import ConnectionFactory
 from twchat.service import ChatService
 from twchat.tap import Options, makeService
@@ -155,3 +157,39 @@ class RedisOptionsTests(SynchronousTestCase):
             "twistd chat: --redis needs Twisted's asyncio reactor; "
             "run: twistd -r asyncio -n chat --redis redis://127.0.0.1:6379/0 ...",
         )
+
+
+class DeclarativeConfigTests(SynchronousTestCase):
+    """Every config field with option metadata is an option, and reaches the server."""
+
+    def test_every_option_field_reaches_the_config(self) -> None:
+        args: list[str] = ["--port", "tcp:7000"]
+        wanted: dict[str, object] = {}
+        for setting in option_fields():
+            default: Any = setting.default
+            value: object
+            if isinstance(default, str):
+                value = "Hall"
+            elif isinstance(default, float):
+                value = default + 1.5
+            else:
+                value = default + 3
+            wanted[setting.name] = value
+            args += [f"--{option_name(setting)}", str(value)]
+        top = makeService(parse(*args), MemoryReactorClock())
+        server = next(c for c in top if isinstance(c, ChatService)).server
+        for name, value in wanted.items():
+            self.assertEqual(getattr(server.config, name), value, name)
+        self.assertGreater(len(wanted), 10)
+
+    def test_each_check_names_its_option(self) -> None:
+        for args, error in [
+            (("--max-rooms", "0"), "--max-rooms must be at least 1, not 0"),
+            (("--register-timeout", "0"), "--register-timeout must be positive"),
+            (("--max-per-ip", "-1"), "--max-per-ip must not be negative"),
+            (("--history-max-rows", "-1"), "--history-max-rows must not be negative"),
+            (("--history-replay", "101"), "--history-replay must be between 0 and 100"),
+        ]:
+            with self.assertRaises(usage.UsageError) as raised:
+                parse(*args)
+            self.assertEqual(str(raised.exception), error)

@@ -23,7 +23,7 @@ from zope.interface import implementer
 
 from ._address import describe_address
 from .backend.redis.store import NODE_TTL, STREAM_MAX
-from .config import ChatConfig
+from .config import HISTORY_KEEP, ChatConfig, option_fields, option_name
 from .history import open_history
 from .hub import NODE_LOST
 from .room import PresencePolicy, room_error
@@ -41,20 +41,44 @@ __all__ = ["DEFAULT_PORT", "Options", "makeService"]
 
 DEFAULT_PORT = "tcp:1234"
 
-#: Lines of each room kept in memory: the most /history shows.
-HISTORY_KEEP = 100
-
 _defaults = ChatConfig()
+
+
+def _config_options() -> list[list[Any]]:
+    """The options that set ChatConfig fields, from the fields themselves."""
+    return [
+        [
+            option_name(setting),
+            None,
+            setting.default,
+            setting.metadata["help"],
+            None if isinstance(setting.default, str) else type(setting.default),
+        ]
+        for setting in option_fields()
+    ]
+
+
+def _check(name: str, check: str, value: Any) -> None:
+    """Refuse a config option's value, naming the option, unless it passes."""
+    if check == "at least 1" and value < 1:
+        raise usage.UsageError(f"--{name} must be at least 1, not {value}")
+    if check == "positive" and value <= 0:
+        raise usage.UsageError(f"--{name} must be positive")
+    if check == "not negative" and value < 0:
+        raise usage.UsageError(f"--{name} must not be negative")
+    if check == "at least 16 bytes" and value < 16:
+        raise usage.UsageError(f"--{name} must be at least 16 bytes")
+    if check == "history" and not 0 <= value <= HISTORY_KEEP:
+        raise usage.UsageError(f"--{name} must be between 0 and {HISTORY_KEEP}")
+    if check == "room":
+        error = room_error(value)
+        if error is not None:
+            raise usage.UsageError(f"--{name}: {error}")
 
 
 def _endpoint(description: str) -> str:
     """A bare port number means tcp:PORT (serverFromString refuses it)."""
     return f"tcp:{description}" if description.isdigit() else description
-
-
-def _positive(name: str, value: int) -> None:
-    if value < 1:
-        raise usage.UsageError(f"--{name} must be at least 1, not {value}")
 
 
 class Options(usage.Options):
@@ -63,124 +87,13 @@ class Options(usage.Options):
         "Run the twchat chat server. Users connect with nc, telnet or "
         "python -m twchat.client, choose a nickname and talk."
     )
-    optParameters = [
-        [
-            "max-clients",
-            None,
-            _defaults.max_clients,
-            "Connections held at once, registered or not; one more is told "
-            "'server is full' and closed.",
-            int,
-        ],
-        [
-            "max-line",
-            None,
-            _defaults.max_line,
-            "Longest line accepted from a user, in bytes without the line "
-            "end; a longer one gets an error line and is not relayed.",
-            int,
-        ],
-        [
-            "max-sendq",
-            None,
-            _defaults.max_sendq,
-            "Bytes that may wait for a client that does not read; past that "
-            "it is disconnected with 'send queue exceeded'.",
-            int,
-        ],
-        [
-            "sendq-timeout",
-            None,
-            _defaults.sendq_timeout,
-            "Seconds a client may take no bytes at all while lines wait for "
-            "it, before 'send queue exceeded'.",
-            float,
-        ],
-        [
-            "flood-rate",
-            None,
-            _defaults.flood_rate,
-            "Lines per second a client may send, sustained; faster lines wait "
-            "and the client is read more slowly. 0 turns flood control off.",
-            float,
-        ],
-        [
-            "flood-burst",
-            None,
-            _defaults.flood_burst,
-            "Lines a client may send at once before --flood-rate applies.",
-            int,
-        ],
-        [
-            "max-recvq",
-            None,
-            _defaults.max_recvq,
-            "Bytes of a client's lines that may wait to be handled; past that "
-            "it is disconnected with 'excess flood'.",
-            int,
-        ],
-        [
-            "register-timeout",
-            None,
-            _defaults.register_timeout,
-            "Seconds a new connection has to choose a nickname.",
-            float,
-        ],
-        [
-            "idle-timeout",
-            None,
-            _defaults.idle_timeout,
-            "Seconds without a line from a client before it is closed; 0 never.",
-            float,
-        ],
-        [
-            "max-per-ip",
-            None,
-            _defaults.max_per_ip,
-            "Connections at once from one IP address; 0 for no limit.",
-            int,
-        ],
-        [
-            "shutdown-grace",
-            None,
-            _defaults.shutdown_grace,
-            "On stop, seconds users get to receive the goodbye line before "
-            "their connections are cut.",
-            float,
-        ],
-        [
-            "web-request-timeout",
-            None,
-            _defaults.web_request_timeout,
-            "Seconds a browser connection has, from connecting, to open the "
-            "chat's WebSocket; page loads finish well within it.",
-            float,
-        ],
-        [
-            "default-room",
-            None,
-            _defaults.default_room,
-            "The room everyone starts in and /part leads back to.",
-        ],
-        [
-            "max-rooms",
-            None,
-            _defaults.max_rooms,
-            "Rooms that may exist at once, the default room included.",
-            int,
-        ],
+    optParameters: list[list[Any]] = [
+        *_config_options(),
         [
             "history-db",
             None,
             "twchat-history.sqlite3",
             "SQLite file keeping every room's lines (created if missing).",
-        ],
-        [
-            "history-replay",
-            None,
-            _defaults.history_replay,
-            f"Lines of history shown on entering a room (at most {HISTORY_KEEP}).",
-            int,
         ],
         [
             "history-max-age",
@@ -287,30 +200,12 @@ class Options(usage.Options):
     )
 
     def postOptions(self) -> None:
-        _positive("max-clients", self["max-clients"])
-        error = room_error(self["default-room"])
-        if error is not None:
-            raise usage.UsageError(f"--default-room: {error}")
+        for setting in option_fields():
+            name = option_name(setting)
+            _check(name, setting.metadata["check"], self[name])
         self["default-room"] = self["default-room"].removeprefix("#")
-        for name in ("max-sendq", "max-recvq", "flood-burst", "max-rooms"):
-            _positive(name, self[name])
-        for name in ("sendq-timeout", "register-timeout", "web-request-timeout"):
-            if self[name] <= 0:
-                raise usage.UsageError(f"--{name} must be positive")
-        if not 0 <= self["history-replay"] <= HISTORY_KEEP:
-            raise usage.UsageError(
-                f"--history-replay must be between 0 and {HISTORY_KEEP}"
-            )
-        for name in (
-            "flood-rate",
-            "idle-timeout",
-            "max-per-ip",
-            "shutdown-grace",
-            "history-max-age",
-            "history-max-rows",
-        ):
-            if self[name] < 0:
-                raise usage.UsageError(f"--{name} must not be negative")
+        for name in ("history-max-age", "history-max-rows"):
+            _check(name, "not negative", self[name])
         if self["presence-batch-above"] < 0:
             raise usage.UsageError("--presence-batch-above must not be negative")
         if self["presence-interval"] <= 0:
@@ -405,21 +300,7 @@ def makeService(
 
         reactor = _reactor
     config = ChatConfig(
-        max_clients=options["max-clients"],
-        max_line=options["max-line"],
-        max_sendq=options["max-sendq"],
-        sendq_timeout=options["sendq-timeout"],
-        flood_rate=options["flood-rate"],
-        flood_burst=options["flood-burst"],
-        max_recvq=options["max-recvq"],
-        register_timeout=options["register-timeout"],
-        web_request_timeout=options["web-request-timeout"],
-        idle_timeout=options["idle-timeout"],
-        max_per_ip=options["max-per-ip"],
-        shutdown_grace=options["shutdown-grace"],
-        default_room=options["default-room"],
-        max_rooms=options["max-rooms"],
-        history_replay=options["history-replay"],
+        **{setting.name: options[option_name(setting)] for setting in option_fields()},
         presence=PresencePolicy(
             batch_above=options["presence-batch-above"],
             interval=options["presence-interval"],
