@@ -5,7 +5,6 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.config import ChatConfig
 from twchat.server import ChatServer
-from twchat.service import ChatService
 
 from .support.fakes import FakeUser, make_server, register, room
 
@@ -77,11 +76,10 @@ class _SignalledClock(Clock):
     _exitSignal: int | None = signal.SIGTERM
 
 
-class ChatServiceTests(SynchronousTestCase):
+class ServerServiceTests(SynchronousTestCase):
     def test_graceful_stop_is_not_reported_as_death_by_signal(self) -> None:
         clock = _SignalledClock()
-        server = ChatServer(clock, ChatConfig())
-        service = ChatService(server)
+        service = server = ChatServer(clock, ChatConfig())
         service.startService()
         alice = register(server, "alice")
         d = service.stopService()

@@ -8,7 +8,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.config import option_fields, option_name
 from twchat.connection.factory import ConnectionFactory
-from twchat.service import ChatService
+from twchat.server import ChatServer
 from twchat.tap import Options, makeService
 
 
@@ -98,15 +98,15 @@ class MakeServiceTests(SynchronousTestCase):
             parse("--port", "tcp:7000", "--history-db", str(path)),
             MemoryReactorClock(),
         )
-        server = next(c for c in top if isinstance(c, ChatService)).server
+        server = top
         assert server.hub.backend.history is not None
         self.assertTrue(server.hub.backend.history.available)
         self.assertTrue(path.exists())
         off = makeService(parse("--no-history"), MemoryReactorClock())
-        server = next(c for c in off if isinstance(c, ChatService)).server
+        server = off
         self.assertIsNone(server.hub.backend.history)
 
-    def test_one_listener_per_port_and_the_chat_service(self) -> None:
+    def test_the_server_is_a_service_with_one_listener_per_port(self) -> None:
         reactor = MemoryReactorClock()
         top = makeService(
             parse(
@@ -121,7 +121,7 @@ class MakeServiceTests(SynchronousTestCase):
             reactor,
         )
         children = list(top)
-        self.assertIsInstance(children[0], ChatService)
+        self.assertIsInstance(top, ChatServer)
         listeners = [c for c in children if isinstance(c, StreamServerEndpointService)]
         self.assertEqual(len(listeners), 2)
         top.startService()
@@ -177,7 +177,7 @@ class DeclarativeConfigTests(SynchronousTestCase):
             wanted[setting.name] = value
             args += [f"--{option_name(setting)}", str(value)]
         top = makeService(parse(*args), MemoryReactorClock())
-        server = next(c for c in top if isinstance(c, ChatService)).server
+        server = top
         for name, value in wanted.items():
             self.assertEqual(getattr(server.config, name), value, name)
         self.assertGreater(len(wanted), 10)

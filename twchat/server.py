@@ -1,14 +1,23 @@
 """
-The chat server's state: configuration, the hub, and every connection.
+The chat server's state, as a service: configuration, the hub (with its
+backend and history), every connection and the deadline sweep.
 
-Each transport gets its factory from here, so every port shares one hub,
-one set of limits and one deadline sweep.
+Each port is a child service that gets its factory from here, so every
+port shares one hub, one set of limits and one deadline sweep. Stopping
+closes the ports first, then says goodbye to everyone, then lets what
+was said reach the disk (or Redis).
 """
 
 from __future__ import annotations
 
-from twisted.internet.defer import Deferred
+import signal
+from types import FrameType
+from typing import Any
+
+from twisted.application.service import MultiService
+from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
 
 from .backend import IBackend
 from .backend.memory import MemoryBackend
@@ -22,13 +31,21 @@ from .transports.tcp import LineFactory
 
 __all__ = ["ChatServer"]
 
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-class ChatServer:
+
+class ChatServer(MultiService):
     """
     One chat: its hub and connection pool, and the factories of its ports.
 
     The reactor is injected so tests can drive time with ``task.Clock``.
+    ``twistd`` waits for ``stopService`` before the reactor stops, so
+    goodbyes are written before the process exits; a second Ctrl-C or
+    SIGTERM during that grace cuts the remaining connections at once, and
+    the server still exits 0.
     """
+
+    log = Logger()
 
     def __init__(
         self,
@@ -37,6 +54,7 @@ class ChatServer:
         backend: IBackend | None = None,
         history: History | None = None,
     ) -> None:
+        super().__init__()
         self.reactor = reactor
         self.config = config if config is not None else ChatConfig()
         if backend is None:
@@ -52,7 +70,10 @@ class ChatServer:
         self.pool = ConnectionPool(reactor, self.config)
         #: Sends each turn's lines, one batch per connection.
         self.flusher = Flusher(reactor)
+        #: Set once the server says goodbye: no newcomers, no notices.
+        self.closing = False
         self._tcp: ConnectionFactory | None = None
+        self._previous: dict[int, Any] = {}
 
     def tcp_factory(self) -> ConnectionFactory:
         """The factory for text-line ports (TCP, TLS, UNIX sockets)."""
@@ -69,12 +90,15 @@ class ChatServer:
 
         return ConnectionFactory(self, web_site(origins, hosts))
 
+    # The phases, one by one (tests drive them directly).
+
     def start(self) -> None:
         self.pool.start()
         self.hub.start()
 
     def shutdown(self) -> Deferred[None]:
         """Goodbye to everyone; fires once all connections are closed."""
+        self.closing = True
         self.hub.close()
         d = self.pool.shutdown()
         d.addCallback(lambda _: self.pool.stop())
@@ -83,3 +107,48 @@ class ChatServer:
     def stop(self) -> Deferred[None]:
         """After the goodbyes: let what was said reach the disk (or Redis)."""
         return self.hub.stop()
+
+    # As a service
+
+    def startService(self) -> None:
+        self.start()
+        super().startService()  # then the ports listen
+
+    def stopService(self) -> Deferred[None]:
+        self._catch_second_signal()
+        d: Deferred[Any] = maybeDeferred(super().stopService)  # ports first
+        d.addCallback(lambda _: self.shutdown())
+        # Everything said before the goodbye is stored (or published).
+        d.addCallback(lambda _: self.stop())
+        d.addCallback(self._stopped_on_purpose)
+        d.addBoth(self._release_signals)
+        return d
+
+    def _catch_second_signal(self) -> None:
+        for signum in _STOP_SIGNALS:
+            try:
+                self._previous[signum] = signal.signal(signum, self._on_signal)
+            except ValueError:  # not the main thread (an embedding program)
+                return
+
+    def _release_signals(self, result: object) -> object:
+        for signum, handler in self._previous.items():
+            signal.signal(signum, handler)
+        self._previous.clear()
+        return result
+
+    def _on_signal(self, signum: int, frame: FrameType | None) -> None:
+        # A signal handler must not touch the reactor's state directly.
+        self.reactor.callFromThread(self._cut_now)  # type: ignore[attr-defined]
+
+    def _cut_now(self) -> None:
+        self.log.info("asked again to stop: cutting the remaining connections")
+        self.pool.cut_all()
+
+    def _stopped_on_purpose(self, _: None) -> None:
+        # After SIGTERM/SIGINT twistd kills itself with the same signal so
+        # its exit status says "died of a signal". A server that has said
+        # goodbye to everyone stopped as asked: exit 0 tells systemd and
+        # scripts so. Twisted keeps that signal on the reactor.
+        if getattr(self.reactor, "_exitSignal", None) is not None:
+            self.reactor._exitSignal = None  # type: ignore[attr-defined]

@@ -2,7 +2,8 @@
 ``twistd chat``: command-line options and the service tree.
 
 Shaped like magic-wormhole-mailbox-server's ``server_tap``: an ``Options``
-class and ``makeService`` returning a ``MultiService``.
+class and ``makeService`` returning the server's state as a ``MultiService``
+(``ChatServer``) with a listening child service per port.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.application import strports
-from twisted.application.service import IService, MultiService
+from twisted.application.service import IService
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
@@ -28,7 +29,6 @@ from .history import open_history
 from .hub import NODE_LOST
 from .room import PresencePolicy, room_error
 from .server import ChatServer
-from .service import ChatService
 from .transports.tls import (
     ReloadableCertificate,
     TLSReloadService,
@@ -293,8 +293,8 @@ def _listen(
 
 def makeService(
     options: usage.Options, reactor: IReactorCore | None = None
-) -> MultiService:
-    """Build the chat and one listening service per ``--port``."""
+) -> ChatServer:
+    """Build the chat: its state as a service, with one child per port."""
     if reactor is None:
         from twisted.internet import reactor as _reactor
 
@@ -330,18 +330,15 @@ def makeService(
             max_rows=options["history-max-rows"],
         )
     server = ChatServer(reactor, config, backend=backend, history=history)  # type: ignore[arg-type]
-    top = MultiService()
-    # Added first so it stops last: listeners close before users are told.
-    ChatService(server).setServiceParent(top)
     certificates: list[ReloadableCertificate] = []
     tcp = server.tcp_factory()
     for description in options["port"]:
-        _listen(description, tcp, reactor, certificates).setServiceParent(top)
+        _listen(description, tcp, reactor, certificates).setServiceParent(server)
     if options["web"]:
         web = server.web_factory(
             tuple(options["web-origin"]), tuple(options["web-host"])
         )
         for description in options["web"]:
-            _listen(description, web, reactor, certificates).setServiceParent(top)
-    TLSReloadService(reactor, certificates).setServiceParent(top)
-    return top
+            _listen(description, web, reactor, certificates).setServiceParent(server)
+    TLSReloadService(reactor, certificates).setServiceParent(server)
+    return server
