@@ -70,8 +70,6 @@ class ChatServer(MultiService):
         self.pool = ConnectionPool(reactor, self.config)
         #: Sends each turn's lines, one batch per connection.
         self.flusher = Flusher(reactor)
-        #: Set once the server says goodbye: no newcomers, no notices.
-        self.closing = False
         self._tcp: ConnectionFactory | None = None
         self._previous: dict[int, Any] = {}
 
@@ -98,7 +96,6 @@ class ChatServer(MultiService):
 
     def shutdown(self) -> Deferred[None]:
         """Goodbye to everyone; fires once all connections are closed."""
-        self.closing = True
         self.hub.close()
         d = self.pool.shutdown()
         d.addCallback(lambda _: self.pool.stop())

@@ -17,7 +17,7 @@ from ..events import Action, Chat, Joined, Left, NickChanged, Private, Topic
 from ..history import History
 from ..nicknames import nick_key
 from ..room import room_key
-from . import Entered, IBackend, IListener
+from . import Entered, IBackend, IListener, RoomEvent
 
 __all__ = ["MemoryBackend"]
 
@@ -53,9 +53,9 @@ class MemoryBackend:
     def count(self) -> Deferred[int]:
         return succeed(len(self._names))
 
-    def _tell(self, room: str, event: object, origin: str) -> None:
+    def _tell(self, room: str, event: RoomEvent, origin: str) -> None:
         assert self._listener is not None, "started"
-        self._listener.room_event(room, event, origin)  # type: ignore[arg-type]
+        self._listener.room_event(room, event, origin)
 
     def attach(self, listener: IListener) -> None:
         self._listener = listener
@@ -174,8 +174,7 @@ class MemoryBackend:
 
     def post(self, conn: str, room: str, kind: str, nick: str, text: str) -> None:
         event = Chat(nick, text) if kind == "chat" else Action(nick, text)
-        assert self._listener is not None, "started"
-        self._listener.room_event(room, event, conn)
+        self._tell(room, event, conn)
         if self.history is not None:
             self.history.record(room, kind, nick, text)
 

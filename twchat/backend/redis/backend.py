@@ -141,7 +141,7 @@ class RedisBackend:
             self.store,
             self._names,
             self._name_lost,
-            self._reassert,
+            self._back_from_the_dead,
             lost_reason,
             self._default,
             max_age,
@@ -513,6 +513,10 @@ class RedisBackend:
     def _recovered(self) -> None:
         self._spawn(self._reassert())
 
+    async def _back_from_the_dead(self) -> None:
+        """The heartbeat found this node declared dead; it has just renewed."""
+        await self._reassert(renewed=True)
+
     async def _reassert(self, renewed: bool = False) -> None:
         """
         After first contact or an outage: be known again.
@@ -525,7 +529,8 @@ class RedisBackend:
             reaped = await self.store.back_from_the_dead()
             # Names first: whoever lost theirs meanwhile is let go, and is
             # not written back over the new holder.
-            await self.liveness.renew()
+            if not renewed:
+                await self.liveness.renew()
             joins = []
             for conn, local in list(self._local.items()):
                 room = self._rooms.get(local.room)

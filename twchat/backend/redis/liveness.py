@@ -35,8 +35,9 @@ class Liveness(TimerService):
     The heartbeat of one node, as a service on a timer.
 
     ``names()`` gives this node's (conn, nickname) pairs; ``lost(conn)`` is
-    called for a name another node holds now; ``back(reaped)`` once this
-    node finds it had been declared dead while it was stalled.
+    called for a name another node holds now; ``back()`` once this node
+    finds (having just renewed) that it had been declared dead while it was
+    stalled.
     """
 
     log = Logger()
