@@ -112,6 +112,21 @@ def test_a_leave_before_the_join_is_read_is_not_lost(nodes: Hubs) -> None:
     assert again.nick == "alice"
 
 
+def test_a_name_released_here_is_free_for_the_next_claim_from_here(
+    nodes: Hubs,
+) -> None:
+    one = nodes.hub()
+    nodes.until(lambda: one.backend.up)
+    nodes.done(one.backend.claim("alice"))
+    # A write in flight, the release queued behind it, the claim right after:
+    # the claim must not overtake the release on another connection.
+    backend(one).link.send(backend(one).store.wake())
+    one.backend.release("alice")
+    claimed: list[bool] = []
+    nodes.done(one.backend.claim("alice").addCallback(claimed.append))
+    assert claimed == [True]
+
+
 def test_a_node_cut_off_for_a_moment_resumes_where_it_stopped(nodes: Hubs) -> None:
     one, two = nodes.hub(), nodes.hub()
     alice = nodes.join(one, "alice")

@@ -45,7 +45,7 @@ from .codec import (
     topic_fields,
 )
 from .history import StreamHistory
-from .link import Entry, RedisLink
+from .link import Command, Entry, RedisLink
 from .liveness import Liveness
 from .store import NODE_TTL, STREAM_MAX, Keys, Store
 
@@ -188,6 +188,10 @@ class RedisBackend:
 
         return Deferred.fromFuture(self._spawn(asked()))
 
+    async def _in_order(self, command: Command) -> Any:
+        """``command``'s reply, sent after every write queued before it."""
+        return await self.link.write(command)
+
     def _names(self) -> list[tuple[str, str]]:
         return [(conn, local.nick) for conn, local in self._local.items()]
 
@@ -225,7 +229,7 @@ class RedisBackend:
     # Names
 
     def claim(self, nick: str) -> Deferred[bool]:
-        return self._ask(self.store.claim(nick))
+        return self._ask(self._in_order(self.store.claim(nick))).addCallback(bool)
 
     def release(self, nick: str) -> None:
         self.link.send(self.store.release(nick))
@@ -233,18 +237,11 @@ class RedisBackend:
     # Rooms
 
     def reserve(self, name: str, limit: int) -> Deferred[str | None]:
-        return self._ask(
-            self.store.reserve(room_key(name), name.removeprefix("#"), limit)
-        )
+        reserve = self.store.reserve(room_key(name), name.removeprefix("#"), limit)
+        return self._ask(self._in_order(reserve))
 
     def unreserve(self, room: str) -> None:
-        self._spawn(self._quietly(self.store.unreserve(room, self._default)))
-
-    async def _quietly(self, work: Awaitable[object]) -> None:
-        try:
-            await work
-        except (RedisError, OSError) as e:
-            self.link.lost(e)
+        self.link.send(self.store.unreserve(room, self._default))
 
     def _followed(self, key: str, name: str) -> _Followed:
         room = self._rooms.get(key)

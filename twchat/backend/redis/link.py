@@ -30,7 +30,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from twisted.logger import Logger
 
-__all__ = ["BACKOFF_MAX", "Entry", "RedisLink", "connect", "redacted"]
+__all__ = ["BACKOFF_MAX", "Command", "Entry", "RedisLink", "connect", "redacted"]
 
 #: A stream entry as redis-py gives it: (ID, fields).
 Entry = tuple[str, dict[str, str]]

@@ -393,23 +393,27 @@ class Store:
         key = self.keys.nick(nick_key(nick))
         return lambda pipe: self._release(keys=[key], args=[self.node], client=pipe)
 
-    # Questions and atomic steps
+    # Atomic steps, queued behind this node's earlier writes: a name
+    # released or a room emptied here is free for the next claim from here.
 
-    async def claim(self, nick: str) -> bool:
-        """Take a free nickname for this node, for ``ttl`` seconds."""
+    def claim(self, nick: str) -> Command:
+        """Take a free nickname for this node, for ``ttl`` seconds (reply: truthy)."""
         key = self.keys.nick(nick_key(nick))
-        return bool(await self.client.set(key, self.node, nx=True, ex=self.ttl))
+        return lambda pipe: pipe.set(key, self.node, nx=True, ex=self.ttl)
 
-    async def reserve(self, room: str, name: str, limit: int) -> str | None:
-        known: str | None = await self._reserve(
-            keys=[self.keys.rooms], args=[room, name, limit]
+    def reserve(self, room: str, name: str, limit: int) -> Command:
+        """Create ``room`` within ``limit`` rooms (reply: its name, or None)."""
+        return lambda pipe: self._reserve(
+            keys=[self.keys.rooms], args=[room, name, limit], client=pipe
         )
-        return known
 
-    async def unreserve(self, room: str, default: str) -> None:
-        await self._unreserve(
-            keys=[self.keys.rooms, self.keys.members(room)], args=[room, default]
+    def unreserve(self, room: str, default: str) -> Command:
+        keys = [self.keys.rooms, self.keys.members(room)]
+        return lambda pipe: self._unreserve(
+            keys=keys, args=[room, default], client=pipe
         )
+
+    # Questions
 
     async def opening(self, room: str, count: int) -> tuple[list[Any], str]:
         """A room's newest ``count`` entries (newest first) and its topic."""
