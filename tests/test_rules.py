@@ -353,6 +353,7 @@ def test_no_notices_while_the_server_closes(hubs: Hubs) -> None:
     chat.join("alice", "bob", "carol")
     hub, _ = chat.users["alice"]
     assert chat.users["carol"][0] is hub
+    hub.lifecycle.closing = True  # as the server does on shutdown
     hub.close()
     chat.type("bob", "still here")
     chat.quit("carol")

@@ -39,6 +39,7 @@ from .events import (
     Topic,
     Welcome,
 )
+from .lifecycle import Lifecycle
 from .member import Member
 from .nicknames import nick_error, nick_key
 from .room import PresencePolicy, Room, room_error, room_key
@@ -93,6 +94,7 @@ class Hub:
         default_room: str = "lobby",
         max_rooms: int = 100,
         history_replay: int = 20,
+        lifecycle: Lifecycle | None = None,
     ) -> None:
         self.backend = backend
         self.users: dict[str, Member] = {}
@@ -101,8 +103,8 @@ class Hub:
         self.default_room = default_room.removeprefix("#")
         self.max_rooms = max_rooms
         self.history_replay = history_replay
-        #: Set while the server shuts down: people leave without notices.
-        self.closing = False
+        #: The server's; while it closes, people leave without notices.
+        self.lifecycle = lifecycle if lifecycle is not None else Lifecycle()
         self._clock = clock
         self._presence = presence
         #: Connection ids (unique on every node) of registered members.
@@ -119,8 +121,7 @@ class Hub:
         self.backend.start()
 
     def close(self) -> None:
-        """The server is stopping: no more notices."""
-        self.closing = True
+        """The server is stopping: rooms stop their timers."""
         for room in self.rooms.values():
             room.stop()
 
@@ -307,7 +308,7 @@ class Hub:
         if self.users.get(nick_key(member.nick)) is not member:
             return
         conn = self._forget(member)
-        reason = SHUTTING_DOWN if self.closing else clean_text(reason)
+        reason = SHUTTING_DOWN if self.lifecycle.closing else clean_text(reason)
         self.log.info("{nick} left: {reason}", nick=member.nick, reason=reason)
         room = self._room_of(member)
         member.room = None
@@ -528,7 +529,7 @@ class Hub:
     # What the backend tells us (IListener)
 
     def room_event(self, room: str, event: RoomEvent, origin: str) -> None:
-        if self.closing:
+        if self.lifecycle.closing:
             return
         here = self.rooms.get(room)
         if here is None:

@@ -27,6 +27,7 @@ from .connection.outbox import Flusher
 from .connection.pool import ConnectionPool
 from .history import History
 from .hub import Hub
+from .lifecycle import Lifecycle
 from .transports.tcp import LineFactory
 
 __all__ = ["ChatServer"]
@@ -57,6 +58,8 @@ class ChatServer(MultiService):
         super().__init__()
         self.reactor = reactor
         self.config = config if config is not None else ChatConfig()
+        #: Lifecycle flags, set here only; the hub and the pool read them.
+        self.lifecycle = Lifecycle()
         if backend is None:
             backend = MemoryBackend(self.config.default_room, history)
         self.hub = Hub(
@@ -66,8 +69,9 @@ class ChatServer(MultiService):
             default_room=self.config.default_room,
             max_rooms=self.config.max_rooms,
             history_replay=self.config.history_replay,
+            lifecycle=self.lifecycle,
         )
-        self.pool = ConnectionPool(reactor, self.config)
+        self.pool = ConnectionPool(reactor, self.config, self.lifecycle)
         #: Sends each turn's lines, one batch per connection.
         self.flusher = Flusher(reactor)
         self._tcp: ConnectionFactory | None = None
@@ -96,6 +100,7 @@ class ChatServer(MultiService):
 
     def shutdown(self) -> Deferred[None]:
         """Goodbye to everyone; fires once all connections are closed."""
+        self.lifecycle.closing = True
         self.hub.close()
         d = self.pool.shutdown()
         d.addCallback(lambda _: self.pool.stop())

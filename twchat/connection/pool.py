@@ -15,6 +15,7 @@ from twisted.logger import Logger
 
 from ..config import ChatConfig
 from ..events import Notice
+from ..lifecycle import Lifecycle
 
 if TYPE_CHECKING:
     from .connection import Connection
@@ -35,13 +36,18 @@ class ConnectionPool:
 
     log = Logger()
 
-    def __init__(self, reactor: IReactorTime, config: ChatConfig) -> None:
+    def __init__(
+        self,
+        reactor: IReactorTime,
+        config: ChatConfig,
+        lifecycle: Lifecycle | None = None,
+    ) -> None:
         self.reactor = reactor
         self.config = config
+        #: The server's; once it closes, nobody new gets in.
+        self.lifecycle = lifecycle if lifecycle is not None else Lifecycle()
         #: Every open connection, chatting or not.
         self.connections: set[Connection] = set()
-        #: Set once shutdown began: nobody new gets in.
-        self.closing = False
         self._per_host: Counter[str] = Counter()
         # One sweep for every deadline, not a timer per connection.
         self._sweep = LoopingCall(self.sweep)
@@ -60,7 +66,7 @@ class ConnectionPool:
     def refusal(self, addr: IAddress | None) -> str | None:
         """Why a new connection from ``addr`` cannot be served, if it cannot."""
         config = self.config
-        if self.closing:
+        if self.lifecycle.closing:
             return "server is shutting down"
         if len(self.connections) >= config.max_clients:
             self.log.warn(
@@ -134,7 +140,6 @@ class ConnectionPool:
         Fires when all are closed, or after ``shutdown_grace`` seconds, when
         those still open (peers that do not read) are cut.
         """
-        self.closing = True
         if not self.connections:
             return succeed(None)
         self.log.info(
