@@ -243,7 +243,7 @@ def servers(
     port: int, history_db: str | None = None, web: bool = False
 ) -> dict[str, Server]:
     py = sys.executable
-    history = ["--history-db", history_db] if history_db else NO_HISTORY
+    history = ["--db", history_db] if history_db else NO_HISTORY
     # A browser scenario: the clients reach the web port at ``port``.
     listen = "--web" if web else "--port"
     chat_port = ["--port", f"tcp:{free_port()}:interface=127.0.0.1"] if web else []

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from .support.hubs import BACKENDS, Hubs
 from .support.net import free_port
 from .support.proc import Twistd
 from .support.redisserver import RedisServer
@@ -36,3 +37,16 @@ def redis(tmp_path: Path) -> Iterator[RedisServer]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(params=BACKENDS)
+def hubs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hubs]:
+    """Hubs over each backend in turn: one process, one or two Redis nodes."""
+    url = ""
+    if request.param != "memory":
+        url = request.getfixturevalue("redis").url
+    chat = Hubs(request.param, url, tmp_path)
+    try:
+        yield chat
+    finally:
+        chat.close()

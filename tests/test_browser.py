@@ -53,7 +53,7 @@ class Server:
             f"tcp:{self.port}:interface=127.0.0.1",
             "--web",
             f"tcp:{self.web}:interface=127.0.0.1",
-            "--history-db",
+            "--db",
             str(self.tmp_path / "history.sqlite3"),
         ]
         self.process = Twistd(self.tmp_path, args)

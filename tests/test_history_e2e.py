@@ -28,7 +28,7 @@ def _args(port: int, db: Path, *more: str) -> list[str]:
     return [
         "--port",
         f"tcp:{port}:interface=127.0.0.1",
-        "--history-db",
+        "--db",
         str(db),
         "--flood-rate",
         "0",
@@ -98,17 +98,15 @@ def test_kill_9_loses_at_most_the_commit_interval(tmp_path: Path) -> None:
         assert late.line().startswith("[")
 
 
-def test_an_unwritable_history_file_does_not_stop_the_chat(tmp_path: Path) -> None:
+def test_an_unopenable_state_file_is_one_clear_line_at_start(tmp_path: Path) -> None:
+    # The file holds the accounts too: a chat that cannot check passwords
+    # must not start as if anyone could take any name.
     blocker = tmp_path / "not-a-directory"
     blocker.write_text("x")
     port = free_port()
-    with Twistd(tmp_path, _args(port, blocker / "history.sqlite3")) as server:
-        server.wait_for_port(port)
-        alice, _ = _user(port, "alice")
-        bob, _ = _user(port, "bob")
-        alice.line()
-        bob.send("chat still works")
-        assert alice.line() == "<bob> chat still works"
-        bob.send("/history")
-        assert bob.line() == "! history is unavailable right now"
-        assert "history unavailable: cannot open" in server.wait_for_log("history")
+    with Twistd(tmp_path, _args(port, blocker / "state.sqlite3")) as server:
+        assert server.stopped() == 1
+        errors = [line for line in server.log if "cannot open the state file" in line]
+        assert len(errors) == 1, server.log
+        assert "--db" in errors[0]
+        assert not any("Traceback" in line for line in server.log)

@@ -44,7 +44,7 @@ def _server(tmp_path: Path, port: int) -> Twistd:
         "0",
         "--max-recvq",
         "1048576",
-        "--history-db",
+        "--db",
         str(tmp_path / "history.sqlite3"),
     ]
     return Twistd(tmp_path, args)

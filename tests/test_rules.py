@@ -8,81 +8,10 @@ the same: a rule that differs between backends fails here.
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
-from pathlib import Path
-
-import pytest
-
-from twchat.hub import WELCOME_NAMES, Hub
+from twchat.hub import WELCOME_NAMES
 from twchat.room import PresencePolicy
 
-from .support.fakes import RecordingMember
-from .support.hubs import BACKENDS, Hubs
-
-_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d )?\d\d:\d\d\] ")
-
-
-@pytest.fixture(params=BACKENDS)
-def hubs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hubs]:
-    url = ""
-    if request.param != "memory":
-        url = request.getfixturevalue("redis").url
-    chat = Hubs(request.param, url, tmp_path)
-    try:
-        yield chat
-    finally:
-        chat.close()
-
-
-class Chat:
-    """Users on the hubs of one test, placed round-robin over the nodes."""
-
-    def __init__(self, hubs: Hubs, **options: object) -> None:
-        self.hubs = hubs
-        self.nodes = hubs.nodes(**options)
-        self.users: dict[str, tuple[Hub, RecordingMember]] = {}
-
-    def join(self, *nicks: str) -> list[RecordingMember]:
-        members = []
-        for nick in nicks:
-            hub = self.nodes[len(self.users) % len(self.nodes)]
-            member = self.hubs.join(hub, nick)
-            self.users[nick] = (hub, member)
-            members.append(member)
-        self.hubs.settle()
-        for member in members:
-            member.take()
-        return members
-
-    def connect(self) -> tuple[Hub, RecordingMember]:
-        """A connection that has not chosen a nickname yet."""
-        hub = self.nodes[len(self.users) % len(self.nodes)]
-        member = RecordingMember()
-        self.hubs.until(lambda: hub.backend.up)
-        self.hubs.done(hub.greet(member))
-        return hub, member
-
-    def type(self, nick: str, *lines: str) -> None:
-        hub, member = self.users[nick]
-        self.hubs.type(hub, member, *lines)
-        self.hubs.settle()
-
-    def quit(self, nick: str, reason: str = "") -> None:
-        hub, member = self.users.pop(nick)
-        hub.leave(member, reason)
-        self.hubs.settle()
-
-    def clear(self) -> None:
-        """Forget what everyone read so far."""
-        self.hubs.settle()
-        for _, member in self.users.values():
-            member.take()
-
-    def read(self, nick: str) -> list[str]:
-        """What ``nick`` read since last asked, history stamps removed."""
-        self.hubs.settle()
-        return [_STAMP.sub("[T] ", line) for line in self.users[nick][1].take()]
+from .support.hubs import Chat, Hubs
 
 
 def test_registration_welcome_and_announcement(hubs: Hubs) -> None:

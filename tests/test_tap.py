@@ -95,7 +95,7 @@ class MakeServiceTests(SynchronousTestCase):
         path = Path(self.mktemp())
         path.parent.mkdir(parents=True, exist_ok=True)
         top = makeService(
-            parse("--port", "tcp:7000", "--history-db", str(path)),
+            parse("--port", "tcp:7000", "--db", str(path)),
             MemoryReactorClock(),
         )
         server = top
@@ -105,6 +105,8 @@ class MakeServiceTests(SynchronousTestCase):
         off = makeService(parse("--no-history"), MemoryReactorClock())
         server = off
         self.assertIsNone(server.hub.backend.history)
+        # The option's old name still works.
+        self.assertEqual(parse("--history-db", str(path))["db"], str(path))
 
     def test_the_server_is_a_service_with_one_listener_per_port(self) -> None:
         reactor = MemoryReactorClock()

@@ -27,7 +27,9 @@ HELP = (
     "  /history [N]      the last N lines of your room (default 20)",
     "  /msg NICK TEXT    a private message only NICK sees",
     "  /me ACTION        tell the room what you do: * you ACTION",
-    "  /nick NEW         change your nickname",
+    "  /nick NEW         change your nickname (a registered one asks its password)",
+    "  /register PASSWORD  make your nickname an account with this password",
+    "  /password OLD NEW   change your account's password",
     "  /quit [REASON]    leave the chat",
     "  /help             this list",
     "  //text            send a line that starts with /",
@@ -88,6 +90,21 @@ def _nick(hub: Hub, member: Member, args: str) -> Waiting:
     return hub.rename(member, new)
 
 
+def _register(hub: Hub, member: Member, args: str) -> Waiting:
+    if not args.strip(" "):
+        member.send(Error("usage: /register PASSWORD"))
+        return None
+    return hub.register_account(member, args)
+
+
+def _password(hub: Hub, member: Member, args: str) -> Waiting:
+    old, _, new = args.partition(" ")
+    if not old or not new:
+        member.send(Error("usage: /password OLD NEW"))
+        return None
+    return hub.change_password(member, old, new)
+
+
 def _quit(hub: Hub, member: Member, args: str) -> Waiting:
     member.quit(args.strip(" "))
     return None
@@ -109,6 +126,8 @@ _COMMANDS: dict[str, _Handler] = {
     "msg": _msg,
     "me": _me,
     "nick": _nick,
+    "register": _register,
+    "password": _password,
     "quit": _quit,
     "help": _help,
 }
@@ -121,6 +140,9 @@ def _split_command(text: str) -> tuple[str, str]:
 
 def handle_line(hub: Hub, member: Member, text: str) -> Waiting:
     """Act on one decoded line from ``member``."""
+    if hub.asking_password(member):
+        # Taken as typed, whatever it starts with; never echoed or logged.
+        return hub.password(member, text)
     if not member.nick:
         return _handle_nickname(hub, member, text)
     if not text.strip():

@@ -22,6 +22,7 @@ __all__ = [
     "NickChanged",
     "NickPrompt",
     "Notice",
+    "PasswordPrompt",
     "Presence",
     "Private",
     "PrivateSent",
@@ -42,6 +43,17 @@ class Greeting:
 @dataclass(frozen=True, slots=True)
 class NickPrompt:
     """The server is waiting for a nickname."""
+
+
+@dataclass(frozen=True, slots=True)
+class PasswordPrompt:
+    """
+    The server is waiting for ``nick``'s password (the next line is it);
+    ``new``: one is being chosen, for a new account.
+    """
+
+    nick: str
+    new: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -178,6 +190,7 @@ class Error:
 Event = (
     Greeting
     | NickPrompt
+    | PasswordPrompt
     | Welcome
     | Chat
     | Action

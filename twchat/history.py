@@ -16,7 +16,6 @@ the last interval is missing; a clean shutdown writes everything.
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections import OrderedDict, deque
 from collections.abc import Callable
 from typing import Any, NamedTuple, Protocol
@@ -31,13 +30,9 @@ __all__ = [
     "CACHED_ROOMS",
     "COMMIT_INTERVAL",
     "COMMIT_ROWS",
-    "SCHEMA_VERSION",
     "History",
     "HistoryEntry",
     "RoomHistory",
-    "migrate",
-    "open_history",
-    "prepare_history",
 ]
 
 #: Seconds between group commits: the most a crash can lose.
@@ -51,18 +46,6 @@ CACHED_ROOMS = 16
 PRUNE_INTERVAL = 60.0
 ERROR_LOG_INTERVAL = 60.0
 
-#: Each version's statements; a database at version N gets N+1.. applied.
-MIGRATIONS: dict[int, tuple[str, ...]] = {
-    1: (
-        "CREATE TABLE messages ("
-        " room TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,"
-        " kind TEXT NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL,"
-        " PRIMARY KEY (room, seq))",
-    ),
-    # Retention by age scans by time.
-    2: ("CREATE INDEX messages_ts ON messages (ts)",),
-}
-SCHEMA_VERSION = max(MIGRATIONS)
 
 _log = Logger()
 
@@ -106,36 +89,6 @@ class Pool(Protocol):
     ) -> Deferred[Any]: ...
 
     def close(self) -> None: ...
-
-
-def migrate(connection: sqlite3.Connection) -> int:
-    """Bring the schema up to date; return the version it was at."""
-    (version,) = connection.execute("PRAGMA user_version").fetchone()
-    for target in range(version + 1, SCHEMA_VERSION + 1):
-        with connection:
-            for statement in MIGRATIONS[target]:
-                connection.execute(statement)
-            connection.execute(f"PRAGMA user_version = {target}")
-    return int(version)
-
-
-def _configure(connection: sqlite3.Connection) -> None:
-    connection.execute("PRAGMA journal_mode = WAL")
-    connection.execute("PRAGMA synchronous = NORMAL")
-
-
-def prepare_history(path: str) -> None:
-    """
-    Open (creating, migrating) the file, to fail early if it cannot be used.
-
-    Run once at start-up, before the reactor runs: a plain call is fine.
-    """
-    connection = sqlite3.connect(path)
-    try:
-        _configure(connection)
-        migrate(connection)
-    finally:
-        connection.close()
 
 
 def _read_tail(cursor: Any, room: str, keep: int) -> list[HistoryEntry]:
@@ -354,50 +307,12 @@ class History:
             )
 
     def close(self) -> Deferred[None]:
-        """Write everything still waiting, then close the file."""
+        """Write everything still waiting."""
         self._closed = True
         if self._pruner.running:
             self._pruner.stop()
         self.commit()
         pending = list(self._in_flight)
         d: Deferred[Any] = gatherResults(pending) if pending else succeed(None)
-
-        def close_pool(_: object) -> None:
-            if self._pool is not None:
-                self._pool.close()
-
-        d.addBoth(close_pool)
-        return d
-
-
-def open_history(
-    clock: IReactorTime,
-    path: str,
-    keep: int,
-    max_age: float = 0.0,
-    max_rows: int = 0,
-) -> History:
-    """
-    The history in ``path``; if it cannot be opened, a History that says it
-    is unavailable (the chat itself must start anyway).
-    """
-    from twisted.enterprise.adbapi import ConnectionPool
-
-    try:
-        prepare_history(path)
-    except (sqlite3.Error, OSError) as e:
-        _log.error(
-            "history unavailable: cannot open {path}: {error}", path=path, error=e
-        )
-        return History(clock, None, keep)
-    pool = ConnectionPool(
-        "sqlite3",
-        path,
-        check_same_thread=False,
-        cp_min=1,
-        cp_max=1,
-        cp_openfun=_configure,
-        cp_reactor=clock,
-    )
-    _log.info("history in {path}", path=path)
-    return History(clock, pool, keep, max_age, max_rows)
+        # The pool is the state file's: its opener closes it.
+        return d.addBoth(lambda _: None)

@@ -13,14 +13,22 @@ to this process.
 from __future__ import annotations
 
 import itertools
+import time
 from collections.abc import Awaitable
+from dataclasses import dataclass
 
+from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, ensureDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from .accounts import Account, password_error
+from .accounts.auth import LoggedIn
+from .accounts.hashing import BusyError, Hasher
+from .accounts.logins import Logins
+from .accounts.memory import MemoryAccounts
 from .backend import Entered, IBackend, IListener, RoomEvent, UnavailableError
 from .events import (
     Action,
@@ -32,6 +40,7 @@ from .events import (
     Left,
     NickPrompt,
     Notice,
+    PasswordPrompt,
     Private,
     PrivateSent,
     RoomInfo,
@@ -46,6 +55,7 @@ from .room import PresencePolicy, Room, room_error, room_key
 from .text import clean_text
 
 __all__ = [
+    "LOGGED_IN_ELSEWHERE",
     "NODE_LOST",
     "NOT_SENT",
     "SHUTTING_DOWN",
@@ -70,8 +80,27 @@ NOT_SENT = (
 #: Leave reasons others read.
 SHUTTING_DOWN = "server shutting down"
 NODE_LOST = "their server stopped answering"
+LOGGED_IN_ELSEWHERE = "logged in elsewhere"
+
+ACCOUNTS_UNAVAILABLE = "accounts cannot be checked right now; try again shortly"
+BUSY = "the server is busy checking passwords; try again in a moment"
+REGISTRATION_CLOSED = (
+    "registration is closed on this server; an operator can register you"
+)
 
 _NOTHING_LEFT = "nothing left to send once control characters were removed"
+
+
+class _RefusedError(Exception):
+    """An action that did not happen; the message is what the user reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Asked:
+    """A member the server asked for a password (the next line is it)."""
+
+    nick: str
+    new: bool
 
 
 @implementer(IListener)
@@ -95,8 +124,11 @@ class Hub:
         max_rooms: int = 100,
         history_replay: int = 20,
         lifecycle: Lifecycle | None = None,
+        logins: Logins | None = None,
     ) -> None:
         self.backend = backend
+        #: Accounts: the store, the portal, the throttle, the policy.
+        self.logins = logins if logins is not None else _no_file_logins(clock)
         self.users: dict[str, Member] = {}
         self.rooms: dict[str, Room] = {}
         #: Where everyone starts, and where /part leads; it never disappears.
@@ -113,6 +145,10 @@ class Hub:
         self._serial = itertools.count(1)
         #: Connections between choosing a nickname and getting it.
         self._claiming: set[Member] = set()
+        #: Connections whose next line is a password.
+        self._asking: dict[Member, _Asked] = {}
+        #: Who is logged in to which account (guests are not here).
+        self._account_of: dict[Member, LoggedIn] = {}
         backend.attach(self)
 
     # Lifetime
@@ -151,9 +187,10 @@ class Hub:
         async def run() -> None:
             try:
                 await work
-            except UnavailableError:
-                member.send(Error(refusal))
-                if prompt:
+            except (UnavailableError, _RefusedError) as e:
+                text = str(e) if isinstance(e, _RefusedError) else refusal
+                member.send(Error(text))
+                if prompt and not member.nick and member not in self._asking:
                     member.send(NickPrompt())
 
         d = ensureDeferred(run())
@@ -242,11 +279,12 @@ class Hub:
 
     def register(self, member: Member, nick: str) -> Waiting:
         """
-        Give ``member`` the nickname ``nick`` and bring them into the room.
+        Give ``member`` the nickname ``nick`` and bring them into the room;
+        a registered name asks for its password first.
 
         On refusal the member is told why and asked again.
         """
-        error = self._name_error(nick, member)
+        error = nick_error(nick)
         if error is not None:
             member.send(Error(error))
             member.send(NickPrompt())
@@ -255,11 +293,32 @@ class Hub:
             member.send(NickPrompt())
             return None
         self._claiming.add(member)
-        return self._background(member, self._register(member, nick), prompt=True)
+        return self._background(member, self._choose(member, nick), prompt=True)
 
-    async def _register(self, member: Member, nick: str) -> None:
+    async def _choose(self, member: Member, nick: str) -> None:
+        """A guest name, an account's (its password next), or a new account."""
+        account = await self._account(nick)
+        if member not in self._claiming:
+            return  # gone meanwhile
+        if account is not None:
+            self._claiming.discard(member)
+            self._ask(member, account.name, new=False)
+            return
+        if self.find(nick) is not None:
+            self._claiming.discard(member)
+            raise _RefusedError(_taken(nick))
+        if self.logins.required:
+            self._claiming.discard(member)
+            if not self.logins.registration:
+                raise _RefusedError(_members_only(nick))
+            self._ask(member, nick, new=True)
+            return
+        await self._register(member, nick)
+
+    async def _register(self, member: Member, nick: str, login: bool = False) -> None:
+        """Claim ``nick`` (a login has taken it already) and enter the room."""
         try:
-            claimed = await self.backend.claim(nick)
+            claimed = login or await self.backend.claim(nick)
         finally:
             waiting = member in self._claiming
             self._claiming.discard(member)
@@ -267,7 +326,10 @@ class Hub:
             if claimed:
                 self.backend.release(nick)
             return  # they left meanwhile
-        if not claimed or self.find(nick) is not None:
+        holder = self.find(nick)
+        if login and holder is not None:
+            self._take_from(holder)  # logged in twice at once: the last wins
+        elif not claimed or holder is not None:
             member.send(Error(_taken(nick)))
             member.send(NickPrompt())
             return
@@ -305,6 +367,8 @@ class Hub:
     def leave(self, member: Member, reason: str = "") -> None:
         """Take a registered member out; everyone else is told why."""
         self._claiming.discard(member)
+        self._asking.pop(member, None)
+        self._account_of.pop(member, None)
         if self.users.get(nick_key(member.nick)) is not member:
             return
         conn = self._forget(member)
@@ -321,23 +385,46 @@ class Hub:
         if new == old:
             member.send(Error(f"you are already called {old}"))
             return None
-        error = self._name_error(new, member)
+        error = nick_error(new)
         if error is not None:
             member.send(Error(error))
             return None
         if self._cut_off(member):
             return None
-        return self._background(member, self._rename(member, old, new))
+        return self._background(member, self._change(member, old, new))
 
-    async def _rename(self, member: Member, old: str, new: str) -> None:
+    async def _change(self, member: Member, old: str, new: str) -> None:
+        """``/nick``: the same name spelled anew, a guest name, or a login."""
+        if nick_key(new) != nick_key(old):
+            account = await self._account(new)
+            if self.users.get(nick_key(old)) is not member:
+                return  # gone meanwhile
+            if account is not None:
+                self._ask(member, account.name, new=False)
+                return
+            holder = self.find(new)
+            if holder is not None:
+                raise _RefusedError(_taken(new))
+            if self.logins.required:
+                raise _RefusedError(_members_only(new))
+        await self._rename(member, old, new)
+
+    async def _rename(
+        self, member: Member, old: str, new: str, login: bool = False
+    ) -> None:
         other_name = nick_key(new) != nick_key(old)
-        if other_name and not await self.backend.claim(new):
+        if other_name and not login and not await self.backend.claim(new):
             member.send(Error(_taken(new)))
             return
         if self.users.get(nick_key(old)) is not member:
             if other_name:
                 self.backend.release(new)
             return  # gone meanwhile
+        holder = self.find(new)
+        if login and holder is not None and holder is not member:
+            self._take_from(holder)
+        if other_name and not login:
+            self._account_of.pop(member, None)  # a guest name: logged out
         del self.users[nick_key(old)]
         member.nick = new
         self.users[nick_key(new)] = member
@@ -345,6 +432,203 @@ class Hub:
         room.renamed(member, old)
         self.log.info("{old} is now known as {new}", old=old, new=new)
         await self.backend.rename(self._conn_of[member], room.key, old, new)
+
+    # Accounts
+
+    async def _account(self, nick: str) -> Account | None:
+        """The account called ``nick``; refused if accounts cannot be read."""
+        try:
+            return await self.logins.store.get(nick)
+        except Exception as e:
+            self.log.error("accounts unavailable: {error}", error=e)
+            raise _RefusedError(ACCOUNTS_UNAVAILABLE) from e
+
+    def _ask(self, member: Member, nick: str, new: bool) -> None:
+        self._asking[member] = _Asked(nick, new)
+        member.send(PasswordPrompt(nick, new))
+
+    def asking_password(self, member: Member) -> bool:
+        """Whether ``member``'s next line is a password."""
+        return member in self._asking
+
+    def account_of(self, member: Member) -> LoggedIn | None:
+        """The account ``member`` is logged in to (None for a guest)."""
+        return self._account_of.get(member)
+
+    def password(self, member: Member, password: str) -> Waiting:
+        """The answer to a password prompt (an empty line takes it back)."""
+        asked = self._asking.pop(member)
+        if not password:
+            if not member.nick:
+                member.send(NickPrompt())
+            return None
+        if asked.new:
+            error = password_error(password)
+            if error is not None:
+                member.send(Error(error))
+                self._ask(member, asked.nick, new=True)
+                return None
+            work = self._create(member, asked.nick, password)
+        else:
+            locked = self._locked(member, asked.nick)
+            if locked is not None:
+                member.send(Error(locked))
+                if not member.nick:
+                    member.send(NickPrompt())
+                return None
+            work = self._login(member, asked.nick, password)
+        if not member.nick:
+            self._claiming.add(member)
+        return self._background(member, work, prompt=True)
+
+    def _here(self, member: Member) -> bool:
+        return member in self._claiming or member in self._conn_of
+
+    def _locked(self, member: Member, nick: str) -> str | None:
+        throttle = self.logins.throttle
+        wait = throttle.locked(_account_key(nick))
+        if wait:
+            return f"too many failed logins for {nick}; try again in {_seconds(wait)}"
+        wait = throttle.locked(_address_key(member))
+        if wait:
+            return (
+                "too many failed logins from your address; "
+                f"try again in {_seconds(wait)}"
+            )
+        return None
+
+    async def _check(self, member: Member, nick: str, password: str) -> LoggedIn:
+        """The account, if ``password`` is its; failures are counted and logged."""
+        try:
+            avatar = await self.logins.login(nick, password)
+        except UnauthorizedLogin:
+            self.logins.throttle.failed(_account_key(nick))
+            self.logins.throttle.failed(_address_key(member))
+            # Never the password: only who tried, and from where.
+            self.log.warn(
+                "failed login for {nick} from {peer}", nick=nick, peer=member.peer
+            )
+            raise _RefusedError(f"wrong password for {nick}") from None
+        except BusyError:
+            raise _RefusedError(BUSY) from None
+        except Exception as e:
+            self.log.error("accounts unavailable: {error}", error=e)
+            raise _RefusedError(ACCOUNTS_UNAVAILABLE) from e
+        self.logins.throttle.succeeded(_account_key(nick))
+        return avatar
+
+    async def _login(self, member: Member, nick: str, password: str) -> None:
+        avatar = await self._check(member, nick, password)
+        if not self._here(member):
+            return
+        self.log.info(
+            "{nick} logged in from {peer}", nick=avatar.name, peer=member.peer
+        )
+        await self._take(member, avatar)
+
+    async def _take(self, member: Member, avatar: LoggedIn) -> None:
+        """Take the account's name from whoever holds it, and use it."""
+        name = avatar.name
+        holder = self.find(name)
+        if holder is not None and holder is not member:
+            self._take_from(holder)
+        await self.backend.takeover(name, LOGGED_IN_ELSEWHERE)
+        if not self._here(member):
+            self.backend.release(name)
+            return
+        self._account_of[member] = avatar
+        if member.nick:
+            await self._rename(member, member.nick, name, login=True)
+        else:
+            await self._register(member, name, login=True)
+
+    def _take_from(self, holder: Member) -> None:
+        """Someone logged in to ``holder``'s account from another connection."""
+        holder.end(
+            LOGGED_IN_ELSEWHERE,
+            Notice(
+                f"{holder.nick} logged in from another connection; closing this one"
+            ),
+        )
+
+    async def _create(self, member: Member, nick: str, password: str) -> None:
+        """A new account chosen at the prompt (``--require-account``)."""
+        account = Account(nick, await self._hash(password), created=time.time())
+        if not await self._store(self.logins.store.add(account)):
+            raise _RefusedError(f"{nick} is registered already")
+        self.log.info("{nick} registered from {peer}", nick=nick, peer=member.peer)
+        if self._here(member):
+            await self._take(member, LoggedIn(nick))
+
+    async def _hash(self, password: str) -> str:
+        try:
+            return await self.logins.hasher.hash(password)
+        except BusyError:
+            raise _RefusedError(BUSY) from None
+
+    async def _store(self, change: Deferred[bool]) -> bool:
+        try:
+            return await change
+        except Exception as e:
+            self.log.error("accounts unavailable: {error}", error=e)
+            raise _RefusedError(ACCOUNTS_UNAVAILABLE) from e
+
+    def register_account(self, member: Member, password: str) -> Waiting:
+        """``/register PASSWORD``: the guest's name becomes an account."""
+        nick = member.nick
+        if member in self._account_of:
+            member.send(Error(f"you are logged in to {nick} already"))
+            return None
+        if not self.logins.registration:
+            member.send(Error(REGISTRATION_CLOSED))
+            return None
+        error = password_error(password)
+        if error is not None:
+            member.send(Error(error))
+            return None
+        return self._background(member, self._register_account(member, nick, password))
+
+    async def _register_account(self, member: Member, nick: str, password: str) -> None:
+        account = Account(nick, await self._hash(password), created=time.time())
+        if not await self._store(self.logins.store.add(account)):
+            raise _RefusedError(f"{nick} is registered already")
+        self.log.info("{nick} registered from {peer}", nick=nick, peer=member.peer)
+        if self.users.get(nick_key(nick)) is member:
+            self._account_of[member] = LoggedIn(nick)
+            member.send(
+                Notice(
+                    f"{nick} is now registered; "
+                    "next time you will be asked for its password"
+                )
+            )
+
+    def change_password(self, member: Member, old: str, new: str) -> Waiting:
+        """``/password OLD NEW``."""
+        avatar = self._account_of.get(member)
+        if avatar is None:
+            member.send(
+                Error("you are not logged in to an account; /register makes one")
+            )
+            return None
+        locked = self._locked(member, avatar.name)
+        if locked is not None:
+            member.send(Error(locked))
+            return None
+        error = password_error(new)
+        if error is not None:
+            member.send(Error(error))
+            return None
+        return self._background(member, self._change_password(member, avatar, old, new))
+
+    async def _change_password(
+        self, member: Member, avatar: LoggedIn, old: str, new: str
+    ) -> None:
+        await self._check(member, avatar.name, old)
+        hashed = await self._hash(new)
+        if not await self._store(self.logins.store.set_hash(avatar.name, hashed)):
+            raise _RefusedError(f"{avatar.name} is not registered any more")
+        self.log.info("{nick} changed their password", nick=avatar.name)
+        member.send(Notice("your password has been changed"))
 
     # Saying things
 
@@ -570,6 +854,35 @@ class Hub:
             )
         )
         member.quit("nickname taken elsewhere")
+
+    def taken_over(self, conn: str) -> None:
+        """Someone logged in to this member's account on another node."""
+        member = self._conns.get(conn)
+        if member is not None:
+            self._take_from(member)
+
+
+def _members_only(nick: str) -> str:
+    return f"{nick} is not registered, and only registered users may chat here"
+
+
+def _account_key(nick: str) -> str:
+    return f"account:{nick_key(nick)}"
+
+
+def _address_key(member: Member) -> str:
+    return f"address:{member.host}"
+
+
+def _seconds(count: int) -> str:
+    return f"{count} second{'' if count == 1 else 's'}"
+
+
+def _no_file_logins(clock: IReactorTime) -> Logins:
+    """Accounts in memory: a hub without a state file (tests, embedding)."""
+    from twisted.internet import reactor
+
+    return Logins(MemoryAccounts(), Hasher(reactor), clock)  # type: ignore[arg-type]
 
 
 def _taken(nick: str) -> str:

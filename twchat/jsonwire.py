@@ -23,6 +23,7 @@ from .events import (
     NickChanged,
     NickPrompt,
     Notice,
+    PasswordPrompt,
     Presence,
     Private,
     PrivateSent,
@@ -38,6 +39,7 @@ __all__ = ["TYPES", "render_json"]
 TYPES: dict[type, str] = {
     Greeting: "greeting",
     NickPrompt: "prompt",
+    PasswordPrompt: "password_prompt",
     Welcome: "registered",
     Chat: "chat",
     Action: "action",

@@ -25,6 +25,8 @@ class Member(Protocol):
     nick: str
     #: Where the user connects from, for the log.
     peer: str
+    #: The address alone (failed logins are counted per address).
+    host: str
     #: The room the user is in (None until registered).
     room: Room | None
 
@@ -45,3 +47,6 @@ class Member(Protocol):
 
     def quit(self, reason: str) -> None:
         """End this user's session at their own request."""
+
+    def end(self, reason: str, last: Event) -> None:
+        """The server ends this session: ``reason`` for the room, ``last`` for them."""

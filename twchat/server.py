@@ -15,10 +15,12 @@ from types import FrameType
 from typing import Any
 
 from twisted.application.service import MultiService
+from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from .accounts.logins import Logins
 from .backend import IBackend
 from .backend.memory import MemoryBackend
 from .config import ChatConfig
@@ -54,6 +56,8 @@ class ChatServer(MultiService):
         config: ChatConfig | None = None,
         backend: IBackend | None = None,
         history: History | None = None,
+        logins: Logins | None = None,
+        state: adbapi.ConnectionPool | None = None,
     ) -> None:
         super().__init__()
         self.reactor = reactor
@@ -70,7 +74,10 @@ class ChatServer(MultiService):
             max_rooms=self.config.max_rooms,
             history_replay=self.config.history_replay,
             lifecycle=self.lifecycle,
+            logins=logins,
         )
+        #: The state file's database thread, closed last.
+        self._state = state
         self.pool = ConnectionPool(reactor, self.config, self.lifecycle)
         #: Sends each turn's lines, one batch per connection.
         self.flusher = Flusher(reactor)
@@ -96,6 +103,7 @@ class ChatServer(MultiService):
 
     def start(self) -> None:
         self.pool.start()
+        self.hub.logins.hasher.start()
         self.hub.start()
 
     def shutdown(self) -> Deferred[None]:
@@ -108,7 +116,15 @@ class ChatServer(MultiService):
 
     def stop(self) -> Deferred[None]:
         """After the goodbyes: let what was said reach the disk (or Redis)."""
-        return self.hub.stop()
+        d = self.hub.stop()
+
+        def close(result: object) -> object:
+            self.hub.logins.hasher.stop()
+            if self._state is not None:
+                self._state.close()
+            return result
+
+        return d.addBoth(close)
 
     # As a service
 

@@ -8,6 +8,7 @@ class and ``makeService`` returning the server's state as a ``MultiService``
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any
 
 from twisted.application import strports
@@ -23,12 +24,17 @@ from twisted.python import usage
 from zope.interface import implementer
 
 from ._address import describe_address
+from .accounts import IAccountStore
+from .accounts.hashing import Hasher
+from .accounts.logins import Logins
+from .accounts.sqlite import SQLiteAccounts
 from .backend.redis.store import NODE_TTL, STREAM_MAX
 from .config import HISTORY_KEEP, ChatConfig, option_fields, option_name
-from .history import open_history
+from .history import History
 from .hub import NODE_LOST
 from .room import PresencePolicy, room_error
 from .server import ChatServer
+from .statefile import open_pool, prepare_state
 from .transports.tls import (
     ReloadableCertificate,
     TLSReloadService,
@@ -40,6 +46,9 @@ from .transports.tls import (
 __all__ = ["DEFAULT_PORT", "Options", "makeService"]
 
 DEFAULT_PORT = "tcp:1234"
+DEFAULT_DB = "twchat.sqlite3"
+
+log = Logger()
 
 _defaults = ChatConfig()
 
@@ -90,10 +99,20 @@ class Options(usage.Options):
     optParameters: list[list[Any]] = [
         *_config_options(),
         [
-            "history-db",
+            "db",
             None,
-            "twchat-history.sqlite3",
-            "SQLite file keeping every room's lines (created if missing).",
+            DEFAULT_DB,
+            "The SQLite state file: every room's history and the accounts "
+            "(created if missing; a history file from an older twchat is "
+            "upgraded in place). Not used with --redis. --history-db is the "
+            "same option's old name.",
+        ],
+        [
+            "registration",
+            None,
+            "open",
+            "open: users make accounts with /register; closed: only "
+            "python -m twchat.admin does.",
         ],
         [
             "history-max-age",
@@ -127,7 +146,12 @@ class Options(usage.Options):
     ]
 
     optFlags = [
-        ["no-history", None, "Keep no history: no file, no replay, no /history."],
+        ["no-history", None, "Keep no history: no replay, no /history."],
+        [
+            "require-account",
+            None,
+            "Only registered nicknames may chat (no guests).",
+        ],
     ]
 
     optParameters += [
@@ -139,8 +163,9 @@ class Options(usage.Options):
             "through Redis at this URL (redis://HOST:PORT/DB). Needs Twisted's "
             "asyncio reactor: twistd -r asyncio -n chat --redis URL. "
             "History then lives in the room streams, trimmed by "
-            "--history-max-rows and --history-max-age; --history-db does "
-            "not apply. [default: off]",
+            "--history-max-rows and --history-max-age; accounts are kept "
+            "in Redis too (run Redis with persistence); --db does not apply. "
+            "[default: off]",
         ],
         [
             "node-ttl",
@@ -199,7 +224,16 @@ class Options(usage.Options):
         "address connected to]"
     )
 
+    def opt_history_db(self, path: str) -> None:
+        self["db"] = path
+
+    opt_history_db.__doc__ = "The old name of --db."
+
     def postOptions(self) -> None:
+        if self["registration"] not in ("open", "closed"):
+            raise usage.UsageError(
+                f"--registration must be open or closed, not {self['registration']!r}"
+            )
         for setting in option_fields():
             name = option_name(setting)
             _check(name, setting.metadata["check"], self[name])
@@ -216,6 +250,14 @@ class Options(usage.Options):
             self["port"] = [DEFAULT_PORT]
         if self["redis"] is not None:
             _check_redis(self["redis"], self["node-ttl"])
+        else:
+            try:
+                prepare_state(self["db"])
+            except (sqlite3.Error, OSError) as e:
+                # One line: the usage text would not help with a file.
+                raise SystemExit(
+                    f"twistd chat: --db {self['db']}: cannot open the state file: {e}"
+                ) from None
         from twisted.internet import reactor
         from twisted.internet.endpoints import serverFromString
 
@@ -308,7 +350,10 @@ def makeService(
     )
     history = None
     backend = None
+    pool = None
+    store: IAccountStore
     if options["redis"] is not None:
+        from .accounts.redis import RedisAccounts
         from .backend.redis.backend import RedisBackend
 
         backend = RedisBackend(
@@ -321,15 +366,34 @@ def makeService(
             stream_max=options["history-max-rows"] or STREAM_MAX,
             max_age=options["history-max-age"],
         )
-    elif not options["no-history"]:
-        history = open_history(
-            reactor,  # type: ignore[arg-type]
-            options["history-db"],
-            keep=HISTORY_KEEP,
-            max_age=options["history-max-age"],
-            max_rows=options["history-max-rows"],
-        )
-    server = ChatServer(reactor, config, backend=backend, history=history)  # type: ignore[arg-type]
+        store = RedisAccounts(backend.link.client)
+    else:
+        pool = open_pool(reactor, options["db"])  # type: ignore[arg-type]
+        store = SQLiteAccounts(pool)
+        log.info("state (history, accounts) in {path}", path=options["db"])
+        if not options["no-history"]:
+            history = History(
+                reactor,  # type: ignore[arg-type]
+                pool,
+                keep=HISTORY_KEEP,
+                max_age=options["history-max-age"],
+                max_rows=options["history-max-rows"],
+            )
+    logins = Logins(
+        store,
+        Hasher(reactor),  # type: ignore[arg-type]
+        reactor,  # type: ignore[arg-type]
+        registration=options["registration"] == "open",
+        required=bool(options["require-account"]),
+    )
+    server = ChatServer(
+        reactor,  # type: ignore[arg-type]
+        config,
+        backend=backend,
+        history=history,
+        logins=logins,
+        state=pool,
+    )
     certificates: list[ReloadableCertificate] = []
     tcp = server.tcp_factory()
     for description in options["port"]:

@@ -11,6 +11,7 @@ it and a client can colour it:
 ``*** bob joined (2 here)``  notice from the server
 ``! no such user: carol`` error: what you asked for did not happen
 ``? Choose a nickname:``  the server waits for an answer
+``? Password for alice:``  ... for a password (the client hides what is typed)
 ``[14:03] <alice> hi``    a line from the room's history
 """
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Iterator
 
+from .accounts import MIN_PASSWORD
 from .events import (
     Action,
     Chat,
@@ -31,6 +33,7 @@ from .events import (
     NickChanged,
     NickPrompt,
     Notice,
+    PasswordPrompt,
     Presence,
     Private,
     PrivateSent,
@@ -91,6 +94,13 @@ def _lines(event: Event) -> str:
         return f"*** Welcome to twchat! {_online(event.online)}."
     if isinstance(event, NickPrompt):
         return "? Choose a nickname:"
+    if isinstance(event, PasswordPrompt):
+        if event.new:
+            return (
+                f"? Choose a password for {event.nick} "
+                f"(at least {MIN_PASSWORD} characters):"
+            )
+        return f"? Password for {event.nick}:"
     if isinstance(event, Welcome):
         members = _members(event.room, event.online, event.names)
         return f"*** Welcome, {event.nick}! {members}"

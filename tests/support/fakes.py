@@ -6,9 +6,11 @@ import itertools
 import json
 import sqlite3
 import struct
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
+from argon2 import PasswordHasher
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -17,13 +19,17 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
 
+from twchat.accounts.hashing import BusyError, Hasher
 from twchat.config import ChatConfig
 from twchat.connection.connection import Connection
 from twchat.events import Event, RoomList
+from twchat.hub import Hub
 from twchat.jsonwire import TYPES
 from twchat.room import Room
 from twchat.server import ChatServer
 from twchat.wire import render_line
+
+_T = TypeVar("_T")
 
 _ports = itertools.count(40000)
 
@@ -122,11 +128,14 @@ class RecordingMember:
     def __init__(self, nick: str = "") -> None:
         self.nick = nick
         self.peer = "test"
+        self.host = "192.0.2.1"
         self.room: Room | None = None
         self.events: list[Event] = []
         self.written: list[bytes] = []
         self.lines: list[str] = []
         self.quit_reason: str | None = None
+        #: The hub it is on, for ``end`` (set by the harness).
+        self.hub: Hub | None = None
 
     #: Renders made by every RecordingMember (a broadcast renders once).
     renders = 0
@@ -147,10 +156,38 @@ class RecordingMember:
     def quit(self, reason: str) -> None:
         self.quit_reason = reason
 
+    def end(self, reason: str, last: Event) -> None:
+        """As a connection does: out of the chat, a last line, closed."""
+        hub = self.hub
+        if hub is not None:
+            hub.leave(self, reason)
+        self.send(last)
+        self.quit_reason = reason
+
     def take(self) -> list[str]:
         """The lines read since the last take."""
         lines, self.lines = self.lines, []
         return lines
+
+
+#: Real argon2id, with the cheapest parameters: tests stay fast.
+_CHEAP = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+class SyncHasher(Hasher):
+    """The hasher, run at once on the calling thread (no reactor needed)."""
+
+    def __init__(self, busy: bool = False) -> None:
+        super().__init__(Clock(), hasher=_CHEAP)  # type: ignore[arg-type]
+        #: Refuse every check, as a hasher with a full queue does.
+        self.busy = busy
+        self.runs = 0
+
+    def _run(self, work: Callable[..., _T], *args: object) -> Deferred[_T]:
+        if self.busy:
+            return fail(BusyError())
+        self.runs += 1
+        return succeed(work(*args))
 
 
 class SyncPool:

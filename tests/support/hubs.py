@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -20,15 +21,20 @@ from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
+from twchat.accounts import IAccountStore
+from twchat.accounts.logins import Logins
+from twchat.accounts.redis import RedisAccounts
+from twchat.accounts.sqlite import SQLiteAccounts
 from twchat.backend.memory import MemoryBackend
 from twchat.backend.redis.backend import RedisBackend
 from twchat.commands import handle_line
-from twchat.history import History, prepare_history
+from twchat.history import History
 from twchat.hub import NODE_LOST, Hub
 from twchat.room import PresencePolicy
+from twchat.statefile import prepare_state
 
 from . import WAIT
-from .fakes import RecordingMember, SyncPool
+from .fakes import RecordingMember, SyncHasher, SyncPool
 
 __all__ = ["BACKENDS", "Hubs"]
 
@@ -71,17 +77,22 @@ class Hubs:
         history_replay: int = 20,
         presence: PresencePolicy | None = None,
         ttl: int = 10,
+        registration: bool = True,
+        require_account: bool = False,
     ) -> Hub:
         """A new hub (a new node in Redis mode), started."""
         backend: Any
+        accounts: IAccountStore
         if self.kind == "memory":
             store = None
+            assert self.directory is not None, "the state file needs a directory"
+            path = self.directory / f"state{len(self.hubs)}.sqlite3"
+            prepare_state(str(path))
+            pool = SyncPool(path)
             if history:
-                assert self.directory is not None, "history needs a directory"
-                path = self.directory / f"history{len(self.hubs)}.sqlite3"
-                prepare_history(str(path))
-                store = History(self.reactor, SyncPool(path), keep=100)
+                store = History(self.reactor, pool, keep=100)
             backend = MemoryBackend("lobby", store)
+            accounts = SQLiteAccounts(pool)
         else:
             backend = RedisBackend(
                 self.reactor,
@@ -90,12 +101,21 @@ class Hubs:
                 keep=100 if history else 0,
                 ttl=ttl,
             )
+            accounts = RedisAccounts(backend.link.client)
+        logins = Logins(
+            accounts,
+            SyncHasher(),
+            self.reactor,
+            registration=registration,
+            required=require_account,
+        )
         hub = Hub(
             backend,
             self.reactor,
             presence,
             max_rooms=max_rooms,
             history_replay=history_replay if history else 0,
+            logins=logins,
         )
         hub.start()
         self.hubs.append(hub)
@@ -141,6 +161,7 @@ class Hubs:
     def type(self, hub: Hub, member: RecordingMember, *lines: str) -> None:
         """``member`` types lines; each is acted on before the next, as a
         connection does."""
+        member.hub = hub
         for line in lines:
             self.done(handle_line(hub, member, line))
 
@@ -186,3 +207,57 @@ class Hubs:
             self.loop.run_until_complete(self.loop.shutdown_asyncgens())
             self.loop.close()
             asyncio.set_event_loop(None)
+
+
+#: A history line's time stamp, for reading lines without it.
+_STAMP = re.compile(r"^\[(\d{4}-\d\d-\d\d )?\d\d:\d\d\] ")
+
+
+class Chat:
+    """Users on the hubs of one test, placed round-robin over the nodes."""
+
+    def __init__(self, hubs: Hubs, **options: object) -> None:
+        self.hubs = hubs
+        self.nodes = hubs.nodes(**options)
+        self.users: dict[str, tuple[Hub, RecordingMember]] = {}
+
+    def join(self, *nicks: str) -> list[RecordingMember]:
+        members = []
+        for nick in nicks:
+            hub = self.nodes[len(self.users) % len(self.nodes)]
+            member = self.hubs.join(hub, nick)
+            self.users[nick] = (hub, member)
+            members.append(member)
+        self.hubs.settle()
+        for member in members:
+            member.take()
+        return members
+
+    def connect(self) -> tuple[Hub, RecordingMember]:
+        """A connection that has not chosen a nickname yet."""
+        hub = self.nodes[len(self.users) % len(self.nodes)]
+        member = RecordingMember()
+        self.hubs.until(lambda: hub.backend.up)
+        self.hubs.done(hub.greet(member))
+        return hub, member
+
+    def type(self, nick: str, *lines: str) -> None:
+        hub, member = self.users[nick]
+        self.hubs.type(hub, member, *lines)
+        self.hubs.settle()
+
+    def quit(self, nick: str, reason: str = "") -> None:
+        hub, member = self.users.pop(nick)
+        hub.leave(member, reason)
+        self.hubs.settle()
+
+    def clear(self) -> None:
+        """Forget what everyone read so far."""
+        self.hubs.settle()
+        for _, member in self.users.values():
+            member.take()
+
+    def read(self, nick: str) -> list[str]:
+        """What ``nick`` read since last asked, history stamps removed."""
+        self.hubs.settle()
+        return [_STAMP.sub("[T] ", line) for line in self.users[nick][1].take()]

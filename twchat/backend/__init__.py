@@ -65,6 +65,12 @@ class IListener(Interface):
     def name_lost(conn: str) -> None:
         """Connection ``conn`` no longer holds its nickname (taken elsewhere)."""
 
+    def taken_over(conn: str) -> None:
+        """
+        Connection ``conn``'s nickname was taken by a login on another node;
+        its leave may have been told already (``leave`` does not repeat it).
+        """
+
 
 class IBackend(Interface):
     """
@@ -97,6 +103,14 @@ class IBackend(Interface):
 
     def release(nick: str) -> None:
         """Give back a nickname this node holds."""
+
+    def takeover(nick: str, reason: str) -> Deferred[None]:
+        """
+        Take ``nick`` for this node whoever holds it (a login). A holder on
+        another node leaves its room with ``reason`` (its members are told)
+        and its node is told to close that connection (``taken_over``).
+        A holder on this node is the hub's to take out first.
+        """
 
     def reserve(name: str, limit: int) -> Deferred[str | None]:
         """

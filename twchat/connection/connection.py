@@ -483,6 +483,10 @@ class Connection(Protocol):
 
     def kick(self, reason: str, why: str) -> None:
         """Close for misbehaving: ``reason`` to the room, ``why`` to them."""
+        self.end(reason, Error(why))
+
+    def end(self, reason: str, last: Event) -> None:
+        """Close: ``reason`` to the room, ``last`` to them."""
         if self._closing:
             return
         self.log.info(
@@ -492,7 +496,7 @@ class Connection(Protocol):
             reason=reason,
         )
         self.server.hub.leave(self, reason)
-        self.disconnect(Error(why))
+        self.disconnect(last)
 
     def _send_queue_exceeded(self) -> None:
         # Called from inside a broadcast: leaving now would change the room

@@ -40,7 +40,9 @@ from .codec import (
     TEXT,
     chat_fields,
     decode,
+    decode_eviction,
     decode_private,
+    eviction_fields,
     private_fields,
     topic_fields,
 )
@@ -101,6 +103,8 @@ class _Local:
     room: str
     #: Their join is in Redis (or they are being brought back in).
     published: bool = False
+    #: A login elsewhere took their name (and may have told their leave).
+    evicted: bool = False
 
 
 @implementer(IBackend)
@@ -153,7 +157,7 @@ class RedisBackend:
         self._rooms: dict[str, _Followed] = {}
         self._by_stream: dict[str, _Followed] = {}
         #: Leaves that could not be published: published on recovery.
-        self._unsent: list[tuple[str, str, str, str, str, bool]] = []
+        self._unsent: list[tuple[str, str, str, str, str, bool, bool]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
 
     @property
@@ -233,6 +237,35 @@ class RedisBackend:
 
     def release(self, nick: str) -> None:
         self.link.send(self.store.release(nick))
+
+    def takeover(self, nick: str, reason: str) -> Deferred[None]:
+        return self._ask(self._takeover(nick, reason))
+
+    async def _takeover(self, nick: str, reason: str) -> None:
+        old = await self.link.write(self.store.take(nick))
+        if not old or old == self.node:
+            return  # free, or ours: the hub has taken care of its own
+        # The eviction first: their node closes the connection before it
+        # reads the leave below, so they do not read their own leave.
+        self.link.send(self.store.deliver(old, eviction_fields(nick_key(nick))))
+        found = await self.store.whereabouts(old, nick)
+        if found is not None:
+            room, spelled = found
+            # Told at once, even if their node is slow to answer; whichever
+            # of the two leaves comes first is the one told.
+            await self.link.write(
+                self.store.leave(
+                    "",
+                    spelled,
+                    room,
+                    reason,
+                    "",
+                    self._default,
+                    free=False,
+                    node=old,
+                    must_hold=True,
+                )
+            )
 
     # Rooms
 
@@ -347,6 +380,7 @@ class RedisBackend:
     ) -> None:
         local = self._local.pop(conn, None)
         published = local is not None and local.published
+        evicted = local is not None and local.evicted
         if self._here.get(nick_key(nick)) == conn:
             del self._here[nick_key(nick)]
         followed = self._rooms.get(room)
@@ -364,20 +398,29 @@ class RedisBackend:
             else:
                 self.unreserve(room)
             return
-        self._leave_later(conn, nick, room, reason, went_to, free)
+        self._leave_later(conn, nick, room, reason, went_to, free, evicted)
 
     def _leave_later(
-        self, conn: str, nick: str, room: str, reason: str, went_to: str, free: bool
+        self,
+        conn: str,
+        nick: str,
+        room: str,
+        reason: str,
+        went_to: str,
+        free: bool,
+        must_hold: bool = False,
     ) -> None:
         """Publish a leave now, or as soon as Redis is back."""
         command = self.store.leave(
-            conn, nick, room, reason, went_to, self._default, free
+            conn, nick, room, reason, went_to, self._default, free, must_hold=must_hold
         )
         future = self.link.write(command)
 
         def done(f: asyncio.Future[Any]) -> None:
             if f.exception() is not None:
-                self._unsent.append((conn, nick, room, reason, went_to, free))
+                self._unsent.append(
+                    (conn, nick, room, reason, went_to, free, must_hold)
+                )
 
         future.add_done_callback(done)
 
@@ -501,6 +544,13 @@ class RedisBackend:
             message = decode_private(fields)
             if message is not None:
                 listener.private(*message)
+                continue
+            evicted = decode_eviction(fields)
+            conn = self._here.get(evicted or "")
+            local = self._local.get(conn or "")
+            if conn is not None and local is not None:
+                local.evicted = True
+                listener.taken_over(conn)
         # The inbox is trimmed only here, up to what this node has read: a
         # length limit on writing would drop a burst nobody had read yet.
         self.link.send(self.store.trim_inbox(entries[-1][0]))

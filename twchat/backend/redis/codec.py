@@ -15,7 +15,9 @@ __all__ = [
     "KIND",
     "chat_fields",
     "decode",
+    "decode_eviction",
     "decode_private",
+    "eviction_fields",
     "private_fields",
     "topic_fields",
 ]
@@ -57,6 +59,16 @@ def chat_fields(kind: str, nick: str, text: str, conn: str) -> dict[str, str]:
 
 def topic_fields(nick: str, text: str, conn: str) -> dict[str, str]:
     return {KIND: "topic", NICK: nick, TEXT: text, CONN: conn}
+
+
+def eviction_fields(to: str) -> dict[str, str]:
+    """Tell a node its user ``to`` (a nickname key) logged in elsewhere."""
+    return {KIND: "evict", TO: to}
+
+
+def decode_eviction(fields: dict[str, str]) -> str | None:
+    """The nickname key an inbox entry evicts, if it is an eviction."""
+    return fields[TO] if fields.get(KIND) == "evict" else None
 
 
 def private_fields(sender: str, to: str, text: str) -> dict[str, str]:

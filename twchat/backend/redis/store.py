@@ -31,6 +31,7 @@ __all__ = [
     "RENAME",
     "RESERVE",
     "STREAM_MAX",
+    "TAKE",
     "UNRESERVE",
     "Keys",
     "Store",
@@ -94,6 +95,15 @@ class Keys:
     def reaped(self, node: str) -> str:
         """Left behind for a node that was declared dead but comes back."""
         return f"{self.prefix}node:{node}:reaped"
+
+    def account(self, nick: str) -> str:
+        """Hash: ``name``, ``hash``, ``operator`` (0/1), ``created``."""
+        return f"{self.prefix}account:{nick}"
+
+    @property
+    def accounts(self) -> str:
+        """Set of the nickname keys that are accounts."""
+        return f"{self.prefix}accounts"
 
     @property
     def pruning(self) -> str:
@@ -165,10 +175,11 @@ return {id, n}
 
 #: Someone leaves a room (and, if ARGV[10] is 1, the chat: their
 #: nickname is freed). Only the node that holds them can take them out;
-#: if nobody holds them (Redis lost its data) the leave is still told.
+#: if nobody holds them (Redis lost its data) the leave is still told,
+#: unless ARGV[11] is 1 (a login elsewhere may have told it already).
 #: KEYS: members, rooms, node users, stream, topic, nick.
 #: ARGV: nick key, node, nick, room key, reason, went to, stream max
-#: length, default room key, conn, free the nickname (1/0).
+#: length, default room key, conn, free the nickname (1/0), must hold (1/0).
 #: Returns {entry id or "" if they were not there, people left}.
 LEAVE = _fields("""
 local held = redis.call('HGET', KEYS[1], ARGV[1])
@@ -181,6 +192,9 @@ if entry and string.sub(entry, 1, #ARGV[4] + 1) == ARGV[4] .. '\\t' then
   redis.call('HDEL', KEYS[3], ARGV[1])
 end
 if held and string.sub(held, 1, #mine) ~= mine then
+  return {'', -1}
+end
+if not held and ARGV[11] == '1' then
   return {'', -1}
 end
 redis.call('HDEL', KEYS[1], ARGV[1])
@@ -229,6 +243,14 @@ end
 return lost
 """
 
+#: A login takes a nickname whoever holds it. KEYS: nick. ARGV: node, ttl.
+#: Returns the node that held it ("" if none).
+TAKE = """
+local old = redis.call('GET', KEYS[1])
+redis.call('SET', KEYS[1], ARGV[1], 'EX', ARGV[2])
+return old or ''
+"""
+
 #: Free a nickname this node holds. KEYS: nick. ARGV: node.
 RELEASE = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -269,6 +291,7 @@ class Store:
         self._unreserve = client.register_script(UNRESERVE)
         self._claim = client.register_script(CLAIM)
         self._release = client.register_script(RELEASE)
+        self._take = client.register_script(TAKE)
 
     # Ordered writes
 
@@ -315,8 +338,12 @@ class Store:
         default: str,
         free: bool,
         node: str = "",
+        must_hold: bool = False,
     ) -> Command:
-        """Leave ``room`` (and free the nickname if ``free``), with its entry."""
+        """
+        Leave ``room`` (and free the nickname if ``free``), with its entry;
+        if ``must_hold``, only if the directory still has them there.
+        """
         keys = self.keys
         key = nick_key(nick)
         return lambda pipe: self._leave(
@@ -339,6 +366,7 @@ class Store:
                 default,
                 conn,
                 1 if free else 0,
+                1 if must_hold else 0,
             ],
             client=pipe,
         )
@@ -401,6 +429,13 @@ class Store:
         key = self.keys.nick(nick_key(nick))
         return lambda pipe: pipe.set(key, self.node, nx=True, ex=self.ttl)
 
+    def take(self, nick: str) -> Command:
+        """Take a nickname from whoever holds it (reply: their node, or "")."""
+        key = self.keys.nick(nick_key(nick))
+        return lambda pipe: self._take(
+            keys=[key], args=[self.node, self.ttl], client=pipe
+        )
+
     def reserve(self, room: str, name: str, limit: int) -> Command:
         """Create ``room`` within ``limit`` rooms (reply: its name, or None)."""
         return lambda pipe: self._reserve(
@@ -451,6 +486,11 @@ class Store:
             (names[key], int(replies[2 * i]), replies[2 * i + 1] or "")
             for i, key in enumerate(ordered)
         ]
+
+    async def whereabouts(self, node: str, nick: str) -> tuple[str, str] | None:
+        """(room key, nickname as spelled) of ``node``'s user ``nick``, or None."""
+        entry = await self.client.hget(self.keys.users(node), nick_key(nick))
+        return None if entry is None else _node_and_nick(entry)
 
     async def holder(self, nick: str) -> tuple[str, str] | None:
         """(node, nickname as spelled) of a registered user, or None."""

@@ -1,0 +1,89 @@
+"""
+The server's SQLite state file (``--db``): every room's history and the
+accounts, in one file with one schema.
+
+The schema has a version (``PRAGMA user_version``); opening a file brings
+it up to date, keeping its data, so a file written by an older twchat
+(a history file from before accounts existed) just gains the new tables.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+
+from twisted.enterprise.adbapi import ConnectionPool
+from twisted.internet.interfaces import IReactorTime
+
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "configure",
+    "migrate",
+    "open_pool",
+    "prepare_state",
+]
+
+#: Each version's statements; a database at version N gets N+1.. applied.
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    1: (
+        "CREATE TABLE messages ("
+        " room TEXT NOT NULL, seq INTEGER NOT NULL, ts REAL NOT NULL,"
+        " kind TEXT NOT NULL, sender TEXT NOT NULL, text TEXT NOT NULL,"
+        " PRIMARY KEY (room, seq))",
+    ),
+    # Retention by age scans by time.
+    2: ("CREATE INDEX messages_ts ON messages (ts)",),
+    # Accounts, keyed by the nickname's key (case-folded).
+    3: (
+        "CREATE TABLE accounts ("
+        " key TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL,"
+        " operator INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL)",
+    ),
+}
+SCHEMA_VERSION = max(MIGRATIONS)
+
+
+def migrate(connection: sqlite3.Connection) -> int:
+    """Bring the schema up to date; return the version it was at."""
+    (version,) = connection.execute("PRAGMA user_version").fetchone()
+    for target in range(version + 1, SCHEMA_VERSION + 1):
+        with connection:
+            for statement in MIGRATIONS[target]:
+                connection.execute(statement)
+            connection.execute(f"PRAGMA user_version = {target}")
+    return int(version)
+
+
+def configure(connection: sqlite3.Connection) -> None:
+    connection.execute("PRAGMA journal_mode = WAL")
+    connection.execute("PRAGMA synchronous = NORMAL")
+
+
+def prepare_state(path: str) -> None:
+    """
+    Open (creating, migrating) the file, to fail early if it cannot be used.
+
+    Run once at start-up, before the reactor runs: a plain call is fine.
+    """
+    connection = sqlite3.connect(path)
+    try:
+        configure(connection)
+        migrate(connection)
+    finally:
+        connection.close()
+
+
+def open_pool(clock: IReactorTime, path: str) -> ConnectionPool:
+    """
+    One connection on one thread: a single writer keeps the order, and
+    the reactor thread never waits on the disk.
+    """
+    return ConnectionPool(
+        "sqlite3",
+        path,
+        check_same_thread=False,
+        cp_min=1,
+        cp_max=1,
+        cp_openfun=configure,
+        cp_reactor=clock,
+    )
