@@ -231,3 +231,32 @@ class _BlankPage(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:
         pass
+
+
+def test_a_registered_name_asks_its_password(browser: Browser, server: Server) -> None:
+    tcp = User(server.port)
+    tcp.until("? Choose a nickname:")
+    tcp.send("dana")
+    tcp.line()
+    tcp.send("/register dana-secret")
+    assert tcp.line().startswith("*** dana is now registered")
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.fill("#nick", "dana")
+    page.press("#nick", "Enter")
+    expect(page.locator("#password-label")).to_have_text("Password for dana")
+    assert page.get_attribute("#password", "type") == "password"
+    page.fill("#password", "not-it-at-all")
+    page.press("#password", "Enter")
+    expect(page.locator("#login-error")).to_have_text("wrong password for dana")
+    page.fill("#nick", "dana")
+    page.press("#nick", "Enter")
+    page.fill("#password", "dana-secret")
+    page.press("#password", "Enter")
+    expect(page.locator("#chat")).to_be_visible()
+    # The old connection was taken over; the password is stored nowhere.
+    assert tcp.until("*** dana logged in from another connection; closing this one")
+    stored = page.evaluate("JSON.stringify(localStorage)")
+    assert "dana-secret" not in stored
+    assert '"twchat-nick":"dana"' in stored

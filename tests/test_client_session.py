@@ -30,12 +30,16 @@ class Screen:
     def __init__(self) -> None:
         self.lines: list[Line] = []
         self.asked = 0
+        self.asked_password = 0
 
     def show(self, line: Line) -> None:
         self.lines.append(line)
 
     def ask_nick(self) -> None:
         self.asked += 1
+
+    def ask_password(self) -> None:
+        self.asked_password += 1
 
     def texts(self) -> list[str]:
         seen, self.lines = [line.text for line in self.lines], []
@@ -65,9 +69,70 @@ class Connection:
 GREETING = ("*** Welcome to twchat! 1 user online.", "? Choose a nickname:")
 
 
-def make(nick: str = "", pipe: bool = False) -> tuple[ClientSession, Screen, Clock]:
+def make(
+    nick: str = "", pipe: bool = False, password: str = ""
+) -> tuple[ClientSession, Screen, Clock]:
     screen, clock = Screen(), Clock()
-    return ClientSession(screen, clock, nick=nick, pipe=pipe), screen, clock
+    session = ClientSession(screen, clock, nick=nick, pipe=pipe, password=password)
+    return session, screen, clock
+
+
+class PasswordTests(SynchronousTestCase):
+    def test_the_user_is_asked_and_the_password_is_not_shown(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING)
+        self.assertEqual(conn.sent(), ["alice"])
+        conn.server("? Password for alice:")
+        self.assertEqual(screen.asked_password, 1)
+        session.typed("s3cret-pass")
+        self.assertEqual(conn.sent(), ["s3cret-pass"])
+        conn.server("*** Welcome, alice! #lobby has 1 user: alice")
+        self.assertNotIn("<alice> s3cret-pass", screen.texts())
+        self.assertTrue(session.registered)
+
+    def test_after_a_reconnect_it_logs_in_again_by_itself(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING)
+        conn.server("? Password for alice:")
+        session.typed("s3cret-pass")
+        conn.server("*** Welcome, alice! #lobby has 1 user: alice")
+        conn.sent()
+        conn.lose()
+        again = Connection(session)
+        again.server(*GREETING)
+        again.server("? Password for alice:")
+        self.assertEqual(again.sent(), ["alice", "s3cret-pass"])
+        self.assertEqual(screen.asked_password, 1)
+
+    def test_a_given_password_answers_and_a_wrong_one_is_dropped(self) -> None:
+        session, screen, _ = make(nick="alice", password="given-pass")
+        conn = Connection(session)
+        conn.server(*GREETING, "? Password for alice:")
+        self.assertEqual(conn.sent(), ["alice", "given-pass"])
+        conn.server("! wrong password for alice", "? Choose a nickname:")
+        self.assertEqual(screen.asked, 1)  # not the same name again at once
+        session.typed("alice")
+        conn.server("? Password for alice:")
+        self.assertEqual(screen.asked_password, 1)  # the wrong one is not resent
+        self.assertEqual(session.password, "")
+
+    def test_piped_without_a_password_exits_2(self) -> None:
+        session, screen, _ = make(nick="alice", pipe=True)
+        conn = Connection(session)
+        conn.server(*GREETING, "? Password for alice:")
+        self.assertEqual(self.successResultOf(session.done), 2)
+        self.assertIn(
+            "-- no password: give --password-file or TWCHAT_PASSWORD", screen.texts()
+        )
+
+    def test_piped_with_a_wrong_password_exits_2(self) -> None:
+        session, _, _ = make(nick="alice", pipe=True, password="wrong-pass")
+        conn = Connection(session)
+        conn.server(*GREETING, "? Password for alice:")
+        conn.server("! wrong password for alice", "? Choose a nickname:")
+        self.assertEqual(self.successResultOf(session.done), 2)
 
 
 class HandshakeTests(SynchronousTestCase):

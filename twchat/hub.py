@@ -24,7 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .accounts import Account, password_error
+from .accounts import WRONG_PASSWORD, Account, password_error
 from .accounts.auth import LoggedIn
 from .accounts.hashing import BusyError, Hasher
 from .accounts.logins import Logins
@@ -508,7 +508,7 @@ class Hub:
             self.log.warn(
                 "failed login for {nick} from {peer}", nick=nick, peer=member.peer
             )
-            raise _RefusedError(f"wrong password for {nick}") from None
+            raise _RefusedError(f"{WRONG_PASSWORD}{nick}") from None
         except BusyError:
             raise _RefusedError(BUSY) from None
         except Exception as e:

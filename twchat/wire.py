@@ -43,9 +43,19 @@ from .events import (
     Welcome,
 )
 
-__all__ = ["EOL", "WHO_LINE_LENGTH", "render_line"]
+__all__ = [
+    "EOL",
+    "NEW_PASSWORD_PROMPT",
+    "PASSWORD_PROMPT",
+    "WHO_LINE_LENGTH",
+    "render_line",
+]
 
 EOL = b"\r\n"
+
+#: How the two password prompts begin (the client hides what answers them).
+PASSWORD_PROMPT = "? Password for "
+NEW_PASSWORD_PROMPT = "? Choose a password for "
 
 #: Long ``/who`` answers are split so that each line stays readable.
 WHO_LINE_LENGTH = 400
@@ -97,10 +107,10 @@ def _lines(event: Event) -> str:
     if isinstance(event, PasswordPrompt):
         if event.new:
             return (
-                f"? Choose a password for {event.nick} "
+                f"{NEW_PASSWORD_PROMPT}{event.nick} "
                 f"(at least {MIN_PASSWORD} characters):"
             )
-        return f"? Password for {event.nick}:"
+        return f"{PASSWORD_PROMPT}{event.nick}:"
     if isinstance(event, Welcome):
         members = _members(event.room, event.online, event.names)
         return f"*** Welcome, {event.nick}! {members}"

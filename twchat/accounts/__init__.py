@@ -17,7 +17,17 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
 
-__all__ = ["MAX_PASSWORD", "MIN_PASSWORD", "Account", "IAccountStore", "password_error"]
+__all__ = [
+    "MAX_PASSWORD",
+    "MIN_PASSWORD",
+    "WRONG_PASSWORD",
+    "Account",
+    "IAccountStore",
+    "password_error",
+]
+
+#: How the error for a wrong password begins (the client looks for it).
+WRONG_PASSWORD = "wrong password for "
 
 #: The shortest password accepted.
 MIN_PASSWORD = 8

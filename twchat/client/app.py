@@ -87,7 +87,13 @@ async def run(reactor: Any, options: ClientOptions, tty: bool) -> None:
         from twisted.internet import stdio
 
         stdio.StandardIO(front, reactor=reactor)
-    session = ClientSession(front, reactor, nick=options["nick"] or "", pipe=not tty)
+    session = ClientSession(
+        front,
+        reactor,
+        nick=options["nick"] or "",
+        pipe=not tty,
+        password=options["password"],
+    )
     front.session = session
 
     service = session_service(_endpoint(reactor, options), session, reactor)

@@ -36,6 +36,14 @@ class ClientOptions(usage.Options):
         ],
         ["nick", "n", None, "Register with this nickname instead of asking."],
         ["ca", None, None, "With --tls: trust this CA certificate (PEM file)."],
+        [
+            "password-file",
+            None,
+            None,
+            "Log in with the password in this file's first line when the "
+            "server asks (also: the TWCHAT_PASSWORD environment variable). "
+            "Without either, a terminal asks without echo.",
+        ],
     ]
     optFlags = [
         ["tls", "t", "Connect with TLS, verifying the server's certificate."],
@@ -52,5 +60,14 @@ class ClientOptions(usage.Options):
             raise usage.UsageError("--ca only makes sense with --tls")
         if self["ca"] and self["insecure"]:
             raise usage.UsageError("--ca and --insecure contradict each other")
+        self["password"] = os.environ.get("TWCHAT_PASSWORD", "")
+        if self["password-file"]:
+            try:
+                with open(self["password-file"], encoding="utf-8") as file:
+                    self["password"] = file.readline().rstrip("\r\n")
+            except OSError as e:
+                raise usage.UsageError(
+                    f"--password-file {self['password-file']}: {e.strerror}"
+                ) from e
         if os.environ.get("NO_COLOR"):
             self["no-color"] = True

@@ -56,6 +56,9 @@ class PlainIO(LineReceiver):
     def ask_nick(self) -> None:
         """The server's "? Choose a nickname:" line was shown: that is all."""
 
+    def ask_password(self) -> None:
+        """The prompt was shown; the next line read is the password."""
+
     def close(self) -> Deferred[None]:
         """Fires once everything written has reached standard output."""
         if self.transport is not None and not self._closed.called:

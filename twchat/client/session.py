@@ -19,6 +19,8 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
+from ..accounts import WRONG_PASSWORD
+from ..wire import NEW_PASSWORD_PROMPT, PASSWORD_PROMPT
 from .render import Kind, Line, classify
 
 __all__ = ["ClientProtocol", "ClientSession", "FrontEnd"]
@@ -28,6 +30,7 @@ QUIT_TIMEOUT = 5.0
 
 _WELCOME = "*** Welcome, "
 _FATAL = ("! server is full", "! too many connections")
+_WRONG_PASSWORD = f"! {WRONG_PASSWORD}"
 #: After a reconnect, refusals of our own nickname that pass: the old
 #: connection still holds it (in Redis mode until its server is declared
 #: dead), or the server cannot reach Redis for a moment.
@@ -45,6 +48,9 @@ class FrontEnd(Protocol):
 
     def ask_nick(self) -> None:
         """The next thing the user types is a nickname."""
+
+    def ask_password(self) -> None:
+        """The next thing the user types is a password: do not echo it."""
 
 
 class ClientProtocol(LineReceiver):
@@ -84,6 +90,7 @@ class ClientSession:
         clock: IReactorTime,
         nick: str = "",
         pipe: bool = False,
+        password: str = "",
     ) -> None:
         self.front = front
         self.clock = clock
@@ -93,6 +100,11 @@ class ClientSession:
         self.protocol: ClientProtocol | None = None
         self.registered = False
         self.awaiting_nick = False
+        #: The account's password: given (file, environment) or typed once,
+        #: kept for logging in again after a reconnect.
+        self.password = password
+        self.awaiting_password = False
+        self._password_sent = False
         self._nick_refused = False
         #: Since when we try to get our nickname back after a reconnect.
         self._reclaiming_since: float | None = None
@@ -112,6 +124,11 @@ class ClientSession:
 
     def received(self, raw: str) -> None:
         line = classify(raw, self.nick if self.registered else "")
+        if line.kind is Kind.PROMPT and line.text.startswith(
+            (PASSWORD_PROMPT, NEW_PASSWORD_PROMPT)
+        ):
+            self._password_wanted(line)
+            return
         if line.kind is Kind.PROMPT:
             self.front.show(line)
             self._nickname_wanted()
@@ -120,9 +137,12 @@ class ClientSession:
             if line.text.startswith(_WELCOME):
                 self.nick = line.text[len(_WELCOME) :].split("!", 1)[0]
                 self.registered = True
+                self._password_sent = False
                 self._nick_refused = False
                 self._reclaiming_since = None
             elif line.kind is Kind.ERROR:
+                if self._password_sent and line.text.startswith(_WRONG_PASSWORD):
+                    self.password = ""  # it is not (or no longer) right
                 if line.text.startswith(_FATAL):
                     self.front.show(line)
                     self.finish(1)
@@ -173,6 +193,11 @@ class ClientSession:
     def typed(self, text: str) -> None:
         """One line the user entered (or piped)."""
         if self._quitting:
+            return
+        if self.awaiting_password and self.protocol is not None:
+            self.awaiting_password = False
+            self.password = text
+            self._send_password()
             return
         if _is_quit(text):
             self.quit(text)
@@ -250,6 +275,24 @@ class ClientSession:
         self._retry = None
         if self.protocol is not None and not self.registered:
             self._attempt(self.nick)
+
+    def _password_wanted(self, prompt: Line) -> None:
+        if self.password and not self._password_sent:
+            self._send_password()  # given, or typed before a reconnect
+            return
+        self._password_sent = False
+        if self.pipe:
+            self.front.show(prompt)
+            self.say_client("no password: give --password-file or TWCHAT_PASSWORD")
+            self.finish(2)
+            return
+        self.front.show(prompt)
+        self.awaiting_password = True
+        self.front.ask_password()
+
+    def _send_password(self) -> None:
+        self._password_sent = True
+        self._send(self.password)
 
     def _nickname_wanted(self) -> None:
         if self._retry is not None:

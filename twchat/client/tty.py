@@ -9,6 +9,7 @@ redraws intact with the cursor where it was; editing is Unicode-aware
 from __future__ import annotations
 
 from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
@@ -24,6 +25,18 @@ def _ended(session: ClientSession) -> bool:
     return session.done.called
 
 
+class _History(InMemoryHistory):
+    """Up recalls what was typed, never a password."""
+
+    def __init__(self, ui: TerminalUI) -> None:
+        super().__init__()
+        self._ui = ui
+
+    def store_string(self, string: str) -> None:
+        if not self._ui.asking_password:
+            super().store_string(string)
+
+
 class TerminalUI:
     """Line editor with history; Ctrl-C clears the line or quits, Ctrl-D quits."""
 
@@ -32,6 +45,8 @@ class TerminalUI:
         self.timestamps = timestamps
         self.session: ClientSession | None = None
         self._asking_nick = False
+        #: The line being typed is a password: shown as stars, not kept.
+        self.asking_password = False
         self._prompt: PromptSession[str] | None = None
 
     def show(self, line: Line) -> None:
@@ -46,7 +61,14 @@ class TerminalUI:
         if self._prompt is not None and self._prompt.app.is_running:
             self._prompt.app.invalidate()
 
+    def ask_password(self) -> None:
+        self.asking_password = True
+        if self._prompt is not None and self._prompt.app.is_running:
+            self._prompt.app.invalidate()
+
     def _message(self) -> str:
+        if self.asking_password:
+            return "password> "
         if self._asking_nick or self.session is None or not self.session.registered:
             return "nickname> "
         return f"{self.session.nick}> "
@@ -68,7 +90,9 @@ class TerminalUI:
         """Read lines until the user quits or the session ends."""
         assert self.session is not None
         self._prompt = PromptSession(
-            history=InMemoryHistory(), key_bindings=self._bindings()
+            history=_History(self),
+            key_bindings=self._bindings(),
+            is_password=Condition(lambda: self.asking_password),
         )
         session = self.session
         with patch_stdout():
@@ -81,6 +105,7 @@ class TerminalUI:
                 if _ended(session):
                     return
                 self._asking_nick = False
+                self.asking_password = False
                 session.typed(text)
 
     def stop(self) -> None:

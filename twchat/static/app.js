@@ -13,7 +13,12 @@ const state = {
   rooms: [],
   lastLine: "",
   retry: 0,
+  // The account's password: typed (kept for reconnecting) or remembered.
+  password: localStorage.getItem("twchat-password") || "",
+  passwordSent: false,
+  askingPassword: false,
 };
+const WRONG_PASSWORD = "wrong password for ";
 
 function keyOf(name) { return name.replace(/^#/, "").toLowerCase(); }
 
@@ -119,11 +124,34 @@ const handlers = {
       showLogin();
     }
   },
+  password_prompt(ev) {
+    if (state.password && !state.passwordSent) {
+      state.passwordSent = true;
+      send(state.password);  // logging in again after a reconnect
+      return;
+    }
+    state.passwordSent = false;
+    state.askingPassword = true;
+    $("password-label").textContent = ev.new
+      ? "Choose a password for " + ev.nick + " (at least 8 characters)"
+      : "Password for " + ev.nick;
+    $("nick").value = ev.nick;
+    $("password-row").hidden = false;
+    $("password").value = "";
+    showLogin();
+    $("password").focus();
+  },
   error(ev) {
-    if (!state.registered) {
+    if (ev.text.startsWith(WRONG_PASSWORD)) {
+      state.password = "";  // never retried on its own
+      localStorage.removeItem("twchat-password");
+    }
+    if (!state.registered || state.askingPassword) {
       $("login-error").textContent = ev.text;
       state.nick = "";
-      showLogin();
+      state.askingPassword = false;
+      $("password-row").hidden = true;
+      if (!state.registered) showLogin(); else hideLogin();
     } else {
       append("error", [["! " + ev.text, ""]]);
       state.joining = "";
@@ -132,6 +160,10 @@ const handlers = {
   registered(ev) {
     state.registered = true;
     state.nick = ev.nick;
+    state.passwordSent = false;
+    state.askingPassword = false;
+    $("password-row").hidden = true;
+    localStorage.setItem("twchat-nick", ev.nick);
     state.retry = 0;
     setRoom(ev.room);
     state.users = ev.names.slice();
@@ -202,6 +234,12 @@ const handlers = {
   notice(ev) { append("notice", [[ev.text, ""]]); },
 };
 
+function hideLogin() {
+  $("login").hidden = true;
+  $("chat").hidden = false;
+  $("sidebar").hidden = false;
+}
+
 function showLogin() {
   $("login").hidden = false;
   $("chat").hidden = true;
@@ -235,6 +273,21 @@ function connect() {
 
 $("login-form").addEventListener("submit", (e) => {
   e.preventDefault();
+  if (state.askingPassword) {
+    const password = $("password").value;
+    if (!password) return;
+    state.askingPassword = false;
+    state.password = password;
+    state.passwordSent = true;
+    // Only if asked to, and only in this browser's own storage.
+    if ($("remember-password").checked) localStorage.setItem("twchat-password", password);
+    $("password").value = "";
+    $("password-row").hidden = true;
+    $("login-error").textContent = "";
+    send(password);
+    if (state.registered) hideLogin();  // a /nick to an account
+    return;
+  }
   const nick = $("nick").value.trim();
   if (!nick) return;
   state.nick = nick;
@@ -272,4 +325,5 @@ $("new-room").addEventListener("submit", (e) => {
   $("new-room-name").value = "";
 });
 
+$("nick").value = localStorage.getItem("twchat-nick") || "";
 connect();
