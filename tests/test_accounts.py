@@ -30,6 +30,13 @@ def registered(chat: Chat, nick: str, password: str = SECRET) -> RecordingMember
     return member
 
 
+def newcomer(chat: Chat) -> tuple[Hub, RecordingMember]:
+    """A new connection, its greeting read: the next line is a nickname."""
+    hub, member = chat.connect()
+    member.take()
+    return hub, member
+
+
 def logins(hub: Hub) -> Logins:
     return hub.logins
 
@@ -38,8 +45,7 @@ def test_registering_then_logging_in(hubs: Hubs) -> None:
     chat = Chat(hubs)
     registered(chat, "alice")
     chat.quit("alice")
-    hub, member = chat.connect()
-    member.take()
+    hub, member = newcomer(chat)
     hubs.type(hub, member, "Alice")
     assert member.take() == ["? Password for alice:"]
     hubs.type(hub, member, "not the password")
@@ -79,8 +85,7 @@ def test_changing_the_password(hubs: Hubs) -> None:
     chat.type("alice", f"/password {SECRET} new-password")
     assert chat.read("alice") == ["*** your password has been changed"]
     chat.quit("alice")
-    hub, member = chat.connect()
-    member.take()
+    hub, member = newcomer(chat)
     hubs.type(hub, member, "alice", SECRET)
     assert member.take() == [
         "? Password for alice:",
@@ -95,8 +100,7 @@ def test_an_empty_answer_takes_the_name_back(hubs: Hubs) -> None:
     chat = Chat(hubs)
     registered(chat, "alice")
     chat.quit("alice")
-    hub, member = chat.connect()
-    member.take()
+    hub, member = newcomer(chat)
     hubs.type(hub, member, "alice", "")
     assert member.take() == ["? Password for alice:", "? Choose a nickname:"]
     hubs.type(hub, member, "carol")
@@ -110,8 +114,7 @@ def test_a_guest_name_is_refused_while_held_but_an_account_is_taken_over(
     registered(chat, "alice")
     chat.join("bob", "guest")
     chat.clear()
-    hub, other = chat.connect()
-    other.take()
+    hub, other = newcomer(chat)
     hubs.type(hub, other, "guest")
     assert other.take() == ["! nickname guest is already taken", "? Choose a nickname:"]
     # alice's old connection (another device, or a dead one) is taken over.
@@ -139,7 +142,6 @@ def test_two_logins_at_once_one_wins(hubs: Hubs) -> None:
     first_hub, first = chat.connect()
     second_hub, second = chat.connect()
     for hub, member in ((first_hub, first), (second_hub, second)):
-        member.hub = hub
         hubs.type(hub, member, "alice")
     # Both answers are in before either login is through.
     waiting = [
@@ -186,8 +188,7 @@ def test_failed_logins_lock_the_account_and_the_address(hubs: Hubs) -> None:
     chat = Chat(hubs)
     registered(chat, "alice")
     chat.quit("alice")
-    hub, member = chat.connect()
-    member.take()
+    hub, member = newcomer(chat)
     for _ in range(4):  # three free failures, then a one-second lock
         hubs.type(hub, member, "alice", "guess guess")
     hasher = logins(hub).hasher
@@ -241,8 +242,7 @@ def test_registration_closed(hubs: Hubs) -> None:
 
 def test_accounts_only_with_open_registration(hubs: Hubs) -> None:
     chat = Chat(hubs, require_account=True)
-    hub, member = chat.connect()
-    member.take()
+    hub, member = newcomer(chat)
     hubs.type(hub, member, "dora")
     assert member.take() == ["? Choose a password for dora (at least 8 characters):"]
     hubs.type(hub, member, "short")
@@ -261,8 +261,7 @@ def test_accounts_only_with_open_registration(hubs: Hubs) -> None:
 
 def test_accounts_only_with_closed_registration(hubs: Hubs) -> None:
     chat = Chat(hubs, require_account=True, registration=False)
-    hub, member = chat.connect()
-    member.take()
+    hub, member = newcomer(chat)
     hubs.type(hub, member, "dora")
     assert member.take() == [
         "! dora is not registered, and only registered users may chat here",
@@ -274,8 +273,7 @@ def test_a_busy_hasher_is_said_so(hubs: Hubs) -> None:
     chat = Chat(hubs)
     registered(chat, "alice")
     chat.quit("alice")
-    hub, member = chat.connect()
-    member.take()
+    hub, member = newcomer(chat)
     hasher = logins(hub).hasher
     assert isinstance(hasher, SyncHasher)
     hasher.busy = True
@@ -286,8 +284,7 @@ def test_a_busy_hasher_is_said_so(hubs: Hubs) -> None:
 @pytest.mark.parametrize("hubs", ["memory"], indirect=True)
 def test_an_unreadable_store_refuses_names(hubs: Hubs) -> None:
     chat = Chat(hubs)
-    hub, member = chat.connect()
-    member.take()
+    hub, member = newcomer(chat)
     store: Any = logins(hub).store
     store._pool.failing = True
     hubs.type(hub, member, "carol")

@@ -16,6 +16,7 @@ import itertools
 import time
 from collections.abc import Awaitable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from twisted.cred.error import UnauthorizedLogin
 from twisted.internet.defer import Deferred, ensureDeferred
@@ -26,9 +27,8 @@ from zope.interface import implementer
 
 from .accounts import WRONG_PASSWORD, Account, password_error
 from .accounts.auth import LoggedIn
-from .accounts.hashing import BusyError, Hasher
+from .accounts.hashing import BusyError
 from .accounts.logins import Logins
-from .accounts.memory import MemoryAccounts
 from .backend import Entered, IBackend, IListener, RoomEvent, UnavailableError
 from .events import (
     Action,
@@ -64,6 +64,8 @@ __all__ = [
     "Hub",
     "Waiting",
 ]
+
+_T = TypeVar("_T")
 
 #: What an action returns: None once done, or a Deferred that fires when
 #: it is (Redis mode); the user's next lines wait for it, keeping their order.
@@ -124,11 +126,12 @@ class Hub:
         max_rooms: int = 100,
         history_replay: int = 20,
         lifecycle: Lifecycle | None = None,
-        logins: Logins | None = None,
+        *,
+        logins: Logins,
     ) -> None:
         self.backend = backend
         #: Accounts: the store, the portal, the throttle, the policy.
-        self.logins = logins if logins is not None else _no_file_logins(clock)
+        self.logins = logins
         self.users: dict[str, Member] = {}
         self.rooms: dict[str, Room] = {}
         #: Where everyone starts, and where /part leads; it never disappears.
@@ -268,14 +271,6 @@ class Hub:
             online = 0  # this node's users, then
         member.send(Greeting(max(online, len(self.users))))
         member.send(NickPrompt())
-
-    def _name_error(self, nick: str, member: Member) -> str | None:
-        error = nick_error(nick)
-        if error is None:
-            holder = self.find(nick)
-            if holder is not None and holder is not member:
-                error = _taken(nick)
-        return error
 
     def register(self, member: Member, nick: str) -> Waiting:
         """
@@ -437,11 +432,7 @@ class Hub:
 
     async def _account(self, nick: str) -> Account | None:
         """The account called ``nick``; refused if accounts cannot be read."""
-        try:
-            return await self.logins.store.get(nick)
-        except Exception as e:
-            self.log.error("accounts unavailable: {error}", error=e)
-            raise _RefusedError(ACCOUNTS_UNAVAILABLE) from e
+        return await self._stored(self.logins.store.get(nick))
 
     def _ask(self, member: Member, nick: str, new: bool) -> None:
         self._asking[member] = _Asked(nick, new)
@@ -553,12 +544,15 @@ class Hub:
 
     async def _create(self, member: Member, nick: str, password: str) -> None:
         """A new account chosen at the prompt (``--require-account``)."""
-        account = Account(nick, await self._hash(password), created=time.time())
-        if not await self._store(self.logins.store.add(account)):
-            raise _RefusedError(f"{nick} is registered already")
-        self.log.info("{nick} registered from {peer}", nick=nick, peer=member.peer)
+        await self._new_account(member, nick, password)
         if self._here(member):
             await self._take(member, LoggedIn(nick))
+
+    async def _new_account(self, member: Member, nick: str, password: str) -> None:
+        account = Account(nick, await self._hash(password), created=time.time())
+        if not await self._stored(self.logins.store.add(account)):
+            raise _RefusedError(f"{nick} is registered already")
+        self.log.info("{nick} registered from {peer}", nick=nick, peer=member.peer)
 
     async def _hash(self, password: str) -> str:
         try:
@@ -566,9 +560,10 @@ class Hub:
         except BusyError:
             raise _RefusedError(BUSY) from None
 
-    async def _store(self, change: Deferred[bool]) -> bool:
+    async def _stored(self, work: Deferred[_T]) -> _T:
+        """What the account store answers; refused if it cannot be reached."""
         try:
-            return await change
+            return await work
         except Exception as e:
             self.log.error("accounts unavailable: {error}", error=e)
             raise _RefusedError(ACCOUNTS_UNAVAILABLE) from e
@@ -589,10 +584,7 @@ class Hub:
         return self._background(member, self._register_account(member, nick, password))
 
     async def _register_account(self, member: Member, nick: str, password: str) -> None:
-        account = Account(nick, await self._hash(password), created=time.time())
-        if not await self._store(self.logins.store.add(account)):
-            raise _RefusedError(f"{nick} is registered already")
-        self.log.info("{nick} registered from {peer}", nick=nick, peer=member.peer)
+        await self._new_account(member, nick, password)
         if self.users.get(nick_key(nick)) is member:
             self._account_of[member] = LoggedIn(nick)
             member.send(
@@ -625,7 +617,7 @@ class Hub:
     ) -> None:
         await self._check(member, avatar.name, old)
         hashed = await self._hash(new)
-        if not await self._store(self.logins.store.set_hash(avatar.name, hashed)):
+        if not await self._stored(self.logins.store.set_hash(avatar.name, hashed)):
             raise _RefusedError(f"{avatar.name} is not registered any more")
         self.log.info("{nick} changed their password", nick=avatar.name)
         member.send(Notice("your password has been changed"))
@@ -876,13 +868,6 @@ def _address_key(member: Member) -> str:
 
 def _seconds(count: int) -> str:
     return f"{count} second{'' if count == 1 else 's'}"
-
-
-def _no_file_logins(clock: IReactorTime) -> Logins:
-    """Accounts in memory: a hub without a state file (tests, embedding)."""
-    from twisted.internet import reactor
-
-    return Logins(MemoryAccounts(), Hasher(reactor), clock)  # type: ignore[arg-type]
 
 
 def _taken(nick: str) -> str:

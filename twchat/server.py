@@ -20,7 +20,9 @@ from twisted.internet.defer import Deferred, maybeDeferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
+from .accounts.hashing import Hasher
 from .accounts.logins import Logins
+from .accounts.memory import MemoryAccounts
 from .backend import IBackend
 from .backend.memory import MemoryBackend
 from .config import ChatConfig
@@ -66,6 +68,9 @@ class ChatServer(MultiService):
         self.lifecycle = Lifecycle()
         if backend is None:
             backend = MemoryBackend(self.config.default_room, history)
+        if logins is None:
+            # Without a state file (tests, embedding): accounts in memory.
+            logins = Logins(MemoryAccounts(), Hasher(reactor), reactor)  # type: ignore[arg-type]
         self.hub = Hub(
             backend,
             reactor,
@@ -103,7 +108,6 @@ class ChatServer(MultiService):
 
     def start(self) -> None:
         self.pool.start()
-        self.hub.logins.hasher.start()
         self.hub.start()
 
     def shutdown(self) -> Deferred[None]:

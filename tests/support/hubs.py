@@ -237,6 +237,7 @@ class Chat:
         """A connection that has not chosen a nickname yet."""
         hub = self.nodes[len(self.users) % len(self.nodes)]
         member = RecordingMember()
+        member.hub = hub
         self.hubs.until(lambda: hub.backend.up)
         self.hubs.done(hub.greet(member))
         return hub, member

@@ -63,9 +63,6 @@ class Hasher:
         #: Checks running or waiting.
         self.pending = 0
 
-    def start(self) -> None:
-        self._pool.start()
-
     def stop(self) -> None:
         self._pool.stop()
 
@@ -79,7 +76,7 @@ class Hasher:
         if self.pending >= self._limit:
             return fail(BusyError())
         if not self._pool.started:
-            self._pool.start()
+            self._pool.start()  # threads come and go with the work
         self.pending += 1
         d: Deferred[_T] = deferToThreadPool(
             self._reactor,

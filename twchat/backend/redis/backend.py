@@ -546,9 +546,9 @@ class RedisBackend:
                 listener.private(*message)
                 continue
             evicted = decode_eviction(fields)
-            conn = self._here.get(evicted or "")
-            local = self._local.get(conn or "")
-            if conn is not None and local is not None:
+            conn = self._here.get(evicted, "") if evicted is not None else ""
+            local = self._local.get(conn)
+            if local is not None:
                 local.evicted = True
                 listener.taken_over(conn)
         # The inbox is trimmed only here, up to what this node has read: a
