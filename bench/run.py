@@ -29,6 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from logins import FailedLogins, prepare_accounts
+
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BUILD = HERE / "build"
@@ -74,6 +76,9 @@ class Scenario:
     #: The clients are browsers: twchat's web port, WebSocket frames and
     #: JSON events (loadgen --websocket). twchat only.
     websocket: bool = False
+    #: Wrong passwords a second from other connections meanwhile, against
+    #: accounts in the state file (bench/logins.py). twchat only.
+    failed_logins: float = 0.0
     what: str = ""
 
     def loadgen_args(self) -> list[str]:
@@ -157,6 +162,23 @@ FULL = [
         nodes=2,
         what="the latency load on two nodes sharing Redis, half on each",
     ),
+    Scenario(
+        "logins",
+        100,
+        10,
+        rate=1000,
+        duration=3,
+        failed_logins=20,
+        what="the latency load while 20 logins a second fail",
+    ),
+    Scenario(
+        "logins-throughput",
+        100,
+        10,
+        lines=1000,
+        failed_logins=20,
+        what="the throughput load while 20 logins a second fail",
+    ),
 ]
 QUICK = [
     Scenario("throughput", 50, 5, lines=400, register_timeout=5, idle_timeout=1),
@@ -199,9 +221,31 @@ QUICK = [
         register_timeout=5,
         idle_timeout=1,
     ),
+    Scenario(
+        "logins",
+        50,
+        5,
+        rate=500,
+        duration=1,
+        failed_logins=20,
+        register_timeout=5,
+        idle_timeout=1,
+    ),
+    Scenario(
+        "logins-throughput",
+        50,
+        5,
+        lines=400,
+        failed_logins=20,
+        register_timeout=5,
+        idle_timeout=1,
+    ),
 ]
 for _quick, _full in zip(QUICK, FULL, strict=True):
     object.__setattr__(_quick, "what", f"quick: {_quick.clients} clients")
+
+#: Failed logins run this long before the chat load starts.
+LOGIN_WARM_UP = 1.5
 
 #: What twchat must reach (issue #3), checked on full runs.
 TARGETS = {
@@ -240,10 +284,15 @@ class Server:
 
 
 def servers(
-    port: int, history_db: str | None = None, web: bool = False
+    port: int,
+    history_db: str | None = None,
+    web: bool = False,
+    accounts_db: str | None = None,
 ) -> dict[str, Server]:
     py = sys.executable
     history = ["--db", history_db] if history_db else NO_HISTORY
+    if accounts_db:
+        history += ["--db", accounts_db]
     # A browser scenario: the clients reach the web port at ``port``.
     listen = "--web" if web else "--port"
     chat_port = ["--port", f"tcp:{free_port()}:interface=127.0.0.1"] if web else []
@@ -427,7 +476,13 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
             server = servers(port)[server_name]
         else:
             port = free_port()
-            server = servers(port, history_db, scenario.websocket)[server_name]
+            accounts_db = None
+            if scenario.failed_logins:
+                accounts_db = os.path.join(workdir, "state.sqlite3")
+                accounts = prepare_accounts(accounts_db)
+            server = servers(port, history_db, scenario.websocket, accounts_db)[
+                server_name
+            ]
             process = _start(server.command, workdir, server.env)
             processes, ports = [process], [port]
             _wait_for_port(port, process, 15)
@@ -453,11 +508,20 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
         result: dict[str, Any]
         if first.get("event") == "registered":
             registered = _rss(processes, "VmRSS")
+            attack = None
+            if scenario.failed_logins:
+                attack = FailedLogins(port, accounts, scenario.failed_logins)
+                attack.start()
+                # Until the hasher's queue is full: the chat meets the
+                # attack at its worst.
+                time.sleep(LOGIN_WARM_UP)
             cpu0, t0 = _cpu(processes), time.monotonic()
             gen.stdin.write("go\n")
             gen.stdin.flush()
             result = json.loads(gen.stdout.readline())
             cpu1, t1 = _cpu(processes), time.monotonic()
+            if attack is not None:
+                result["failed_logins"] = attack.stop()
             result["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
             result["rss_base_kib"] = base
             result["rss_registered_kib"] = registered
@@ -576,7 +640,11 @@ def check_targets(results: dict[str, dict[str, dict[str, Any]]]) -> dict[str, An
             ratio = t["deliveries_per_s"] / p["deliveries_per_s"]
             need = TARGETS[f"throughput_vs_{peer}"]
             checks[f"throughput >= {need}x {peer}"] = (round(ratio, 2), ratio >= need)
-    for scenario, key in (("latency", "latency_p99_ms"), ("crowd", "crowd_p99_ms")):
+    for scenario, key in (
+        ("latency", "latency_p99_ms"),
+        ("crowd", "crowd_p99_ms"),
+        ("logins", "latency_p99_ms"),
+    ):
         r = get(scenario, "twchat")
         if "latency_ms" in r:
             p99 = r["latency_ms"]["p99"]
@@ -636,6 +704,7 @@ def main(argv: list[str] | None = None) -> int:
                 or scenario.history
                 or scenario.nodes > 1
                 or scenario.websocket
+                or scenario.failed_logins
             )
             if twchat_only and name != "twchat":
                 continue  # the peers have no rooms, history, Redis or browsers
@@ -655,6 +724,17 @@ def main(argv: list[str] | None = None) -> int:
     if one.get("deliveries_per_s") and two.get("deliveries_per_s"):
         cluster_share = round(two["deliveries_per_s"] / one["deliveries_per_s"], 2)
         print(f"- two nodes through Redis: {cluster_share}x one node's deliveries/s")
+    under_attack = results.get("logins-throughput", {}).get("twchat", {})
+    attack_share = None
+    if one.get("deliveries_per_s") and under_attack.get("deliveries_per_s"):
+        attack_share = round(
+            under_attack["deliveries_per_s"] / one["deliveries_per_s"], 2
+        )
+        print(f"- with 20 failed logins/s: {attack_share}x the deliveries/s")
+    for which in ("logins", "logins-throughput"):
+        attack = results.get(which, {}).get("twchat", {}).get("failed_logins")
+        if attack:
+            print(f"- {which}: {attack['attempts']} logins {attack['outcomes']}")
     report = {
         "mode": "quick" if args.quick else "full",
         "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
@@ -664,6 +744,7 @@ def main(argv: list[str] | None = None) -> int:
         "results": results,
         "ratios": ratios(results),
         "cluster_vs_one_node": cluster_share,
+        "failed_logins_vs_none": attack_share,
         "targets": {k: {"value": v, "pass": ok} for k, (v, ok) in checks.items()},
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -62,6 +62,18 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert two["twchat"]["delivered"] == two["twchat"]["expected"] > 0
         assert two["twchat"]["gaps"] == two["twchat"]["reordered"] == 0
     assert report["cluster_vs_one_node"] > 0
+    for scenario in ("logins", "logins-throughput"):
+        attacked = report["results"][scenario]
+        assert list(attacked) == ["twchat"]  # accounts are twchat's
+        ours = attacked["twchat"]
+        assert ours["delivered"] == ours["expected"] > 0
+        assert ours["gaps"] == ours["reordered"] == 0
+        logins = ours["failed_logins"]
+        assert logins["attempts"] >= 20  # 20 a second for at least a second
+        # Every attempt was refused, and some reached the password hasher.
+        assert set(logins["outcomes"]) <= {"wrong password", "busy", "locked"}
+        assert logins["outcomes"].get("wrong password", 0) > 0
+    assert report["failed_logins_vs_none"] > 0
     assert "deliveries_per_s twchat/textbook" in report["ratios"]["throughput"]
     assert "| throughput | twchat" in run.stdout
     assert "nothing lost" in run.stdout

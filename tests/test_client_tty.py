@@ -6,6 +6,7 @@ the cursor after it; editing is by character; Ctrl-D restores the terminal.
 
 from __future__ import annotations
 
+import io
 import os
 import shlex
 import subprocess
@@ -16,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from twchat.admin import main as admin
+
+from .support.net import free_port
 from .support.proc import Twistd, User
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -150,3 +154,65 @@ def test_messages_never_garble_the_line_being_typed(
     status = next(line for line in screen if line.startswith("TERMINAL:"))
     assert status.split() == ["TERMINAL:icanon", "echo"], screen  # restored
     assert bob.until("*** alice left (1 here)")
+
+
+def test_a_password_is_typed_unseen_kept_out_of_history_and_reused(
+    terminal: Tmux, tmp_path: Path
+) -> None:
+    db = tmp_path / "state.sqlite3"
+    added = admin(
+        ["--db", str(db), "accounts", "add", "alice"],
+        stdin=io.StringIO("alice-pass\n"),
+        out=io.StringIO(),
+    )
+    assert added == 0
+    port = free_port()
+    args = ["--port", f"tcp:{port}:interface=127.0.0.1", "--db", str(db)]
+
+    def on_screen(text: str) -> Callable[[list[str]], bool]:
+        return lambda s: any(text in line for line in s)
+
+    def typing_line() -> str:
+        return terminal.screen()[terminal.cursor()[1]].rstrip()
+
+    with Twistd(tmp_path, args) as server:
+        server.wait_for_port(port)
+        terminal.keys(
+            f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} "
+            f"-m twchat.client --port {port} --nick alice",
+            "Enter",
+        )
+        terminal.wait_for(on_screen("? Password for alice:"))
+        terminal.wait_for(lambda s: typing_line() == "password>")
+        terminal.keys("wrong-pass", literal=True)
+        # Stars, not the password, while it is typed.
+        terminal.wait_for(lambda s: typing_line() == "password> " + "*" * 10)
+        terminal.keys("Enter")
+        terminal.wait_for(on_screen("! wrong password for alice"))
+        terminal.wait_for(lambda s: typing_line() == "nickname>")
+        terminal.keys("alice", "Enter")
+        terminal.wait_for(lambda s: typing_line() == "password>")
+        terminal.keys("alice-pass", literal=True)
+        terminal.keys("Enter")
+        terminal.wait_for(on_screen("*** Welcome, alice!"))
+        terminal.wait_for(lambda s: typing_line() == "alice>")
+        # Up recalls the nickname typed, never either password.
+        recalled = []
+        for _ in range(3):
+            terminal.keys("Up")
+            recalled.append(typing_line())
+        assert all("pass" not in line for line in recalled), recalled
+        terminal.keys("C-u")
+        screen = "\n".join(terminal.screen())
+        assert "wrong-pass" not in screen
+        assert "alice-pass" not in screen
+        server.process.kill()
+        assert server.stopped() != 0
+    with Twistd(tmp_path, args) as server:
+        # The client comes back by itself and logs in with what was typed.
+        server.wait_for_port(port)
+        terminal.wait_for(
+            lambda s: sum("*** Welcome, alice!" in line for line in s) == 2
+        )
+        assert not any("Password for alice" in line for line in terminal.screen()[-3:])
+        terminal.keys("C-d")

@@ -25,7 +25,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from .accounts import WRONG_PASSWORD, Account, password_error
+from .accounts import TOO_MANY_FAILURES, WRONG_PASSWORD, Account, password_error
 from .accounts.auth import LoggedIn
 from .accounts.hashing import BusyError
 from .accounts.logins import Logins
@@ -479,12 +479,11 @@ class Hub:
         throttle = self.logins.throttle
         wait = throttle.locked(_account_key(nick))
         if wait:
-            return f"too many failed logins for {nick}; try again in {_seconds(wait)}"
+            return f"{TOO_MANY_FAILURES} for {nick}; try again in {_seconds(wait)}"
         wait = throttle.locked(_address_key(member))
         if wait:
             return (
-                "too many failed logins from your address; "
-                f"try again in {_seconds(wait)}"
+                f"{TOO_MANY_FAILURES} from your address; try again in {_seconds(wait)}"
             )
         return None
 

@@ -20,6 +20,7 @@ from zope.interface import Interface
 __all__ = [
     "MAX_PASSWORD",
     "MIN_PASSWORD",
+    "TOO_MANY_FAILURES",
     "WRONG_PASSWORD",
     "Account",
     "IAccountStore",
@@ -28,6 +29,8 @@ __all__ = [
 
 #: How the error for a wrong password begins (the client looks for it).
 WRONG_PASSWORD = "wrong password for "
+#: The start of the refusal while a name or an address is locked.
+TOO_MANY_FAILURES = "too many failed logins"
 
 #: The shortest password accepted.
 MIN_PASSWORD = 8

@@ -7,10 +7,15 @@ thread pool of its own (argon2's C code releases the GIL), at most
 ``workers`` at once, so password checks can never take more than that
 many cores from the chat; at most ``queue`` more wait, and beyond that a
 check is refused at once with ``BusyError`` rather than queued for ever.
+On Linux those threads also run at a lower priority (nice 10), so when
+the cores are short, chat lines go first and password checks wait.
 """
 
 from __future__ import annotations
 
+import os
+import sys
+import threading
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -40,6 +45,25 @@ def verify_password(hash: str, password: str, hasher: PasswordHasher = _HASHER) 
         return hasher.verify(hash, password)
     except (VerificationError, InvalidHashError):
         return False
+
+
+#: How much lower than the reactor's the hashing threads' priority is.
+NICENESS = 10
+_thread_state = threading.local()
+
+
+def _lowered(work: Callable[..., _T], *args: object) -> _T:
+    """Run ``work`` having lowered this (worker) thread's priority once."""
+    if not getattr(_thread_state, "lowered", False):
+        _thread_state.lowered = True
+        # Linux alone gives each thread its own nice value (elsewhere a
+        # thread id is no process id).
+        if sys.platform == "linux":
+            current = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+            os.setpriority(
+                os.PRIO_PROCESS, threading.get_native_id(), current + NICENESS
+            )
+    return work(*args)
 
 
 class BusyError(Exception):
@@ -81,6 +105,7 @@ class Hasher:
         d: Deferred[_T] = deferToThreadPool(
             self._reactor,
             self._pool,
+            _lowered,
             work,
             *args,
         )

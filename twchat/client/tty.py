@@ -32,9 +32,10 @@ class _History(InMemoryHistory):
         super().__init__()
         self._ui = ui
 
-    def store_string(self, string: str) -> None:
+    # append_string, not store_string: the recalled list is filled here.
+    def append_string(self, string: str) -> None:
         if not self._ui.asking_password:
-            super().store_string(string)
+            super().append_string(string)
 
 
 class TerminalUI:
