@@ -15,7 +15,7 @@ from .hub import Hub, Waiting
 from .member import Member
 from .text import clean_text
 
-__all__ = ["HELP", "handle_line"]
+__all__ = ["HELP", "OPERATOR_HELP", "handle_line"]
 
 HELP = (
     "Commands:",
@@ -30,9 +30,26 @@ HELP = (
     "  /nick NEW         change your nickname (a registered one asks its password)",
     "  /register PASSWORD  make your nickname an account with this password",
     "  /password OLD NEW   change your account's password",
+    "  /mode             your room's modes",
     "  /quit [REASON]    leave the chat",
     "  /help             this list",
     "  //text            send a line that starts with /",
+)
+
+#: Shown by /help to the operators of the room they are in.
+OPERATOR_HELP = (
+    "Operator commands (in your room):",
+    "  /op NICK, /deop NICK      give or take operator status (logged-in users)",
+    "  /voice NICK, /devoice NICK  who may speak while the room is +m",
+    "  /kick NICK [REASON]       send NICK out of the room",
+    "  /ban MASK [DURATION] [REASON]  MASK: NICK, account:NAME, an address or",
+    "                            a CIDR block; DURATION: 30s, 10m, 2h, 7d, 2w",
+    "  /unban MASK, /bans        lift a ban; list the bans",
+    "  /mute NICK [DURATION], /unmute NICK",
+    "  /mode +i|-i|+t|-t|+m|-m   i invite-only, t only operators set the topic,",
+    "                            m only operators and voiced users speak",
+    "  /invite NICK              let NICK into an invite-only room",
+    "  /modlog [N]               the last N moderation actions here",
 )
 
 _Handler = Callable[[Hub, Member, str], Waiting]
@@ -111,9 +128,42 @@ def _quit(hub: Hub, member: Member, args: str) -> Waiting:
 
 
 def _help(hub: Hub, member: Member, args: str) -> Waiting:
-    for line in HELP:
+    lines: tuple[str, ...] = HELP
+    if member.room is not None and hub.moderator.operator(member, member.room):
+        lines += OPERATOR_HELP
+    for line in lines:
         member.send(Notice(line))
     return None
+
+
+#: Moderation commands, and the usage shown when one is typed bare.
+_MODERATION = {
+    "op": "/op NICK",
+    "deop": "/deop NICK",
+    "voice": "/voice NICK",
+    "devoice": "/devoice NICK",
+    "kick": "/kick NICK [REASON]",
+    "ban": "/ban MASK [DURATION] [REASON]",
+    "unban": "/unban MASK",
+    "bans": "",
+    "mute": "/mute NICK [DURATION]",
+    "unmute": "/unmute NICK",
+    "mode": "",
+    "invite": "/invite NICK",
+    "modlog": "",
+}
+
+
+def _moderation(name: str) -> _Handler:
+    usage = _MODERATION[name]
+
+    def handler(hub: Hub, member: Member, args: str) -> Waiting:
+        if usage and not args.strip(" "):
+            member.send(Error(f"usage: {usage}"))
+            return None
+        return hub.moderator.command(member, name, args)
+
+    return handler
 
 
 _COMMANDS: dict[str, _Handler] = {
@@ -130,6 +180,7 @@ _COMMANDS: dict[str, _Handler] = {
     "password": _password,
     "quit": _quit,
     "help": _help,
+    **{name: _moderation(name) for name in _MODERATION},
 }
 
 

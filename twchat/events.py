@@ -19,6 +19,7 @@ __all__ = [
     "HistoryLine",
     "Joined",
     "Left",
+    "Moderated",
     "NickChanged",
     "NickPrompt",
     "Notice",
@@ -187,6 +188,26 @@ class Error:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class Moderated:
+    """
+    An operator acted in a room (``action``: kick, ban, unban, mute,
+    unmute, op, deop, voice, devoice, mode, invite, founded).
+
+    ``changes`` are what the room's moderation state became, as stored
+    (``twchat.moderation.state``): each node applies them to its copy.
+    """
+
+    room: str
+    action: str
+    actor: str
+    target: str = ""
+    reason: str = ""
+    #: Seconds a ban or mute lasts; None: until lifted.
+    duration: int | None = None
+    changes: tuple[tuple[str, str | None], ...] = ()
+
+
 Event = (
     Greeting
     | NickPrompt
@@ -200,6 +221,7 @@ Event = (
     | Left
     | Presence
     | NickChanged
+    | Moderated
     | RoomInfo
     | RoomList
     | Topic

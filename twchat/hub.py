@@ -29,7 +29,14 @@ from .accounts import TOO_MANY_FAILURES, WRONG_PASSWORD, Account, password_error
 from .accounts.auth import LoggedIn
 from .accounts.hashing import BusyError
 from .accounts.logins import Logins
-from .backend import Entered, IBackend, IListener, RoomEvent, UnavailableError
+from .backend import (
+    Entered,
+    IBackend,
+    IListener,
+    Profile,
+    RoomEvent,
+    UnavailableError,
+)
 from .events import (
     Action,
     Chat,
@@ -38,6 +45,7 @@ from .events import (
     HistoryLine,
     Joined,
     Left,
+    Moderated,
     NickPrompt,
     Notice,
     PasswordPrompt,
@@ -50,7 +58,11 @@ from .events import (
 )
 from .lifecycle import Lifecycle
 from .member import Member
+from .moderation.memory import MemoryModeration
+from .moderation.store import IModerationStore
+from .moderator import Moderator
 from .nicknames import nick_error, nick_key
+from .refused import RefusedError
 from .room import PresencePolicy, Room, room_error, room_key
 from .text import clean_text
 
@@ -93,10 +105,6 @@ REGISTRATION_CLOSED = (
 _NOTHING_LEFT = "nothing left to send once control characters were removed"
 
 
-class _RefusedError(Exception):
-    """An action that did not happen; the message is what the user reads."""
-
-
 @dataclass(frozen=True, slots=True)
 class _Asked:
     """A member the server asked for a password (the next line is it)."""
@@ -128,6 +136,7 @@ class Hub:
         lifecycle: Lifecycle | None = None,
         *,
         logins: Logins,
+        moderation: IModerationStore | None = None,
     ) -> None:
         self.backend = backend
         #: Accounts: the store, the portal, the throttle, the policy.
@@ -152,6 +161,12 @@ class Hub:
         self._asking: dict[Member, _Asked] = {}
         #: Who is logged in to which account (guests are not here).
         self._account_of: dict[Member, LoggedIn] = {}
+        #: When each registered member got their name (epoch seconds).
+        self._since: dict[Member, float] = {}
+        #: Roles and sanctions (the moderation rules), over their store.
+        self.moderator = Moderator(
+            self, moderation if moderation is not None else MemoryModeration(), clock
+        )
         backend.attach(self)
 
     # Lifetime
@@ -174,7 +189,7 @@ class Hub:
 
     # Running actions that wait on the backend
 
-    def _background(
+    def background(
         self,
         member: Member,
         work: Awaitable[object],
@@ -190,8 +205,8 @@ class Hub:
         async def run() -> None:
             try:
                 await work
-            except (UnavailableError, _RefusedError) as e:
-                text = str(e) if isinstance(e, _RefusedError) else refusal
+            except (UnavailableError, RefusedError) as e:
+                text = str(e) if isinstance(e, RefusedError) else refusal
                 member.send(Error(text))
                 if prompt and not member.nick and member not in self._asking:
                     member.send(NickPrompt())
@@ -219,6 +234,7 @@ class Hub:
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(name, self._clock, self._presence)
+            self.moderator.room_here(room)
         return room
 
     def _vacate(self, room: Room) -> None:
@@ -226,8 +242,9 @@ class Hub:
         if not len(room) and not room.arriving and self.rooms.get(room.key) is room:
             room.stop()
             del self.rooms[room.key]
+            self.moderator.room_gone(room)
 
-    def _room_of(self, member: Member) -> Room:
+    def room_of(self, member: Member) -> Room:
         room = member.room
         assert room is not None, "registered members are always in a room"
         return room
@@ -250,6 +267,10 @@ class Hub:
         room.online = entered.online
         room.topic = entered.topic
         room.add(member)
+        # Its operators, bans and modes, before the newcomer may speak.
+        loading = self.moderator.entered(room)
+        if loading is not None:
+            await loading
         return entered
 
     def _show_room(self, member: Member, room: Room) -> None:
@@ -262,7 +283,7 @@ class Hub:
 
     def greet(self, member: Member) -> Waiting:
         """Say hello to a new connection and ask for its nickname."""
-        return self._background(member, self._greet(member))
+        return self.background(member, self._greet(member))
 
     async def _greet(self, member: Member) -> None:
         try:
@@ -288,7 +309,7 @@ class Hub:
             member.send(NickPrompt())
             return None
         self._claiming.add(member)
-        return self._background(member, self._choose(member, nick), prompt=True)
+        return self.background(member, self._choose(member, nick), prompt=True)
 
     async def _choose(self, member: Member, nick: str) -> None:
         """A guest name, an account's (its password next), or a new account."""
@@ -301,17 +322,19 @@ class Hub:
             return
         if self.find(nick) is not None:
             self._claiming.discard(member)
-            raise _RefusedError(_taken(nick))
+            raise RefusedError(_taken(nick))
         if self.logins.required:
             self._claiming.discard(member)
             if not self.logins.registration:
-                raise _RefusedError(_members_only(nick))
+                raise RefusedError(_members_only(nick))
             self._ask(member, nick, new=True)
             return
         await self._register(member, nick)
 
     async def _register(self, member: Member, nick: str, login: bool = False) -> None:
         """Claim ``nick`` (a login has taken it already) and enter the room."""
+        if not login:
+            await self._admit(member)
         try:
             claimed = login or await self.backend.claim(nick)
         finally:
@@ -333,6 +356,8 @@ class Hub:
         conn = f"{self.backend.node}.{next(self._serial)}"
         self._conns[conn] = member
         self._conn_of[member] = conn
+        self._since[member] = time.time()
+        self._describe(member)
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
         room = self._local_room(self.default_room)
         try:
@@ -352,7 +377,20 @@ class Hub:
         member.send(Welcome(nick, room.name, room.online, names[:WELCOME_NAMES]))
         self._show_room(member, room)
 
+    async def _admit(self, member: Member) -> None:
+        """Refused if banned from the default room (by account or address)."""
+        refusal = await self.moderator.may_enter(
+            member, room_key(self.default_room), self.default_room
+        )
+        if refusal is not None:
+            self._claiming.discard(member)
+            self.log.info(
+                "{peer} refused: {refusal}", peer=member.peer, refusal=refusal
+            )
+            raise RefusedError(refusal)
+
     def _forget(self, member: Member) -> str:
+        self._since.pop(member, None)
         conn = self._conn_of.pop(member, "")
         self._conns.pop(conn, None)
         if self.users.get(nick_key(member.nick)) is member:
@@ -369,7 +407,7 @@ class Hub:
         conn = self._forget(member)
         reason = SHUTTING_DOWN if self.lifecycle.closing else clean_text(reason)
         self.log.info("{nick} left: {reason}", nick=member.nick, reason=reason)
-        room = self._room_of(member)
+        room = self.room_of(member)
         member.room = None
         room.remove(member)
         self._vacate(room)
@@ -386,7 +424,7 @@ class Hub:
             return None
         if self._cut_off(member):
             return None
-        return self._background(member, self._change(member, old, new))
+        return self.background(member, self._change(member, old, new))
 
     async def _change(self, member: Member, old: str, new: str) -> None:
         """``/nick``: the same name spelled anew, a guest name, or a login."""
@@ -399,9 +437,9 @@ class Hub:
                 return
             holder = self.find(new)
             if holder is not None:
-                raise _RefusedError(_taken(new))
+                raise RefusedError(_taken(new))
             if self.logins.required:
-                raise _RefusedError(_members_only(new))
+                raise RefusedError(_members_only(new))
         await self._rename(member, old, new)
 
     async def _rename(
@@ -423,10 +461,25 @@ class Hub:
         del self.users[nick_key(old)]
         member.nick = new
         self.users[nick_key(new)] = member
-        room = self._room_of(member)
+        room = self.room_of(member)
         room.renamed(member, old)
         self.log.info("{old} is now known as {new}", old=old, new=new)
-        await self.backend.rename(self._conn_of[member], room.key, old, new)
+        renamed = self.backend.rename(self._conn_of[member], room.key, old, new)
+        self._describe(member)
+        await renamed
+
+    def _describe(self, member: Member) -> None:
+        """What other nodes may learn of ``member`` (moderation, /whois)."""
+        avatar = self._account_of.get(member)
+        self.backend.describe(
+            Profile(
+                member.nick,
+                None if avatar is None else nick_key(avatar.name),
+                member.host,
+                avatar is not None and avatar.operator,
+                self._since[member],
+            )
+        )
 
     # Accounts
 
@@ -441,6 +494,18 @@ class Hub:
     def asking_password(self, member: Member) -> bool:
         """Whether ``member``'s next line is a password."""
         return member in self._asking
+
+    async def profile(self, nick: str) -> Profile | None:
+        """What is known of whoever is called ``nick``, on any node."""
+        return await self.backend.profile(nick)
+
+    def conn_of(self, member: Member) -> str:
+        """The connection id of a registered member (unique on every node)."""
+        return self._conn_of[member]
+
+    async def account_named(self, nick: str) -> Account | None:
+        """The account called ``nick``, if there is one."""
+        return await self._account(nick)
 
     def account_of(self, member: Member) -> LoggedIn | None:
         """The account ``member`` is logged in to (None for a guest)."""
@@ -470,7 +535,7 @@ class Hub:
             work = self._login(member, asked.nick, password)
         if not member.nick:
             self._claiming.add(member)
-        return self._background(member, work, prompt=True)
+        return self.background(member, work, prompt=True)
 
     def _here(self, member: Member) -> bool:
         return member in self._claiming or member in self._conn_of
@@ -498,12 +563,12 @@ class Hub:
             self.log.warn(
                 "failed login for {nick} from {peer}", nick=nick, peer=member.peer
             )
-            raise _RefusedError(f"{WRONG_PASSWORD}{nick}") from None
+            raise RefusedError(f"{WRONG_PASSWORD}{nick}") from None
         except BusyError:
-            raise _RefusedError(BUSY) from None
+            raise RefusedError(BUSY) from None
         except Exception as e:
             self.log.error("accounts unavailable: {error}", error=e)
-            raise _RefusedError(ACCOUNTS_UNAVAILABLE) from e
+            raise RefusedError(ACCOUNTS_UNAVAILABLE) from e
         self.logins.throttle.succeeded(_account_key(nick))
         return avatar
 
@@ -522,11 +587,18 @@ class Hub:
         holder = self.find(name)
         if holder is not None and holder is not member:
             self._take_from(holder)
+        self._account_of[member] = avatar
+        if not member.nick:
+            try:
+                await self._admit(member)
+            except RefusedError:
+                self._account_of.pop(member, None)
+                raise
         await self.backend.takeover(name, LOGGED_IN_ELSEWHERE)
         if not self._here(member):
+            self._account_of.pop(member, None)
             self.backend.release(name)
             return
-        self._account_of[member] = avatar
         if member.nick:
             await self._rename(member, member.nick, name, login=True)
         else:
@@ -550,14 +622,14 @@ class Hub:
     async def _new_account(self, member: Member, nick: str, password: str) -> None:
         account = Account(nick, await self._hash(password), created=time.time())
         if not await self._stored(self.logins.store.add(account)):
-            raise _RefusedError(f"{nick} is registered already")
+            raise RefusedError(f"{nick} is registered already")
         self.log.info("{nick} registered from {peer}", nick=nick, peer=member.peer)
 
     async def _hash(self, password: str) -> str:
         try:
             return await self.logins.hasher.hash(password)
         except BusyError:
-            raise _RefusedError(BUSY) from None
+            raise RefusedError(BUSY) from None
 
     async def _stored(self, work: Deferred[_T]) -> _T:
         """What the account store answers; refused if it cannot be reached."""
@@ -565,7 +637,7 @@ class Hub:
             return await work
         except Exception as e:
             self.log.error("accounts unavailable: {error}", error=e)
-            raise _RefusedError(ACCOUNTS_UNAVAILABLE) from e
+            raise RefusedError(ACCOUNTS_UNAVAILABLE) from e
 
     def register_account(self, member: Member, password: str) -> Waiting:
         """``/register PASSWORD``: the guest's name becomes an account."""
@@ -580,12 +652,13 @@ class Hub:
         if error is not None:
             member.send(Error(error))
             return None
-        return self._background(member, self._register_account(member, nick, password))
+        return self.background(member, self._register_account(member, nick, password))
 
     async def _register_account(self, member: Member, nick: str, password: str) -> None:
         await self._new_account(member, nick, password)
         if self.users.get(nick_key(nick)) is member:
             self._account_of[member] = LoggedIn(nick)
+            self._describe(member)
             member.send(
                 Notice(
                     f"{nick} is now registered; "
@@ -609,7 +682,7 @@ class Hub:
         if error is not None:
             member.send(Error(error))
             return None
-        return self._background(member, self._change_password(member, avatar, old, new))
+        return self.background(member, self._change_password(member, avatar, old, new))
 
     async def _change_password(
         self, member: Member, avatar: LoggedIn, old: str, new: str
@@ -617,7 +690,7 @@ class Hub:
         await self._check(member, avatar.name, old)
         hashed = await self._hash(new)
         if not await self._stored(self.logins.store.set_hash(avatar.name, hashed)):
-            raise _RefusedError(f"{avatar.name} is not registered any more")
+            raise RefusedError(f"{avatar.name} is not registered any more")
         self.log.info("{nick} changed their password", nick=avatar.name)
         member.send(Notice("your password has been changed"))
 
@@ -639,6 +712,10 @@ class Hub:
             return None
         room = member.room
         assert room is not None, "registered members are always in a room"
+        refusal = self.moderator.may_speak(member, room)
+        if refusal is not None:
+            member.send(Error(refusal))
+            return None
         # The user goes on typing; a line that did not go out is told
         # (not_sent).
         self.backend.post(self._conn_of[member], room.key, kind, member.nick, text)
@@ -653,7 +730,7 @@ class Hub:
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return None
-        return self._background(member, self._tell(member, target, text), NOT_SENT)
+        return self.background(member, self._tell(member, target, text), NOT_SENT)
 
     async def _tell(self, member: Member, target: str, text: str) -> None:
         receiver = await self.backend.tell(member.nick, target, text)
@@ -666,10 +743,10 @@ class Hub:
 
     def who(self, member: Member, name: str = "") -> Waiting:
         """Who is in your room, or in the room called ``name``."""
-        key = room_key(name) if name else self._room_of(member).key
+        key = room_key(name) if name else self.room_of(member).key
         if self._cut_off(member):
             return None
-        return self._background(member, self._who(member, key, name))
+        return self.background(member, self._who(member, key, name))
 
     async def _who(self, member: Member, key: str, asked: str) -> None:
         found = await self.backend.roster(key)
@@ -689,15 +766,23 @@ class Hub:
         if error is not None:
             member.send(Error(error))
             return None
-        here = self._room_of(member)
+        here = self.room_of(member)
         if room_key(name) == here.key:
             member.send(Error(f"you are already in #{here.name}"))
             return None
         if self._cut_off(member):
             return None
-        return self._background(member, self._move(member, here, name))
+        return self.background(member, self._move(member, here, name))
 
-    async def _move(self, member: Member, here: Room, name: str) -> None:
+    async def _move(
+        self, member: Member, here: Room, name: str, check: bool = True
+    ) -> None:
+        if check:
+            refusal = await self.moderator.may_enter(member, room_key(name), name)
+            if refusal is not None:
+                raise RefusedError(refusal)
+            if member.room is not here:
+                return  # moved (kicked) meanwhile
         # The room limit and the room's creation are one step, for all nodes.
         known = await self.backend.reserve(name, self.max_rooms)
         if known is None:
@@ -729,10 +814,11 @@ class Hub:
         names = tuple(sorted(entered.names, key=nick_key))
         member.send(RoomInfo(target.name, target.online, names))
         self._show_room(member, target)
+        await self.moderator.arrived(member, target, entered.online)
 
     def part(self, member: Member) -> Waiting:
         """Back to the default room."""
-        if self._room_of(member).key == room_key(self.default_room):
+        if self.room_of(member).key == room_key(self.default_room):
             member.send(Error(f"you are already in #{self.default_room}"))
             return None
         return self.join(member, self.default_room)
@@ -740,7 +826,7 @@ class Hub:
     def list_rooms(self, member: Member) -> Waiting:
         if self._cut_off(member):
             return None
-        return self._background(member, self._list_rooms(member))
+        return self.background(member, self._list_rooms(member))
 
     async def _list_rooms(self, member: Member) -> None:
         rooms = await self.backend.rooms()
@@ -749,7 +835,7 @@ class Hub:
 
     def topic(self, member: Member, text: str) -> Waiting:
         """Show your room's topic, or set it (everyone in the room is told)."""
-        room = self._room_of(member)
+        room = self.room_of(member)
         if not text.strip():
             member.send(Topic(room.name, room.topic))
             return None
@@ -757,13 +843,17 @@ class Hub:
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return None
+        refusal = self.moderator.may_set_topic(member, room)
+        if refusal is not None:
+            member.send(Error(refusal))
+            return None
         if self._cut_off(member):
             return None
         self.log.info(
             "{nick} set the topic of #{room}", nick=member.nick, room=room.name
         )
         conn = self._conn_of[member]
-        return self._background(
+        return self.background(
             member, self.backend.set_topic(conn, room.key, member.nick, text)
         )
 
@@ -786,7 +876,7 @@ class Hub:
 
     def show_history(self, member: Member, count: int) -> Waiting:
         """``/history [N]``: the last N lines of your room."""
-        room = self._room_of(member)
+        room = self.room_of(member)
         history = self.backend.history
         if history is None:
             member.send(Error("history is turned off on this server"))
@@ -818,10 +908,30 @@ class Hub:
         elif kind is Left:
             assert isinstance(event, Left)
             here.announce_leave(event)
+        elif kind is Moderated:
+            assert isinstance(event, Moderated)
+            here.broadcast(event)
+            for member, told in self.moderator.heard(here, event):
+                self._send_out(member, here, told, event)
         else:
             if isinstance(event, Topic):
                 here.topic = event.text
             here.broadcast(event)
+
+    def _send_out(
+        self, member: Member, room: Room, told: str, event: Moderated
+    ) -> None:
+        """Kicked or banned: out of the room, or from the default room, away."""
+        if member.room is not room:
+            return
+        if room.key == room_key(self.default_room):
+            reason = f"{event.action}ed by {event.actor}".replace("baned", "banned")
+            member.end(reason, Error(told))
+            return
+        member.send(Error(told))
+        self.background(
+            member, self._move(member, room, self.default_room, check=False)
+        )
 
     def private(self, to: str, event: Private) -> None:
         receiver = self.users.get(to)

@@ -20,6 +20,7 @@ from .events import (
     HistoryLine,
     Joined,
     Left,
+    Moderated,
     NickChanged,
     NickPrompt,
     Notice,
@@ -49,6 +50,7 @@ TYPES: dict[type, str] = {
     Left: "left",
     Presence: "presence",
     NickChanged: "nick",
+    Moderated: "moderation",
     RoomInfo: "who",
     Topic: "topic",
     RoomList: "rooms",
@@ -57,7 +59,12 @@ TYPES: dict[type, str] = {
     Error: "error",
 }
 
-_FIELDS = {kind: tuple(f.name for f in fields(kind)) for kind in TYPES}
+#: What a node applies to its copy of a room's state is not the browser's.
+_INTERNAL = {"changes"}
+_FIELDS = {
+    kind: tuple(f.name for f in fields(kind) if f.name not in _INTERNAL)
+    for kind in TYPES
+}
 
 
 def _value(value: object) -> object:

@@ -32,6 +32,7 @@ from .connection.pool import ConnectionPool
 from .history import History
 from .hub import Hub
 from .lifecycle import Lifecycle
+from .moderation.store import IModerationStore
 from .transports.tcp import LineFactory
 
 __all__ = ["ChatServer"]
@@ -60,6 +61,7 @@ class ChatServer(MultiService):
         history: History | None = None,
         logins: Logins | None = None,
         state: adbapi.ConnectionPool | None = None,
+        moderation: IModerationStore | None = None,
     ) -> None:
         super().__init__()
         self.reactor = reactor
@@ -80,6 +82,7 @@ class ChatServer(MultiService):
             history_replay=self.config.history_replay,
             lifecycle=self.lifecycle,
             logins=logins,
+            moderation=moderation,
         )
         #: The state file's database thread, closed last.
         self._state = state

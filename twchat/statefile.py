@@ -39,6 +39,13 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         " key TEXT PRIMARY KEY, name TEXT NOT NULL, hash TEXT NOT NULL,"
         " operator INTEGER NOT NULL DEFAULT 0, created REAL NOT NULL)",
     ),
+    # Moderation: rooms' and the server's state as fields, and its log.
+    4: (
+        "CREATE TABLE moderation ("
+        " scope TEXT NOT NULL, field TEXT NOT NULL, value TEXT NOT NULL,"
+        " PRIMARY KEY (scope, field))",
+        "CREATE TABLE modlog (id INTEGER PRIMARY KEY, entry TEXT NOT NULL)",
+    ),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 

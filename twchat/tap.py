@@ -32,6 +32,8 @@ from .backend.redis.store import NODE_TTL, STREAM_MAX
 from .config import HISTORY_KEEP, ChatConfig, option_fields, option_name
 from .history import History
 from .hub import NODE_LOST
+from .moderation.sqlite import SQLiteModeration
+from .moderation.store import IModerationStore
 from .room import PresencePolicy, room_error
 from .server import ChatServer
 from .statefile import open_pool, prepare_state
@@ -355,6 +357,7 @@ def makeService(
     if options["redis"] is not None:
         from .accounts.redis import RedisAccounts
         from .backend.redis.backend import RedisBackend
+        from .moderation.redis import RedisModeration
 
         backend = RedisBackend(
             reactor,  # type: ignore[arg-type]
@@ -367,9 +370,11 @@ def makeService(
             max_age=options["history-max-age"],
         )
         store = RedisAccounts(backend.link.client)
+        moderation: IModerationStore = RedisModeration(backend.link.client)
     else:
         pool = open_pool(reactor, options["db"])  # type: ignore[arg-type]
         store = SQLiteAccounts(pool)
+        moderation = SQLiteModeration(pool)
         log.info("state (history, accounts) in {path}", path=options["db"])
         if not options["no-history"]:
             history = History(
@@ -393,6 +398,7 @@ def makeService(
         history=history,
         logins=logins,
         state=pool,
+        moderation=moderation,
     )
     certificates: list[ReloadableCertificate] = []
     tcp = server.tcp_factory()

@@ -30,6 +30,7 @@ from .events import (
     HistoryLine,
     Joined,
     Left,
+    Moderated,
     NickChanged,
     NickPrompt,
     Notice,
@@ -42,6 +43,7 @@ from .events import (
     Topic,
     Welcome,
 )
+from .moderation.masks import duration_text
 
 __all__ = [
     "EOL",
@@ -156,6 +158,8 @@ def _lines(event: Event) -> str:
         return f"*** {'; '.join(parts)} ({event.online} here)"
     if isinstance(event, NickChanged):
         return f"*** {event.old} is now known as {event.new}"
+    if isinstance(event, Moderated):
+        return f"*** {moderation_text(event)}"
     if isinstance(event, HistoryLine):
         stamp = _stamp(event.ts)
         if event.kind == "action":
@@ -169,6 +173,32 @@ def _lines(event: Event) -> str:
     if isinstance(event, Error):
         return f"! {event.text}"
     raise TypeError(f"no line format for {event!r}")
+
+
+def moderation_text(event: Moderated) -> str:
+    """What a room is told when an operator acts in it."""
+    actor, target, room = event.actor, event.target, f"#{event.room}"
+    lasting = (
+        " until lifted"
+        if event.duration is None
+        else f" for {duration_text(event.duration)}"
+    )
+    texts = {
+        "kick": f"{target} was kicked by {actor}",
+        "ban": f"{actor} banned {target} from {room}{lasting}",
+        "unban": f"{actor} lifted the ban on {target} in {room}",
+        "mute": f"{actor} muted {target} in {room}{lasting}",
+        "unmute": f"{actor} unmuted {target} in {room}",
+        "op": f"{actor} made {target} an operator of {room}",
+        "deop": f"{actor} took operator status in {room} from {target}",
+        "voice": f"{actor} gave {target} a voice in {room}",
+        "devoice": f"{actor} took {target}'s voice in {room}",
+        "mode": f"{actor} set mode {target} on {room}",
+        "invite": f"{actor} invited {target} to {room}",
+        "founded": f"{actor} founded {room} and is its operator",
+    }
+    text = texts.get(event.action, f"{actor} {event.action} {target}".rstrip())
+    return f"{text}: {event.reason}" if event.reason else text
 
 
 def render_line(event: Event) -> bytes:

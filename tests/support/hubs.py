@@ -30,13 +30,19 @@ from twchat.backend.redis.backend import RedisBackend
 from twchat.commands import handle_line
 from twchat.history import History
 from twchat.hub import NODE_LOST, Hub
+from twchat.moderation.redis import RedisModeration
+from twchat.moderation.sqlite import SQLiteModeration
+from twchat.moderation.store import IModerationStore
 from twchat.room import PresencePolicy
 from twchat.statefile import prepare_state
 
 from . import WAIT
 from .fakes import RecordingMember, SyncHasher, SyncPool
 
-__all__ = ["BACKENDS", "Hubs"]
+__all__ = ["BACKENDS", "PASSWORD", "Chat", "Hubs"]
+
+#: The password the helpers register accounts with.
+PASSWORD = "correct-horse"
 
 #: Every way to run the rules: one process, one Redis node, users spread
 #: over two Redis nodes. A rule must read the same on all of them.
@@ -59,8 +65,10 @@ class Hubs:
         self._next = itertools.count()
         self.loop: asyncio.AbstractEventLoop | None = None
         self.clock: Clock | None = None
+        #: What bans and mutes expire by, on every backend.
+        self.wall = Clock()
         if kind == "memory":
-            self.clock = Clock()
+            self.clock = self.wall
             self.reactor: Any = self.clock
         else:
             self.loop = asyncio.new_event_loop()
@@ -93,6 +101,7 @@ class Hubs:
                 store = History(self.reactor, pool, keep=100)
             backend = MemoryBackend("lobby", store)
             accounts = SQLiteAccounts(pool)
+            moderation: IModerationStore = SQLiteModeration(pool)
         else:
             backend = RedisBackend(
                 self.reactor,
@@ -102,6 +111,7 @@ class Hubs:
                 ttl=ttl,
             )
             accounts = RedisAccounts(backend.link.client)
+            moderation = RedisModeration(backend.link.client)
         logins = Logins(
             accounts,
             SyncHasher(),
@@ -116,7 +126,9 @@ class Hubs:
             max_rooms=max_rooms,
             history_replay=history_replay if history else 0,
             logins=logins,
+            moderation=moderation,
         )
+        hub.moderator.clock = self.wall
         hub.start()
         self.hubs.append(hub)
         return hub
@@ -145,9 +157,11 @@ class Hubs:
         self.loop.run_until_complete(wait())
 
     def later(self, seconds: float) -> None:
-        """Let ``seconds`` pass on the fake clock (real time passes by itself)."""
-        if self.clock is not None:
-            self.clock.advance(seconds)
+        """
+        Let ``seconds`` pass on the fake clock: in one process, everything's;
+        in Redis mode, the moderation clock's (the rest is real time).
+        """
+        self.wall.advance(seconds)
 
     def done(self, d: Deferred[Any] | None) -> None:
         """Run until an action has finished."""
@@ -165,9 +179,11 @@ class Hubs:
         for line in lines:
             self.done(handle_line(hub, member, line))
 
-    def join(self, hub: Hub, nick: str) -> RecordingMember:
+    def join(self, hub: Hub, nick: str, host: str = "") -> RecordingMember:
         """A user registered as ``nick`` on ``hub``, with the greeting read."""
         member = RecordingMember()
+        if host:
+            member.host = host
         self.until(lambda: hub.backend.up)
         self.type(hub, member, nick)
         assert member.nick == nick, member.lines
@@ -221,17 +237,51 @@ class Chat:
         self.nodes = hubs.nodes(**options)
         self.users: dict[str, tuple[Hub, RecordingMember]] = {}
 
-    def join(self, *nicks: str) -> list[RecordingMember]:
+    def join(self, *nicks: str, host: str = "") -> list[RecordingMember]:
         members = []
         for nick in nicks:
             hub = self.nodes[len(self.users) % len(self.nodes)]
-            member = self.hubs.join(hub, nick)
+            member = self.hubs.join(hub, nick, host)
             self.users[nick] = (hub, member)
             members.append(member)
         self.hubs.settle()
         for member in members:
             member.take()
         return members
+
+    def register(
+        self, nick: str, password: str = PASSWORD, host: str = ""
+    ) -> RecordingMember:
+        """``nick`` online, their name made an account with ``password``."""
+        (member,) = self.join(nick, host=host)
+        self.type(nick, f"/register {password}")
+        assert member.take() == [
+            f"*** {nick} is now registered; "
+            "next time you will be asked for its password"
+        ]
+        return member
+
+    def login(
+        self, nick: str, password: str = PASSWORD, host: str = ""
+    ) -> RecordingMember:
+        """A new connection logged in to the account ``nick``."""
+        hub, member = self.connect()
+        if host:
+            member.host = host
+        self.hubs.type(hub, member, nick, password)
+        assert member.nick == nick, member.lines
+        self.users[nick] = (hub, member)
+        self.hubs.settle()
+        member.take()
+        return member
+
+    def operator(self, nick: str, host: str = "") -> RecordingMember:
+        """``nick`` logged in to an account with the server operator flag."""
+        self.register(nick, host=host)
+        hub = self.users[nick][0]
+        self.hubs.done(hub.logins.store.set_operator(nick, True))
+        self.quit(nick)
+        return self.login(nick, host=host)
 
     def connect(self) -> tuple[Hub, RecordingMember]:
         """A connection that has not chosen a nickname yet."""

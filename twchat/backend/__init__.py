@@ -21,12 +21,28 @@ from dataclasses import dataclass
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
-from ..events import Action, Chat, Joined, Left, NickChanged, Private, Topic
+from ..events import (
+    Action,
+    Chat,
+    Joined,
+    Left,
+    Moderated,
+    NickChanged,
+    Private,
+    Topic,
+)
 
-__all__ = ["Entered", "IBackend", "IListener", "RoomEvent", "UnavailableError"]
+__all__ = [
+    "Entered",
+    "IBackend",
+    "IListener",
+    "Profile",
+    "RoomEvent",
+    "UnavailableError",
+]
 
 #: What a room's members are told, in the room's order.
-RoomEvent = Chat | Action | Topic | Joined | Left | NickChanged
+RoomEvent = Chat | Action | Topic | Joined | Left | NickChanged | Moderated
 
 
 class UnavailableError(Exception):
@@ -44,6 +60,21 @@ class Entered:
     #: Their nicknames, the newcomer's included.
     names: tuple[str, ...]
     topic: str
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """What other nodes may learn of a connected user (moderation, /whois)."""
+
+    nick: str
+    #: The account's key if logged in, else None.
+    account: str | None
+    host: str
+    #: A server operator (accounts with the operator flag).
+    operator: bool
+    #: When they registered (epoch seconds).
+    since: float
+    away: str = ""
 
 
 class IListener(Interface):
@@ -112,6 +143,15 @@ class IBackend(Interface):
         A holder on this node is the hub's to take out first.
         """
 
+    def describe(profile: Profile) -> None:
+        """
+        Publish what others may learn of this node's user ``profile.nick``,
+        until they leave or change their name (then describe them anew).
+        """
+
+    def profile(nick: str) -> Deferred[Profile | None]:
+        """The profile of whoever holds ``nick`` now, on any node."""
+
     def reserve(name: str, limit: int) -> Deferred[str | None]:
         """
         Make sure the room ``name`` exists, creating it only while fewer
@@ -158,6 +198,13 @@ class IBackend(Interface):
 
     def set_topic(conn: str, room: str, nick: str, text: str) -> Deferred[None]:
         """Set the room's topic; the room is told and history keeps it."""
+
+    def moderate(conn: str, room: str, event: Moderated) -> Deferred[None]:
+        """
+        Tell the room (keyed ``room``) that an operator acted, in its
+        order, on every node following it (their members are told and
+        their copies of the room's moderation state changed).
+        """
 
     def tell(sender: str, target: str, text: str) -> Deferred[str | None]:
         """

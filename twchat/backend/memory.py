@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
 
-from ..events import Action, Chat, Joined, Left, NickChanged, Private, Topic
+from ..events import Action, Chat, Joined, Left, Moderated, NickChanged, Private, Topic
 from ..history import History
 from ..nicknames import nick_key
 from ..room import room_key
-from . import Entered, IBackend, IListener, RoomEvent
+from . import Entered, IBackend, IListener, Profile, RoomEvent
 
 __all__ = ["MemoryBackend"]
 
@@ -43,6 +43,7 @@ class MemoryBackend:
         self._rooms: dict[str, _Room] = {self._default: _Room(default_room)}
         #: Nickname key -> nickname, for every name held.
         self._names: dict[str, str] = {}
+        self._profiles: dict[str, Profile] = {}
         #: Arrivals waiting for their room's past to be read: conn -> room.
         self._arriving: dict[str, Deferred[Entered | None]] = {}
         self._listener: IListener | None = None
@@ -79,6 +80,13 @@ class MemoryBackend:
 
     def release(self, nick: str) -> None:
         self._names.pop(nick_key(nick), None)
+        self._profiles.pop(nick_key(nick), None)
+
+    def describe(self, profile: Profile) -> None:
+        self._profiles[nick_key(profile.nick)] = profile
+
+    def profile(self, nick: str) -> Deferred[Profile | None]:
+        return succeed(self._profiles.get(nick_key(nick)))
 
     def takeover(self, nick: str, reason: str) -> Deferred[None]:
         # Every holder is on this node: the hub has taken them out already.
@@ -168,6 +176,7 @@ class MemoryBackend:
         old_key, new_key = nick_key(old), nick_key(new)
         if old_key != new_key:
             self._names.pop(old_key, None)
+        self._profiles.pop(old_key, None)
         self._names[new_key] = new
         state = self._rooms[room]
         state.members.pop(old_key, None)
@@ -189,6 +198,10 @@ class MemoryBackend:
         self._tell(room, Topic(state.name, text, setter=nick), conn)
         if self.history is not None:
             self.history.record(room, "topic", nick, text)
+        return succeed(None)
+
+    def moderate(self, conn: str, room: str, event: Moderated) -> Deferred[None]:
+        self._tell(room, event, conn)
         return succeed(None)
 
     def tell(self, sender: str, target: str, text: str) -> Deferred[str | None]:

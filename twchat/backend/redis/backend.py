@@ -28,10 +28,10 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
-from ...events import Private
+from ...events import Moderated, Private
 from ...nicknames import nick_key
 from ...room import room_key
-from .. import Entered, IBackend, IListener, UnavailableError
+from .. import Entered, IBackend, IListener, Profile, UnavailableError
 from .codec import (
     KIND,
     NICK,
@@ -43,6 +43,7 @@ from .codec import (
     decode_eviction,
     decode_private,
     eviction_fields,
+    moderated_fields,
     private_fields,
     topic_fields,
 )
@@ -269,6 +270,12 @@ class RedisBackend:
 
     # Rooms
 
+    def describe(self, profile: Profile) -> None:
+        self.link.send(self.store.describe(profile))
+
+    def profile(self, nick: str) -> Deferred[Profile | None]:
+        return self._ask(self.store.profile(nick))
+
     def reserve(self, name: str, limit: int) -> Deferred[str | None]:
         reserve = self.store.reserve(room_key(name), name.removeprefix("#"), limit)
         return self._ask(self._in_order(reserve))
@@ -379,6 +386,8 @@ class RedisBackend:
         free: bool = True,
     ) -> None:
         local = self._local.pop(conn, None)
+        if free:
+            self.link.send(self.store.forget(nick))
         published = local is not None and local.published
         evicted = local is not None and local.evicted
         if self._here.get(nick_key(nick)) == conn:
@@ -430,6 +439,7 @@ class RedisBackend:
             local.nick = new
         self._here.pop(nick_key(old), None)
         self._here[nick_key(new)] = conn
+        self.link.send(self.store.forget(old))
         return self._ask(self._write(self.store.rename(conn, room, old, new)))
 
     async def _write(self, command: Any) -> None:
@@ -453,6 +463,11 @@ class RedisBackend:
         self.link.send(self.store.set_topic(room, text))
         return self._ask(
             self._write(self.store.append(room, topic_fields(nick, text, conn)))
+        )
+
+    def moderate(self, conn: str, room: str, event: Moderated) -> Deferred[None]:
+        return self._ask(
+            self._write(self.store.append(room, moderated_fields(event, conn)))
         )
 
     def tell(self, sender: str, target: str, text: str) -> Deferred[str | None]:
@@ -509,7 +524,7 @@ class RedisBackend:
                 continue
             event, origin = decoded
             kind = fields[KIND]
-            if kind != "chat" and kind != "action":
+            if kind != "chat" and kind != "action" and kind != "mod":
                 self._note(room, kind, fields)
             listener.room_event(key, event, origin)
             if kind == "join":
@@ -525,7 +540,7 @@ class RedisBackend:
             room.topic = fields[TEXT]
         elif kind == "nick":
             self._roll_call(room, fields[OLD], fields[NICK])
-        else:
+        elif kind == "join" or kind == "leave":
             room.online = int(fields[ONLINE])
             if kind == "join":
                 self._roll_call(room, "", fields[NICK])

@@ -7,7 +7,9 @@ write join, leave and nick entries take them from here too.
 
 from __future__ import annotations
 
-from ...events import Action, Chat, Joined, Left, NickChanged, Private, Topic
+import json
+
+from ...events import Action, Chat, Joined, Left, Moderated, NickChanged, Private, Topic
 from .. import RoomEvent
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "decode_eviction",
     "decode_private",
     "eviction_fields",
+    "moderated_fields",
     "private_fields",
     "topic_fields",
 ]
@@ -34,6 +37,10 @@ WENT_TO = "w"
 OLD = "o"
 SENDER = "from"
 TO = "to"
+ACTION = "a"
+TARGET = "g"
+DURATION = "d"
+CHANGES = "x"
 
 #: For the Lua scripts (string.Template names).
 FIELDS = {
@@ -59,6 +66,20 @@ def chat_fields(kind: str, nick: str, text: str, conn: str) -> dict[str, str]:
 
 def topic_fields(nick: str, text: str, conn: str) -> dict[str, str]:
     return {KIND: "topic", NICK: nick, TEXT: text, CONN: conn}
+
+
+def moderated_fields(event: Moderated, conn: str) -> dict[str, str]:
+    """An operator's action; its changes as JSON."""
+    return {
+        KIND: "mod",
+        ACTION: event.action,
+        NICK: event.actor,
+        TARGET: event.target,
+        REASON: event.reason,
+        DURATION: "" if event.duration is None else str(event.duration),
+        CHANGES: json.dumps(event.changes),
+        CONN: conn,
+    }
 
 
 def eviction_fields(to: str) -> dict[str, str]:
@@ -98,6 +119,17 @@ def decode(room: str, fields: dict[str, str]) -> tuple[RoomEvent, str] | None:
         )
     elif kind == "nick":
         event = NickChanged(fields[OLD], fields[NICK])
+    elif kind == "mod":
+        duration = fields.get(DURATION, "")
+        event = Moderated(
+            room,
+            fields[ACTION],
+            fields[NICK],
+            fields.get(TARGET, ""),
+            fields.get(REASON, ""),
+            int(duration) if duration else None,
+            tuple((str(f), v) for f, v in json.loads(fields.get(CHANGES, "[]"))),
+        )
     else:
         return None
     return event, origin

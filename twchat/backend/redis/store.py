@@ -17,6 +17,7 @@ from string import Template
 from typing import TYPE_CHECKING, Any
 
 from ...nicknames import nick_key
+from .. import Profile
 from .codec import FIELDS, KIND
 
 if TYPE_CHECKING:
@@ -104,6 +105,19 @@ class Keys:
     def accounts(self) -> str:
         """Set of the nickname keys that are accounts."""
         return f"{self.prefix}accounts"
+
+    def user(self, nick: str) -> str:
+        """Hash: a connected user's profile (see ``IBackend.describe``)."""
+        return f"{self.prefix}user:{nick}"
+
+    def moderation(self, scope: str) -> str:
+        """Hash: a room's (or the server's) moderation fields."""
+        return f"{self.prefix}mod:{scope}"
+
+    @property
+    def modlog(self) -> str:
+        """List: the moderation log, oldest first."""
+        return f"{self.prefix}modlog"
 
     @property
     def pruning(self) -> str:
@@ -420,6 +434,43 @@ class Store:
     def release(self, nick: str) -> Command:
         key = self.keys.nick(nick_key(nick))
         return lambda pipe: self._release(keys=[key], args=[self.node], client=pipe)
+
+    def describe(self, profile: Profile) -> Command:
+        key = self.keys.user(nick_key(profile.nick))
+        fields: dict[Any, Any] = {
+            "nick": profile.nick,
+            "account": profile.account or "",
+            "host": profile.host,
+            "operator": int(profile.operator),
+            "since": profile.since,
+            "away": profile.away,
+            "node": self.node,
+        }
+        # Every field is written: nothing of an earlier profile remains.
+        return lambda pipe: pipe.hset(key, mapping=fields)
+
+    def forget(self, nick: str) -> Command:
+        """This node's user ``nick`` left or changed their name."""
+        key = self.keys.user(nick_key(nick))
+        return lambda pipe: pipe.delete(key)
+
+    async def profile(self, nick: str) -> Profile | None:
+        """The profile of ``nick`` if the node that wrote it holds it now."""
+        key = nick_key(nick)
+        async with self.client.pipeline(transaction=False) as pipe:
+            pipe.hgetall(self.keys.user(key))
+            pipe.get(self.keys.nick(key))
+            fields, node = await pipe.execute()
+        if not fields or fields.get("node") != node:
+            return None
+        return Profile(
+            fields["nick"],
+            fields["account"] or None,
+            fields["host"],
+            fields["operator"] == "1",
+            float(fields["since"]),
+            fields.get("away", ""),
+        )
 
     # Atomic steps, queued behind this node's earlier writes: a name
     # released or a room emptied here is free for the next claim from here.

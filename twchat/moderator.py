@@ -1,0 +1,664 @@
+"""
+The moderation rules: who may act on whom, and what happens to them.
+
+Stated once, for both backends, beside the hub's other rules
+(``twchat.hub``), over a store (``twchat.moderation.store``) that keeps
+rooms' founders, operators, voices, modes, bans, mutes and invitations
+even while a room is empty. A change is written to the store, then told
+to the room in its order (``IBackend.moderate``): every node following
+the room applies it to its copy of the room's state and acts on its own
+members (a banned user present is sent out), so a rule holds on every
+node the moment the room hears of it.
+
+Roles, strongest first: server operators (accounts with the operator
+flag: everywhere), a room's founder (the logged-in user who created it),
+its operators (accounts: ``/op``), voiced users (``/voice``: may speak in
+a ``+m`` room). In the default room the server operators and whom they
+``/op`` are the operators.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.logger import Logger
+
+from .events import Moderated, Notice
+from .member import Member
+from .moderation.masks import (
+    Identity,
+    Mask,
+    account_mask,
+    address_mask,
+    duration_text,
+    parse_duration,
+    parse_mask,
+)
+from .moderation.state import (
+    FOUNDER,
+    MODES,
+    ROOM_MODES,
+    Change,
+    Rules,
+    Sanction,
+    ban_field,
+    invite_field,
+    mute_field,
+    op_field,
+    room_scope,
+    voice_field,
+    who_id,
+)
+from .moderation.store import IModerationStore
+from .nicknames import nick_error, nick_key
+from .refused import RefusedError
+from .room import Room, room_key
+from .text import clean_text
+
+if TYPE_CHECKING:
+    from .hub import Hub, Waiting
+
+__all__ = ["MODLOG_SHOWN", "Moderator", "not_operator"]
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    """Someone an operator names."""
+
+    who: Identity
+    #: A server operator (only their peers act on them).
+    operator: bool
+
+
+#: /modlog without a number shows this many entries (at most LOG_KEEP).
+MODLOG_SHOWN = 20
+_MAX_REASON = 200
+
+_Action = Callable[[Member, Room, str], Awaitable[None]]
+
+
+def not_operator(room: str) -> str:
+    return f"you are not an operator of #{room}"
+
+
+class Moderator:
+    """Room roles and sanctions, for the hub."""
+
+    log = Logger()
+
+    def __init__(self, hub: Hub, store: IModerationStore, clock: IReactorTime) -> None:
+        self._hub = hub
+        self.store = store
+        #: Bans and mutes end by this clock (tests drive it).
+        self.clock = clock
+        #: Each local room's state, kept current by the room's events.
+        self._rooms: dict[str, Rules] = {}
+        #: Rooms whose state is being read, and who waits for it.
+        self._reading: dict[str, list[Deferred[None]]] = {}
+
+    # Who is who
+
+    def identity(self, member: Member) -> Identity:
+        avatar = self._hub.account_of(member)
+        account = None if avatar is None else nick_key(avatar.name)
+        return Identity(member.nick, account, member.host)
+
+    def server_operator(self, member: Member) -> bool:
+        avatar = self._hub.account_of(member)
+        return avatar is not None and avatar.operator
+
+    def operator(self, member: Member, room: Room) -> bool:
+        """Founder, operator or server operator of ``room``."""
+        if self.server_operator(member):
+            return True
+        rules = self._rooms.get(room.key)
+        avatar = self._hub.account_of(member)
+        if rules is None or avatar is None:
+            return False
+        account = nick_key(avatar.name)
+        return account == rules.founder or account in rules.ops
+
+    def _now(self) -> float:
+        return self.clock.seconds()
+
+    # The rooms' state, here
+
+    def room_here(self, room: Room) -> None:
+        """A room has its first member here: its state is read after them."""
+        if room.key not in self._rooms:
+            self._rooms[room.key] = Rules.loading()
+
+    def entered(self, room: Room) -> Deferred[None] | None:
+        """
+        Someone entered ``room`` here: fires once this node's copy of its
+        state is complete (None if it is). The first time, the state is
+        read now: the room's later changes reach us, earlier ones are stored.
+        """
+        rules = self._rooms.get(room.key)
+        if rules is None or rules.pending is None:
+            return None
+        waiting: Deferred[None] = Deferred()
+        if room.key in self._reading:
+            self._reading[room.key].append(waiting)
+            return waiting
+        self._reading[room.key] = [waiting]
+
+        def read(fields: dict[str, str]) -> None:
+            rules.loaded(fields)
+            for waiter in self._reading.pop(room.key, []):
+                waiter.callback(None)
+
+        def failed(failure: object) -> None:
+            self.log.error(
+                "cannot read the moderation state of #{room}: {failure}",
+                room=room.name,
+                failure=failure,
+            )
+            read({})
+
+        self.store.fields(room_scope(room.key)).addCallbacks(read, failed)
+        return waiting
+
+    def room_gone(self, room: Room) -> None:
+        self._rooms.pop(room.key, None)
+
+    async def _rules(self, key: str) -> Rules:
+        """A room's state: this node's copy if it has one, else the store's."""
+        rules = self._rooms.get(key)
+        if rules is not None and rules.pending is None:
+            return rules
+        return Rules.of(await self._stored(self.store.fields(room_scope(key))))
+
+    async def _stored(self, work: Deferred[dict[str, str]]) -> dict[str, str]:
+        try:
+            return await work
+        except Exception as e:
+            self.log.error("moderation state unavailable: {error}", error=e)
+            raise RefusedError(
+                "moderation state cannot be read right now; try again shortly"
+            ) from e
+
+    # Checks on the way (the hub asks)
+
+    async def may_enter(self, member: Member, key: str, name: str) -> str | None:
+        """Why ``member`` may not enter the room, or None."""
+        if self.server_operator(member):
+            return None
+        rules = await self._rules(key)
+        who = self.identity(member)
+        if who.account is not None and (
+            who.account == rules.founder or who.account in rules.ops
+        ):
+            return None  # a room's operators can always come back
+        ban = rules.banned(who, self._now())
+        if ban is not None:
+            return _banned_text(name, ban, self._now())
+        default = key == room_key(self._hub.default_room)
+        if "i" in rules.modes and not default and who_id(who) not in rules.invites:
+            return f"#{name} is invite-only; an operator can /invite you"
+        return None
+
+    async def arrived(self, member: Member, room: Room, online: int) -> None:
+        """After entering: an invitation is used; a new room gets its founder."""
+        who = self.identity(member)
+        rules = self._rooms.get(room.key)
+        scope = room_scope(room.key)
+        if rules is not None and who_id(who) in rules.invites:
+            await self._change(member, room, "", (invite_field(who_id(who)), None))
+        if (
+            who.account is None
+            or online != 1
+            or room.key == room_key(self._hub.default_room)
+        ):
+            return
+        if rules is not None and rules.pending is None and rules.founder is not None:
+            return
+        if not await self.store.add_new(scope, FOUNDER, who.account):
+            return
+        await self.store.change(scope, [(MODES, "t")])
+        self._record(member, "founded", room.name)
+        await self._tell(
+            member,
+            room,
+            Moderated(
+                room.name,
+                "founded",
+                member.nick,
+                changes=((FOUNDER, who.account), (MODES, "t")),
+            ),
+        )
+
+    def may_speak(self, member: Member, room: Room) -> str | None:
+        """The hot path: nothing to do unless the room has mutes or ``+m``."""
+        rules = self._rooms.get(room.key)
+        if rules is None or (not rules.mutes and "m" not in rules.modes):
+            return None
+        if self.operator(member, room):
+            return None
+        who = self.identity(member)
+        muted = rules.muted(who, self._now())
+        if muted is not None:
+            left = "" if muted.until is None else f" for {_left(muted, self._now())}"
+            return f"you are muted in #{room.name}{left}"
+        if "m" in rules.modes and who_id(who) not in rules.voiced:
+            return (
+                f"#{room.name} is moderated (+m): only operators and voiced users speak"
+            )
+        return None
+
+    def may_set_topic(self, member: Member, room: Room) -> str | None:
+        rules = self._rooms.get(room.key)
+        if rules is None or "t" not in rules.modes or self.operator(member, room):
+            return None
+        return f"only operators set the topic of #{room.name} (mode +t)"
+
+    # What the room hears (every node)
+
+    def heard(self, room: Room, event: Moderated) -> list[tuple[Member, str]]:
+        """
+        Apply a change to this node's copy; the members here it sends out
+        of the room, with what they are told.
+        """
+        rules = self._rooms.get(room.key)
+        if rules is not None:
+            rules.apply(event.changes)
+        out: list[tuple[Member, str]] = []
+        if event.action == "kick":
+            target = nick_key(event.target)
+            for member in room:
+                if nick_key(member.nick) == target:
+                    text = f"you were kicked from #{room.name} by {event.actor}"
+                    out.append((member, _with_reason(text, event.reason)))
+        elif event.action == "ban" and rules is not None and rules.pending is None:
+            now = self._now()
+            for member in room:
+                if self.operator(member, room):
+                    continue
+                ban = rules.banned(self.identity(member), now)
+                if ban is not None:
+                    out.append((member, _banned_text(room.name, ban, now)))
+        return out
+
+    # Commands
+
+    def command(self, member: Member, name: str, args: str) -> Waiting:
+        """Run the moderation command ``name`` (``op``, ``ban``, ...)."""
+        action = _COMMANDS[name]
+        room = self._hub.room_of(member)
+        return self._hub.background(member, action(self, member, room, args))
+
+    async def _need_operator(self, member: Member, room: Room) -> None:
+        rules = self._rooms.get(room.key)
+        if rules is not None and rules.pending is not None:
+            await self._rules(room.key)  # the copy is on its way: the store says
+            rules = self._rooms.get(room.key)
+        if not self.operator(member, room):
+            raise RefusedError(not_operator(room.name))
+
+    async def _target(self, member: Member, nick: str, need_account: bool) -> _Target:
+        """The user called ``nick`` on any node, or (by their account) offline."""
+        nick = nick.strip(" ")
+        if nick_error(nick) is not None:
+            raise RefusedError(f"no such user: {clean_text(nick)[:40]}")
+        found = await self._hub.profile(nick)
+        if found is not None:
+            who = Identity(found.nick, found.account, found.host)
+            if need_account and who.account is None:
+                raise RefusedError(f"{found.nick} is not logged in to an account")
+            return _Target(who, found.operator)
+        account = await self._hub.account_named(nick)
+        if account is None:
+            raise RefusedError(f"no such user: {nick}")
+        return _Target(
+            Identity(account.name, nick_key(account.name), ""), account.operator
+        )
+
+    def _protected(self, member: Member, room: Room, target: _Target) -> bool:
+        """
+        Only server operators act on a server operator or on a room's
+        founder; everyone else's operators act on everyone else.
+        """
+        if self.server_operator(member):
+            return False
+        if target.operator:
+            return True
+        rules = self._rooms.get(room.key)
+        account = target.who.account
+        return rules is not None and account is not None and account == rules.founder
+
+    async def _change(
+        self,
+        member: Member,
+        room: Room,
+        action: str,
+        *changes: Change,
+        target: str = "",
+        reason: str = "",
+        duration: int | None = None,
+    ) -> None:
+        """Store the change, then tell the room (which applies it)."""
+        try:
+            await self.store.change(room_scope(room.key), list(changes))
+        except Exception as e:
+            self.log.error("moderation state unavailable: {error}", error=e)
+            raise RefusedError(
+                "moderation state cannot be written right now; try again shortly"
+            ) from e
+        if action:
+            self._record(member, action, room.name, target, reason, duration)
+        await self._tell(
+            member,
+            room,
+            Moderated(
+                room.name, action, member.nick, target, reason, duration, changes
+            ),
+        )
+
+    async def _tell(self, member: Member, room: Room, event: Moderated) -> None:
+        await self._hub.backend.moderate(self._hub.conn_of(member), room.key, event)
+
+    def _record(
+        self,
+        member: Member,
+        action: str,
+        room: str,
+        target: str = "",
+        reason: str = "",
+        duration: int | None = None,
+    ) -> None:
+        """The audit trail: the log and the stored moderation log."""
+        self.log.info(
+            "moderation: {actor} {action} {target} in #{room}"
+            " (duration {duration}, reason {reason!r})",
+            actor=member.nick,
+            action=action,
+            target=target,
+            room=room,
+            duration=duration,
+            reason=reason,
+        )
+        entry = {
+            "ts": time.time(),
+            "actor": member.nick,
+            "action": action,
+            "target": target,
+            "room": room,
+            "reason": reason,
+            "duration": duration,
+        }
+        d = self.store.record(json.dumps(entry))
+        d.addErrback(
+            lambda f: self.log.error("cannot write the moderation log: {f}", f=f)
+        )
+
+    async def _op(self, member: Member, room: Room, args: str, on: bool) -> None:
+        await self._need_operator(member, room)
+        who = (await self._target(member, args, need_account=True)).who
+        assert who.account is not None
+        value = member.nick if on else None
+        await self._change(
+            member,
+            room,
+            "op" if on else "deop",
+            (op_field(who.account), value),
+            target=who.nick,
+        )
+
+    async def op(self, member: Member, room: Room, args: str) -> None:
+        await self._op(member, room, args, True)
+
+    async def deop(self, member: Member, room: Room, args: str) -> None:
+        await self._op(member, room, args, False)
+
+    async def _voice(self, member: Member, room: Room, args: str, on: bool) -> None:
+        await self._need_operator(member, room)
+        who = (await self._target(member, args, need_account=False)).who
+        await self._change(
+            member,
+            room,
+            "voice" if on else "devoice",
+            (voice_field(who_id(who)), member.nick if on else None),
+            target=who.nick,
+        )
+
+    async def voice(self, member: Member, room: Room, args: str) -> None:
+        await self._voice(member, room, args, True)
+
+    async def devoice(self, member: Member, room: Room, args: str) -> None:
+        await self._voice(member, room, args, False)
+
+    async def kick(self, member: Member, room: Room, args: str) -> None:
+        nick, _, reason = args.strip(" ").partition(" ")
+        await self._need_operator(member, room)
+        found = await self._hub.backend.roster(room.key)
+        names = {nick_key(n): n for n in (found[1] if found else ())}
+        target = names.get(nick_key(nick))
+        if target is None:
+            raise RefusedError(f"{clean_text(nick)[:40]} is not in #{room.name}")
+        named = await self._target(member, target, need_account=False)
+        if self._protected(member, room, named):
+            raise RefusedError(f"you cannot kick {target}")
+        reason = clean_text(reason)[:_MAX_REASON]
+        await self._change(member, room, "kick", target=target, reason=reason)
+
+    async def _sanction(self, member: Member, room: Room, args: str, kind: str) -> None:
+        """``/ban MASK [DURATION] [REASON]`` and ``/mute NICK [DURATION]``."""
+        words = args.strip(" ").split(" ")
+        await self._need_operator(member, room)
+        mask = await self._mask(member, room, words[0])
+        duration = parse_duration(words[1]) if len(words) > 1 else None
+        rest = words[2:] if duration is not None else words[1:]
+        reason = clean_text(" ".join(rest))[:_MAX_REASON]
+        if kind == "mute" and reason:
+            raise RefusedError("usage: /mute NICK [DURATION]")
+        now = self._now()
+        until = None if duration is None else now + duration
+        sanction = Sanction(mask, until, reason, member.nick, now)
+        field = ban_field(mask) if kind == "ban" else mute_field(mask)
+        target = words[0] if kind == "mute" else mask.text
+        await self._change(
+            member,
+            room,
+            kind,
+            (field, sanction.encode()),
+            target=target,
+            reason=reason,
+            duration=duration,
+        )
+
+    async def _mask(self, member: Member, room: Room, text: str) -> Mask:
+        mask = parse_mask(text)
+        if mask is not None:
+            return mask
+        target = await self._target(member, text, need_account=False)
+        who = target.who
+        if self._protected(member, room, target):
+            raise RefusedError(f"you cannot do that to {who.nick}")
+        if who.account is not None:
+            return account_mask(who.account)
+        found = address_mask(who.host)
+        if found is None:
+            raise RefusedError(f"{who.nick} has no address to ban; name an account")
+        return found
+
+    async def ban(self, member: Member, room: Room, args: str) -> None:
+        await self._sanction(member, room, args, "ban")
+
+    async def mute(self, member: Member, room: Room, args: str) -> None:
+        await self._sanction(member, room, args, "mute")
+
+    async def _lift(self, member: Member, room: Room, args: str, kind: str) -> None:
+        text = args.strip(" ")
+        await self._need_operator(member, room)
+        rules = await self._rules(room.key)
+        mask = parse_mask(text)
+        if mask is None:
+            who = (await self._target(member, text, need_account=False)).who
+            mask = account_mask(who.account) if who.account else address_mask(who.host)
+        found = rules.bans if kind == "ban" else rules.mutes
+        if mask is None or mask.text not in found:
+            what = "ban" if kind == "ban" else "mute"
+            raise RefusedError(f"no {what} on {clean_text(text)[:40]} in #{room.name}")
+        field = ban_field(mask) if kind == "ban" else mute_field(mask)
+        lifted = "unban" if kind == "ban" else "unmute"
+        target = mask.text if kind == "ban" else text
+        await self._change(member, room, lifted, (field, None), target=target)
+
+    async def unban(self, member: Member, room: Room, args: str) -> None:
+        await self._lift(member, room, args, "ban")
+
+    async def unmute(self, member: Member, room: Room, args: str) -> None:
+        await self._lift(member, room, args, "mute")
+
+    async def bans(self, member: Member, room: Room, args: str) -> None:
+        await self._need_operator(member, room)
+        rules = await self._rules(room.key)
+        now = self._now()
+        active = [b for b in rules.bans.values() if b.active(now)]
+        if not active:
+            member.send(Notice(f"No bans in #{room.name}"))
+            return
+        member.send(
+            Notice(
+                f"{len(active)} ban{'' if len(active) == 1 else 's'} in #{room.name}:"
+            )
+        )
+        for ban in sorted(active, key=lambda b: b.at):
+            lasts = "until lifted" if ban.until is None else f"{_left(ban, now)} left"
+            line = f"  {ban.mask.text} by {ban.by}, {lasts}"
+            member.send(Notice(f"{line}: {ban.reason}" if ban.reason else line))
+
+    async def mode(self, member: Member, room: Room, args: str) -> None:
+        text = args.strip(" ")
+        rules = await self._rules(room.key)
+        if not text:
+            member.send(
+                Notice(
+                    f"#{room.name} modes: +{rules.modes}"
+                    if rules.modes
+                    else f"#{room.name} has no modes set"
+                )
+            )
+            return
+        await self._need_operator(member, room)
+        modes = set(rules.modes)
+        sign = ""
+        for char in text.replace(" ", ""):
+            if char in "+-":
+                sign = char
+            elif char in ROOM_MODES and sign:
+                (modes.add if sign == "+" else modes.discard)(char)
+            else:
+                raise RefusedError(
+                    "usage: /mode [+|-][itm]: i invite-only, t topic by operators, "
+                    "m only operators and voiced users speak"
+                )
+        value = "".join(m for m in ROOM_MODES if m in modes)
+        if value == rules.modes:
+            member.send(
+                Notice(
+                    f"#{room.name} modes: +{value}"
+                    if value
+                    else f"#{room.name} has no modes set"
+                )
+            )
+            return
+        changed = _mode_change(rules.modes, value)
+        await self._change(member, room, "mode", (MODES, value), target=changed)
+
+    async def invite(self, member: Member, room: Room, args: str) -> None:
+        await self._need_operator(member, room)
+        who = (await self._target(member, args, need_account=False)).who
+        await self._change(
+            member,
+            room,
+            "invite",
+            (invite_field(who_id(who)), member.nick),
+            target=who.nick,
+        )
+        await self._hub.backend.tell(
+            member.nick, who.nick, f"invites you to #{room.name} (/join {room.name})"
+        )
+
+    async def modlog(self, member: Member, room: Room, args: str) -> None:
+        arg = args.strip(" ")
+        if arg and not (arg.isascii() and arg.isdigit() and int(arg) > 0):
+            raise RefusedError("usage: /modlog [N]")
+        count = int(arg) if arg else MODLOG_SHOWN
+        everything = self.server_operator(member)
+        if not everything:
+            await self._need_operator(member, room)
+        entries = []
+        for raw in await self.store.records(1000 if not everything else count):
+            try:
+                entry = json.loads(raw)
+            except ValueError:
+                continue
+            if everything or room_key(entry.get("room", "")) == room.key:
+                entries.append(entry)
+        entries = entries[-count:]
+        if not entries:
+            member.send(Notice("No moderation actions yet"))
+            return
+        member.send(Notice(f"The last {len(entries)} moderation actions:"))
+        for entry in entries:
+            member.send(Notice("  " + _log_line(entry)))
+
+
+_COMMANDS: dict[str, Callable[[Moderator, Member, Room, str], Awaitable[None]]] = {
+    "op": Moderator.op,
+    "deop": Moderator.deop,
+    "voice": Moderator.voice,
+    "devoice": Moderator.devoice,
+    "kick": Moderator.kick,
+    "ban": Moderator.ban,
+    "unban": Moderator.unban,
+    "bans": Moderator.bans,
+    "mute": Moderator.mute,
+    "unmute": Moderator.unmute,
+    "mode": Moderator.mode,
+    "invite": Moderator.invite,
+    "modlog": Moderator.modlog,
+}
+
+
+def _with_reason(text: str, reason: str) -> str:
+    return f"{text}: {reason}" if reason else text
+
+
+def _left(sanction: Sanction, now: float) -> str:
+    assert sanction.until is not None
+    return duration_text(sanction.until - now)
+
+
+def _banned_text(room: str, ban: Sanction, now: float) -> str:
+    text = f"you are banned from #{room}"
+    if ban.until is not None:
+        text += f" for {_left(ban, now)}"
+    return _with_reason(text, ban.reason)
+
+
+def _mode_change(old: str, new: str) -> str:
+    added = "".join(m for m in new if m not in old)
+    removed = "".join(m for m in old if m not in new)
+    return (f"+{added}" if added else "") + (f"-{removed}" if removed else "")
+
+
+def _log_line(entry: dict[str, object]) -> str:
+    when = time.strftime(
+        "%Y-%m-%d %H:%M", time.localtime(float(str(entry.get("ts", 0))))
+    )
+    line = f"{when} #{entry.get('room')} {entry.get('actor')} {entry.get('action')}"
+    if entry.get("target"):
+        line += f" {entry['target']}"
+    if entry.get("duration"):
+        line += f" for {duration_text(float(str(entry['duration'])))}"
+    if entry.get("reason"):
+        line += f": {entry['reason']}"
+    return line
