@@ -260,3 +260,40 @@ def test_a_registered_name_asks_its_password(browser: Browser, server: Server) -
     stored = page.evaluate("JSON.stringify(localStorage)")
     assert "dana-secret" not in stored
     assert '"twchat-nick":"dana"' in stored
+
+
+def test_a_kicked_browser_user_sees_why_and_where_they_are(
+    browser: Browser, server: Server
+) -> None:
+    op = User(server.port)
+    op.until("? Choose a nickname:")
+    op.send("olga")
+    op.line()
+    op.send("/register olga-secret")
+    assert op.line().startswith("*** olga is now registered")
+    op.send("/join den")
+    assert op.until("*** olga founded #den and is its operator")
+    page = open_chat(browser, server, "pat")
+    say(page, "/join den")
+    expect(page.locator("#room-name")).to_have_text("#den")
+    assert op.until("*** pat joined from #lobby (2 here)")
+    op.send("/kick pat calm down")
+    kick = page.locator("#messages li.moderation.kick")
+    expect(kick).to_contain_text("pat was kicked by olga: calm down")
+    expect(page.locator("#messages li.sent-out")).to_contain_text(
+        "you were kicked from #den by olga: calm down"
+    )
+    # Back in the default room, and the page knows it.
+    expect(page.locator("#room-name")).to_have_text("#lobby")
+    op.send("/ban account:nobody 1h")
+    say(page, "/join den")
+    expect(page.locator("#room-name")).to_have_text("#den")
+    op.send("/mute pat 10m")
+    expect(page.locator("#messages li.moderation.mute")).to_contain_text(
+        "olga muted pat in #den for 10m"
+    )
+    say(page, "can I talk?")
+    expect(page.locator("#messages li.error").last).to_contain_text(
+        "you are muted in #den for"
+    )
+    page.screenshot(path=str(ARTIFACTS / "moderation.png"))

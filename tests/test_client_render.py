@@ -1,6 +1,13 @@
+from pathlib import Path
+
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.client.render import Kind, Line, classify, style_for
+from twchat.events import Moderated
+from twchat.moderator import BANNED_FROM, KICKED_FROM
+from twchat.wire import render_line
+
+_ACTIONS = ["kick", "ban", "unban", "mute", "unmute", "kill"]
 
 
 class ClassifyTests(SynchronousTestCase):
@@ -17,6 +24,28 @@ class ClassifyTests(SynchronousTestCase):
         }
         for text, kind in cases.items():
             self.assertEqual(classify(text).kind, kind, text)
+
+    def test_kicks_bans_and_mutes_are_their_own_kind(self) -> None:
+        for action in _ACTIONS:
+            event = Moderated("games", action, "olga", "bob", "why", 600)
+            line = render_line(event).decode().rstrip("\r\n")
+            self.assertEqual(classify(line).kind, Kind.MODERATION, line)
+        for told in (
+            "! you were kicked from #games by olga: why",
+            "! you are banned from #games for 10m",
+            "! you are muted in #games for 9m 59s",
+            "! you were disconnected by olga",
+            "! you are banned from this server",
+        ):
+            self.assertEqual(classify(told).kind, Kind.MODERATION, told)
+        self.assertEqual(classify("<bob> I was kicked by a horse").kind, Kind.CHAT)
+        self.assertNotEqual(style_for(classify(told)), "")
+
+    def test_the_page_knows_the_servers_wording(self) -> None:
+        app = Path(__file__).parent.parent / "twchat" / "static" / "app.js"
+        text = app.read_text()
+        for phrase in (KICKED_FROM, BANNED_FROM):
+            self.assertIn(f'"{phrase}"', text)
 
     def test_received_text_is_cleaned_for_the_terminal(self) -> None:
         line = classify("<mallory> \x1b]0;pwned\x07hi\x1b[2J \u202eevil\x9b31m")

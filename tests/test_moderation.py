@@ -314,3 +314,64 @@ def test_help_lists_what_the_user_may_use(hubs: Hubs) -> None:
     assert "*** Operator commands (in your room):" not in chat.read("bob")
     chat.type("alice", "/help")
     assert "*** Operator commands (in your room):" in chat.read("alice")
+
+
+def test_server_operators_kill_ban_from_the_server_and_wall(hubs: Hubs) -> None:
+    chat = Chat(hubs)
+    chat.operator("dora")
+    (bob,) = chat.join("bob", host="198.51.100.9")
+    chat.join("carol", host="203.0.113.5")
+    chat.type("carol", "/join games")
+    chat.clear()
+    chat.type("bob", "/kill carol", "/wall hi", "/gbans")
+    assert chat.read("bob") == ["! you are not a server operator"] * 3
+    chat.type("dora", "/wall maintenance at noon")
+    notice = "*** notice from dora to everyone: maintenance at noon"
+    assert chat.read("carol") == [notice]
+    assert chat.read("bob") == [notice]
+    chat.type("dora", "/kill carol enough")
+    hubs.settle()
+    assert chat.users["carol"][1].quit_reason == "killed by dora"
+    assert chat.read("carol")[-1] == "! you were disconnected by dora: enough"
+    chat.users.pop("carol")
+    chat.clear()
+    # A server ban by address: who is here goes, and nobody comes back.
+    chat.type("dora", "/gban 198.51.100.0/24 1h spam")
+    assert chat.read("dora")[0] == (
+        "*** 198.51.100.0/24 is banned from this server for 1h: spam"
+    )
+    hubs.settle()
+    assert bob.quit_reason == "banned from the server"
+    assert chat.read("bob")[-1] == "! you are banned from this server: spam"
+    chat.users.pop("bob")
+    hub, again = chat.connect()
+    again.host = "198.51.100.77"
+    hubs.done(hub.greet(again))
+    assert again.take()[-1] == "! you are banned from this server for 1h: spam"
+    chat.type("dora", "/gbans")
+    assert chat.read("dora") == [
+        "*** 1 ban in this server:",
+        "***   198.51.100.0/24 by dora, 1h left: spam",
+    ]
+    chat.type("dora", "/ungban 198.51.100.0/24", "/ungban 198.51.100.0/24")
+    assert chat.read("dora") == [
+        "*** 198.51.100.0/24 is no longer banned from this server",
+        "! no server ban on 198.51.100.0/24",
+    ]
+    chat.join("bob", host="198.51.100.9")
+
+
+def test_a_server_ban_by_account_is_checked_at_login(hubs: Hubs) -> None:
+    chat = Chat(hubs)
+    chat.operator("dora")
+    chat.register("mallory")
+    chat.quit("mallory")
+    chat.type("dora", "/gban account:mallory")
+    hub, member = chat.connect()
+    member.take()
+    hubs.type(hub, member, "mallory", "correct-horse")
+    assert member.take()[-2:] == [
+        "! you are banned from this server",
+        "? Choose a nickname:",
+    ]
+    assert member.nick == ""

@@ -15,7 +15,7 @@ from .hub import Hub, Waiting
 from .member import Member
 from .text import clean_text
 
-__all__ = ["HELP", "OPERATOR_HELP", "handle_line"]
+__all__ = ["HELP", "OPERATOR_HELP", "SERVER_OPERATOR_HELP", "handle_line"]
 
 HELP = (
     "Commands:",
@@ -31,6 +31,10 @@ HELP = (
     "  /register PASSWORD  make your nickname an account with this password",
     "  /password OLD NEW   change your account's password",
     "  /mode             your room's modes",
+    "  /whois NICK       who NICK is: room, account, since, idle, away",
+    "  /away [TEXT]      mark yourself away (private messages are told); alone: back",
+    "  /ignore [NICK]    stop seeing NICK's lines and messages; alone: the list",
+    "  /unignore NICK    see NICK again",
     "  /quit [REASON]    leave the chat",
     "  /help             this list",
     "  //text            send a line that starts with /",
@@ -50,6 +54,16 @@ OPERATOR_HELP = (
     "                            m only operators and voiced users speak",
     "  /invite NICK              let NICK into an invite-only room",
     "  /modlog [N]               the last N moderation actions here",
+)
+
+#: Shown by /help to server operators.
+SERVER_OPERATOR_HELP = (
+    "Server operator commands:",
+    "  /kill NICK [REASON]       disconnect NICK",
+    "  /gban MASK [DURATION] [REASON]  ban from the whole server",
+    "  /ungban MASK, /gbans      lift a server ban; list them",
+    "  /wall TEXT                a notice to everyone in every room",
+    "  (and every operator command, in every room)",
 )
 
 _Handler = Callable[[Hub, Member, str], Waiting]
@@ -131,6 +145,8 @@ def _help(hub: Hub, member: Member, args: str) -> Waiting:
     lines: tuple[str, ...] = HELP
     if member.room is not None and hub.moderator.operator(member, member.room):
         lines += OPERATOR_HELP
+    if hub.moderator.server_operator(member):
+        lines += SERVER_OPERATOR_HELP
     for line in lines:
         member.send(Notice(line))
     return None
@@ -151,6 +167,11 @@ _MODERATION = {
     "mode": "",
     "invite": "/invite NICK",
     "modlog": "",
+    "kill": "/kill NICK [REASON]",
+    "gban": "/gban MASK [DURATION] [REASON]",
+    "ungban": "/ungban MASK",
+    "gbans": "",
+    "wall": "/wall TEXT",
 }
 
 
@@ -164,6 +185,28 @@ def _moderation(name: str) -> _Handler:
         return hub.moderator.command(member, name, args)
 
     return handler
+
+
+def _whois(hub: Hub, member: Member, args: str) -> Waiting:
+    if not args.strip(" "):
+        member.send(Error("usage: /whois NICK"))
+        return None
+    return hub.people.whois(member, args)
+
+
+def _away(hub: Hub, member: Member, args: str) -> Waiting:
+    return hub.people.set_away(member, args)
+
+
+def _ignore(hub: Hub, member: Member, args: str) -> Waiting:
+    return hub.people.ignore(member, args)
+
+
+def _unignore(hub: Hub, member: Member, args: str) -> Waiting:
+    if not args.strip(" "):
+        member.send(Error("usage: /unignore NICK"))
+        return None
+    return hub.people.unignore(member, args)
 
 
 _COMMANDS: dict[str, _Handler] = {
@@ -180,6 +223,10 @@ _COMMANDS: dict[str, _Handler] = {
     "password": _password,
     "quit": _quit,
     "help": _help,
+    "whois": _whois,
+    "away": _away,
+    "ignore": _ignore,
+    "unignore": _unignore,
     **{name: _moderation(name) for name in _MODERATION},
 }
 

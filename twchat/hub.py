@@ -60,8 +60,9 @@ from .lifecycle import Lifecycle
 from .member import Member
 from .moderation.memory import MemoryModeration
 from .moderation.store import IModerationStore
-from .moderator import Moderator
+from .moderator import SILENT, Moderator, Out
 from .nicknames import nick_error, nick_key
+from .people import People
 from .refused import RefusedError
 from .room import PresencePolicy, Room, room_error, room_key
 from .text import clean_text
@@ -163,10 +164,16 @@ class Hub:
         self._account_of: dict[Member, LoggedIn] = {}
         #: When each registered member got their name (epoch seconds).
         self._since: dict[Member, float] = {}
+        #: What bans, mutes and idle times are measured by (tests drive it).
+        self.wall: IReactorTime = clock
         #: Roles and sanctions (the moderation rules), over their store.
         self.moderator = Moderator(
-            self, moderation if moderation is not None else MemoryModeration(), clock
+            self, moderation if moderation is not None else MemoryModeration()
         )
+        #: Ignore lists, away messages, /whois.
+        self.people = People(self)
+        #: When each member last said something, to the minute (see describe).
+        self._active: dict[Member, float] = {}
         backend.attach(self)
 
     # Lifetime
@@ -267,6 +274,10 @@ class Hub:
         room.online = entered.online
         room.topic = entered.topic
         room.add(member)
+        ignored = self.people.ignored.get(member)
+        if ignored:
+            room.set_ignores(member, ignored)
+        self.describe(member)
         # Its operators, bans and modes, before the newcomer may speak.
         loading = self.moderator.entered(room)
         if loading is not None:
@@ -290,6 +301,16 @@ class Hub:
             online = await self.backend.count()
         except UnavailableError:
             online = 0  # this node's users, then
+        try:
+            refusal = await self.moderator.server_ban(member)
+        except RefusedError:
+            refusal = None  # checked again when they choose a name
+        if refusal is not None:
+            self.log.info(
+                "{peer} refused: {refusal}", peer=member.peer, refusal=refusal
+            )
+            member.end("", Error(refusal))
+            return
         member.send(Greeting(max(online, len(self.users))))
         member.send(NickPrompt())
 
@@ -357,7 +378,7 @@ class Hub:
         self._conns[conn] = member
         self._conn_of[member] = conn
         self._since[member] = time.time()
-        self._describe(member)
+        self._active[member] = self.wall.seconds()
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
         room = self._local_room(self.default_room)
         try:
@@ -378,10 +399,12 @@ class Hub:
         self._show_room(member, room)
 
     async def _admit(self, member: Member) -> None:
-        """Refused if banned from the default room (by account or address)."""
-        refusal = await self.moderator.may_enter(
-            member, room_key(self.default_room), self.default_room
-        )
+        """Refused if banned from the server or the default room."""
+        refusal = await self.moderator.server_ban(member)
+        if refusal is None:
+            refusal = await self.moderator.may_enter(
+                member, room_key(self.default_room), self.default_room
+            )
         if refusal is not None:
             self._claiming.discard(member)
             self.log.info(
@@ -391,6 +414,8 @@ class Hub:
 
     def _forget(self, member: Member) -> str:
         self._since.pop(member, None)
+        self._active.pop(member, None)
+        self.people.forget(member)
         conn = self._conn_of.pop(member, "")
         self._conns.pop(conn, None)
         if self.users.get(nick_key(member.nick)) is member:
@@ -465,12 +490,15 @@ class Hub:
         room.renamed(member, old)
         self.log.info("{old} is now known as {new}", old=old, new=new)
         renamed = self.backend.rename(self._conn_of[member], room.key, old, new)
-        self._describe(member)
+        self.describe(member)
         await renamed
 
-    def _describe(self, member: Member) -> None:
+    def describe(self, member: Member) -> None:
         """What other nodes may learn of ``member`` (moderation, /whois)."""
+        if member not in self._since:
+            return
         avatar = self._account_of.get(member)
+        room = member.room
         self.backend.describe(
             Profile(
                 member.nick,
@@ -478,8 +506,17 @@ class Hub:
                 member.host,
                 avatar is not None and avatar.operator,
                 self._since[member],
+                "" if room is None else room.name,
+                self._active[member],
+                self.people.away.get(member, ""),
             )
         )
+
+    def ignores_changed(self, member: Member) -> None:
+        """``member``'s ignore list changed: their room skips them anew."""
+        room = member.room
+        if room is not None and member in room:
+            room.set_ignores(member, self.people.ignored.get(member, {}))
 
     # Accounts
 
@@ -603,6 +640,8 @@ class Hub:
             await self._rename(member, member.nick, name, login=True)
         else:
             await self._register(member, name, login=True)
+        if self._account_of.get(member) is avatar:
+            await self.people.logged_in(member, nick_key(name))
 
     def _take_from(self, holder: Member) -> None:
         """Someone logged in to ``holder``'s account from another connection."""
@@ -658,7 +697,7 @@ class Hub:
         await self._new_account(member, nick, password)
         if self.users.get(nick_key(nick)) is member:
             self._account_of[member] = LoggedIn(nick)
-            self._describe(member)
+            self.describe(member)
             member.send(
                 Notice(
                     f"{nick} is now registered; "
@@ -716,6 +755,10 @@ class Hub:
         if refusal is not None:
             member.send(Error(refusal))
             return None
+        now = self.wall.seconds()
+        if now - self._active[member] >= 60:
+            self._active[member] = now  # others' /whois: idle to the minute
+            self.describe(member)
         # The user goes on typing; a line that did not go out is told
         # (not_sent).
         self.backend.post(self._conn_of[member], room.key, kind, member.nick, text)
@@ -738,6 +781,17 @@ class Hub:
             member.send(Error(f"no such user: {clean_text(target)}"))
             return
         member.send(PrivateSent(receiver, text))
+        here = self.find(receiver)
+        if here is not None:
+            away = self.people.away.get(here, "")
+        else:
+            try:
+                found = await self.backend.profile(receiver)
+            except UnavailableError:
+                found = None  # delivered; whether they are away is unknown
+            away = "" if found is None else found.away
+        if away:
+            member.send(Notice(f"{receiver} is away: {away}"))
 
     # Rooms
 
@@ -901,7 +955,9 @@ class Hub:
             return
         kind = type(event)
         if kind is Chat or kind is Action:
-            here.broadcast(event, exclude=self._conns.get(origin))
+            assert isinstance(event, Chat | Action)
+            deaf = here.ignoring.get(nick_key(event.nick)) if here.ignoring else None
+            here.broadcast(event, exclude=self._conns.get(origin), deaf=deaf)
         elif kind is Joined:
             assert isinstance(event, Joined)
             here.announce_join(event, exclude=self._conns.get(origin))
@@ -910,32 +966,31 @@ class Hub:
             here.announce_leave(event)
         elif kind is Moderated:
             assert isinstance(event, Moderated)
-            here.broadcast(event)
-            for member, told in self.moderator.heard(here, event):
-                self._send_out(member, here, told, event)
+            if event.action not in SILENT:
+                here.broadcast(event)
+            for out in self.moderator.heard(here, event):
+                self._send_out(here, out)
         else:
             if isinstance(event, Topic):
                 here.topic = event.text
             here.broadcast(event)
 
-    def _send_out(
-        self, member: Member, room: Room, told: str, event: Moderated
-    ) -> None:
+    def _send_out(self, room: Room, out: Out) -> None:
         """Kicked or banned: out of the room, or from the default room, away."""
+        member = out.member
         if member.room is not room:
             return
-        if room.key == room_key(self.default_room):
-            reason = f"{event.action}ed by {event.actor}".replace("baned", "banned")
-            member.end(reason, Error(told))
+        if out.disconnect or room.key == room_key(self.default_room):
+            member.end(out.reason, Error(out.told))
             return
-        member.send(Error(told))
+        member.send(Error(out.told))
         self.background(
             member, self._move(member, room, self.default_room, check=False)
         )
 
     def private(self, to: str, event: Private) -> None:
         receiver = self.users.get(to)
-        if receiver is not None:
+        if receiver is not None and not self.people.ignores(receiver, event.sender):
             receiver.send(event)
 
     def not_sent(self, conn: str) -> None:

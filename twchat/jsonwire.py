@@ -33,6 +33,7 @@ from .events import (
     Topic,
     Welcome,
 )
+from .wire import moderation_text
 
 __all__ = ["TYPES", "render_json"]
 
@@ -79,6 +80,9 @@ def render_json(event: Event) -> bytes:
     payload: dict[str, object] = {"type": TYPES[kind]}
     for name in _FIELDS[kind]:
         payload[name] = _value(getattr(event, name))
+    if kind is Moderated:
+        # The sentence, written once (wire.py), beside the fields.
+        payload["text"] = moderation_text(event)  # type: ignore[arg-type]
     if kind is RoomList:
         payload["rooms"] = [
             {"name": name, "users": users, "topic": topic}

@@ -22,11 +22,10 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 
 from .events import Moderated, Notice
@@ -44,10 +43,12 @@ from .moderation.state import (
     FOUNDER,
     MODES,
     ROOM_MODES,
+    SERVER_SCOPE,
     Change,
     Rules,
     Sanction,
     ban_field,
+    gban_field,
     invite_field,
     mute_field,
     op_field,
@@ -64,7 +65,34 @@ from .text import clean_text
 if TYPE_CHECKING:
     from .hub import Hub, Waiting
 
-__all__ = ["MODLOG_SHOWN", "Moderator", "not_operator"]
+__all__ = [
+    "BANNED_FROM",
+    "KICKED_FROM",
+    "MODLOG_SHOWN",
+    "SILENT",
+    "Moderator",
+    "Out",
+    "not_operator",
+]
+
+#: How a user sent out of a room is told (the page recognises these).
+KICKED_FROM = "you were kicked from #"
+BANNED_FROM = "you are banned from #"
+
+#: Actions told to every room only so that each node acts: nobody reads them.
+SILENT = frozenset({"gban", "ungban"})
+
+
+@dataclass(frozen=True, slots=True)
+class Out:
+    """A member a moderation action sends out, and what they are told."""
+
+    member: Member
+    told: str
+    #: The reason the room reads when they leave.
+    reason: str
+    #: Out of the chat, not just out of the room.
+    disconnect: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,11 +120,9 @@ class Moderator:
 
     log = Logger()
 
-    def __init__(self, hub: Hub, store: IModerationStore, clock: IReactorTime) -> None:
+    def __init__(self, hub: Hub, store: IModerationStore) -> None:
         self._hub = hub
         self.store = store
-        #: Bans and mutes end by this clock (tests drive it).
-        self.clock = clock
         #: Each local room's state, kept current by the room's events.
         self._rooms: dict[str, Rules] = {}
         #: Rooms whose state is being read, and who waits for it.
@@ -125,7 +151,7 @@ class Moderator:
         return account == rules.founder or account in rules.ops
 
     def _now(self) -> float:
-        return self.clock.seconds()
+        return self._hub.wall.seconds()
 
     # The rooms' state, here
 
@@ -260,29 +286,45 @@ class Moderator:
 
     # What the room hears (every node)
 
-    def heard(self, room: Room, event: Moderated) -> list[tuple[Member, str]]:
+    def heard(self, room: Room, event: Moderated) -> list[Out]:
         """
         Apply a change to this node's copy; the members here it sends out
-        of the room, with what they are told.
+        of the room (or of the chat), with what they are told.
         """
         rules = self._rooms.get(room.key)
         if rules is not None:
             rules.apply(event.changes)
-        out: list[tuple[Member, str]] = []
-        if event.action == "kick":
+        action, actor = event.action, event.actor
+        out: list[Out] = []
+        if action == "kick" or action == "kill":
             target = nick_key(event.target)
             for member in room:
                 if nick_key(member.nick) == target:
-                    text = f"you were kicked from #{room.name} by {event.actor}"
-                    out.append((member, _with_reason(text, event.reason)))
-        elif event.action == "ban" and rules is not None and rules.pending is None:
+                    text = (
+                        f"{KICKED_FROM}{room.name} by {actor}"
+                        if action == "kick"
+                        else f"you were disconnected by {actor}"
+                    )
+                    told = _with_reason(text, event.reason)
+                    reason = f"{action}ed by {actor}"
+                    out.append(Out(member, told, reason, action == "kill"))
+        elif action == "ban" and rules is not None and rules.pending is None:
             now = self._now()
             for member in room:
                 if self.operator(member, room):
                     continue
                 ban = rules.banned(self.identity(member), now)
                 if ban is not None:
-                    out.append((member, _banned_text(room.name, ban, now)))
+                    told = _banned_text(room.name, ban, now)
+                    out.append(Out(member, told, f"banned by {actor}"))
+        elif action == "gban":
+            mask = parse_mask(event.target)
+            for member in room:
+                if mask is None or self.server_operator(member):
+                    continue
+                if mask.matches(self.identity(member)):
+                    told = _with_reason("you are banned from this server", event.reason)
+                    out.append(Out(member, told, "banned from the server", True))
         return out
 
     # Commands
@@ -343,13 +385,7 @@ class Moderator:
         duration: int | None = None,
     ) -> None:
         """Store the change, then tell the room (which applies it)."""
-        try:
-            await self.store.change(room_scope(room.key), list(changes))
-        except Exception as e:
-            self.log.error("moderation state unavailable: {error}", error=e)
-            raise RefusedError(
-                "moderation state cannot be written right now; try again shortly"
-            ) from e
+        await self._write(room_scope(room.key), list(changes))
         if action:
             self._record(member, action, room.name, target, reason, duration)
         await self._tell(
@@ -359,6 +395,15 @@ class Moderator:
                 room.name, action, member.nick, target, reason, duration, changes
             ),
         )
+
+    async def _write(self, scope: str, changes: list[Change]) -> None:
+        try:
+            await self.store.change(scope, changes)
+        except Exception as e:
+            self.log.error("moderation state unavailable: {error}", error=e)
+            raise RefusedError(
+                "moderation state cannot be written right now; try again shortly"
+            ) from e
 
     async def _tell(self, member: Member, room: Room, event: Moderated) -> None:
         await self._hub.backend.moderate(self._hub.conn_of(member), room.key, event)
@@ -451,15 +496,10 @@ class Moderator:
         """``/ban MASK [DURATION] [REASON]`` and ``/mute NICK [DURATION]``."""
         words = args.strip(" ").split(" ")
         await self._need_operator(member, room)
-        mask = await self._mask(member, room, words[0])
-        duration = parse_duration(words[1]) if len(words) > 1 else None
-        rest = words[2:] if duration is not None else words[1:]
-        reason = clean_text(" ".join(rest))[:_MAX_REASON]
+        mask, sanction, duration = await self._sanctioned(member, room, words)
+        reason = sanction.reason
         if kind == "mute" and reason:
             raise RefusedError("usage: /mute NICK [DURATION]")
-        now = self._now()
-        until = None if duration is None else now + duration
-        sanction = Sanction(mask, until, reason, member.nick, now)
         field = ban_field(mask) if kind == "ban" else mute_field(mask)
         target = words[0] if kind == "mute" else mask.text
         await self._change(
@@ -471,6 +511,18 @@ class Moderator:
             reason=reason,
             duration=duration,
         )
+
+    async def _sanctioned(
+        self, member: Member, room: Room, words: list[str]
+    ) -> tuple[Mask, Sanction, int | None]:
+        """MASK [DURATION] [REASON], read."""
+        mask = await self._mask(member, room, words[0])
+        duration = parse_duration(words[1]) if len(words) > 1 else None
+        rest = words[2:] if duration is not None else words[1:]
+        reason = clean_text(" ".join(rest))[:_MAX_REASON]
+        now = self._now()
+        until = None if duration is None else now + duration
+        return mask, Sanction(mask, until, reason, member.nick, now), duration
 
     async def _mask(self, member: Member, room: Room, text: str) -> Mask:
         mask = parse_mask(text)
@@ -518,17 +570,16 @@ class Moderator:
 
     async def bans(self, member: Member, room: Room, args: str) -> None:
         await self._need_operator(member, room)
-        rules = await self._rules(room.key)
+        self._list_bans(member, await self._rules(room.key), f"#{room.name}")
+
+    def _list_bans(self, member: Member, rules: Rules, where: str) -> None:
         now = self._now()
         active = [b for b in rules.bans.values() if b.active(now)]
         if not active:
-            member.send(Notice(f"No bans in #{room.name}"))
+            member.send(Notice(f"No bans in {where}"))
             return
-        member.send(
-            Notice(
-                f"{len(active)} ban{'' if len(active) == 1 else 's'} in #{room.name}:"
-            )
-        )
+        count = len(active)
+        member.send(Notice(f"{count} ban{'' if count == 1 else 's'} in {where}:"))
         for ban in sorted(active, key=lambda b: b.at):
             lasts = "until lifted" if ban.until is None else f"{_left(ban, now)} left"
             line = f"  {ban.mask.text} by {ban.by}, {lasts}"
@@ -586,6 +637,89 @@ class Moderator:
             member.nick, who.nick, f"invites you to #{room.name} (/join {room.name})"
         )
 
+    # The server operators'
+
+    def _need_server_operator(self, member: Member) -> None:
+        if not self.server_operator(member):
+            raise RefusedError("you are not a server operator")
+
+    async def server_ban(self, member: Member) -> str | None:
+        """Why ``member`` may not use this server at all (by address or account)."""
+        fields = await self._stored(self.store.fields(SERVER_SCOPE))
+        if not fields:
+            return None
+        now = self._now()
+        ban = Rules.of(fields).banned(self.identity(member), now)
+        if ban is None:
+            return None
+        text = "you are banned from this server"
+        if ban.until is not None:
+            text += f" for {_left(ban, now)}"
+        return _with_reason(text, ban.reason)
+
+    async def _everywhere(self, member: Member, event: Moderated) -> None:
+        """Tell every room (each node acts on its own members)."""
+        conn = self._hub.conn_of(member)
+        for name, _, _ in await self._hub.backend.rooms():
+            await self._hub.backend.moderate(
+                conn, room_key(name), replace(event, room=name)
+            )
+
+    async def kill(self, member: Member, room: Room, args: str) -> None:
+        nick, _, reason = args.strip(" ").partition(" ")
+        self._need_server_operator(member)
+        found = await self._hub.profile(nick)
+        if found is None:
+            raise RefusedError(f"no such user: {clean_text(nick)[:40]}")
+        reason = clean_text(reason)[:_MAX_REASON]
+        self._record(member, "kill", found.room, found.nick, reason)
+        await self._hub.backend.moderate(
+            self._hub.conn_of(member),
+            room_key(found.room),
+            Moderated(found.room, "kill", member.nick, found.nick, reason),
+        )
+
+    async def gban(self, member: Member, room: Room, args: str) -> None:
+        self._need_server_operator(member)
+        mask, sanction, duration = await self._sanctioned(
+            member, room, args.strip(" ").split(" ")
+        )
+        await self._write(SERVER_SCOPE, [(gban_field(mask), sanction.encode())])
+        self._record(member, "gban", "", mask.text, sanction.reason, duration)
+        lasting = (
+            "until lifted" if duration is None else f"for {duration_text(duration)}"
+        )
+        text = f"{mask.text} is banned from this server {lasting}"
+        member.send(Notice(_with_reason(text, sanction.reason)))
+        await self._everywhere(
+            member,
+            Moderated("", "gban", member.nick, mask.text, sanction.reason, duration),
+        )
+
+    async def ungban(self, member: Member, room: Room, args: str) -> None:
+        self._need_server_operator(member)
+        text = args.strip(" ")
+        mask = parse_mask(text)
+        fields = await self._stored(self.store.fields(SERVER_SCOPE))
+        if mask is None or gban_field(mask) not in fields:
+            raise RefusedError(f"no server ban on {clean_text(text)[:40]}")
+        await self._write(SERVER_SCOPE, [(gban_field(mask), None)])
+        self._record(member, "ungban", "", mask.text)
+        member.send(Notice(f"{mask.text} is no longer banned from this server"))
+
+    async def gbans(self, member: Member, room: Room, args: str) -> None:
+        self._need_server_operator(member)
+        rules = Rules.of(await self._stored(self.store.fields(SERVER_SCOPE)))
+        self._list_bans(member, rules, "this server")
+
+    async def wall(self, member: Member, room: Room, args: str) -> None:
+        self._need_server_operator(member)
+        text = clean_text(args)[:_MAX_REASON]
+        if not text:
+            raise RefusedError("usage: /wall TEXT")
+        self._record(member, "wall", "", "", text)
+        await self._everywhere(member, Moderated("", "wall", member.nick, reason=text))
+
     async def modlog(self, member: Member, room: Room, args: str) -> None:
         arg = args.strip(" ")
         if arg and not (arg.isascii() and arg.isdigit() and int(arg) > 0):
@@ -625,6 +759,11 @@ _COMMANDS: dict[str, Callable[[Moderator, Member, Room, str], Awaitable[None]]] 
     "mode": Moderator.mode,
     "invite": Moderator.invite,
     "modlog": Moderator.modlog,
+    "kill": Moderator.kill,
+    "gban": Moderator.gban,
+    "ungban": Moderator.ungban,
+    "gbans": Moderator.gbans,
+    "wall": Moderator.wall,
 }
 
 
@@ -638,7 +777,7 @@ def _left(sanction: Sanction, now: float) -> str:
 
 
 def _banned_text(room: str, ban: Sanction, now: float) -> str:
-    text = f"you are banned from #{room}"
+    text = f"{BANNED_FROM}{room}"
     if ban.until is not None:
         text += f" for {_left(ban, now)}"
     return _with_reason(text, ban.reason)
@@ -654,7 +793,8 @@ def _log_line(entry: dict[str, object]) -> str:
     when = time.strftime(
         "%Y-%m-%d %H:%M", time.localtime(float(str(entry.get("ts", 0))))
     )
-    line = f"{when} #{entry.get('room')} {entry.get('actor')} {entry.get('action')}"
+    room = f" #{entry['room']}" if entry.get("room") else ""
+    line = f"{when}{room} {entry.get('actor')} {entry.get('action')}"
     if entry.get("target"):
         line += f" {entry['target']}"
     if entry.get("duration"):

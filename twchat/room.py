@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
@@ -91,6 +91,8 @@ class Room:
         self._joined: list[str] = []
         self._left: list[str] = []
         self._summary: IDelayedCall | None = None
+        #: Sender's nickname key -> the members here ignoring them.
+        self.ignoring: dict[str, set[Member]] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -109,6 +111,18 @@ class Room:
         key = nick_key(member.nick)
         if self._members.get(key) is member:
             del self._members[key]
+        if self.ignoring:
+            self.set_ignores(member, ())
+
+    def set_ignores(self, member: Member, senders: Iterable[str]) -> None:
+        """``member`` ignores these nickname keys (and no others) from now on."""
+        for key in [k for k, deaf in self.ignoring.items() if member in deaf]:
+            deaf = self.ignoring[key]
+            deaf.discard(member)
+            if not deaf:
+                del self.ignoring[key]
+        for key in senders:
+            self.ignoring.setdefault(key, set()).add(member)
 
     def renamed(self, member: Member, old_nick: str) -> None:
         """Follow a member's nickname change (``member.nick`` is the new one)."""
@@ -122,11 +136,34 @@ class Room:
             return tuple(m.nick for m in islice(members, limit))
         return tuple(m.nick for m in members)
 
-    def broadcast(self, event: Event, exclude: Member | None = None) -> None:
-        """Deliver ``event`` to every member but ``exclude``."""
+    def broadcast(
+        self,
+        event: Event,
+        exclude: Member | None = None,
+        deaf: set[Member] | None = None,
+    ) -> None:
+        """Deliver ``event`` to every member but ``exclude`` and the ``deaf``."""
+        if deaf:
+            skipped = set(deaf)
+            if exclude is not None:
+                skipped.add(exclude)
+            self._broadcast_but(event, skipped)
+            return
         rendered: dict[object, bytes] = {}
         for member in self._members.values():
             if member is exclude:
+                continue
+            renderer = member.renderer
+            data = rendered.get(renderer)
+            if data is None:
+                data = rendered[renderer] = renderer(event)
+            member.deliver(data)
+
+    def _broadcast_but(self, event: Event, skipped: set[Member]) -> None:
+        # Apart from the hot loop above: ignore lists cost it nothing.
+        rendered: dict[object, bytes] = {}
+        for member in self._members.values():
+            if member in skipped:
                 continue
             renderer = member.renderer
             data = rendered.get(renderer)

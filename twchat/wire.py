@@ -175,6 +175,22 @@ def _lines(event: Event) -> str:
     raise TypeError(f"no line format for {event!r}")
 
 
+#: Phrases only moderation lines contain (a client colours them apart):
+#: what the room reads, and what the user acted on reads.
+MODERATION_PHRASES = (
+    " was kicked by ",
+    " banned ",
+    " lifted the ban on ",
+    " muted ",
+    " unmuted ",
+    " was disconnected by ",
+    "you were kicked from #",
+    "you are banned from ",
+    "you are muted in #",
+    "you were disconnected by ",
+)
+
+
 def moderation_text(event: Moderated) -> str:
     """What a room is told when an operator acts in it."""
     actor, target, room = event.actor, event.target, f"#{event.room}"
@@ -196,6 +212,8 @@ def moderation_text(event: Moderated) -> str:
         "mode": f"{actor} set mode {target} on {room}",
         "invite": f"{actor} invited {target} to {room}",
         "founded": f"{actor} founded {room} and is its operator",
+        "kill": f"{target} was disconnected by {actor}",
+        "wall": f"notice from {actor} to everyone",
     }
     text = texts.get(event.action, f"{actor} {event.action} {target}".rstrip())
     return f"{text}: {event.reason}" if event.reason else text

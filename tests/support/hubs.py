@@ -128,7 +128,7 @@ class Hubs:
             logins=logins,
             moderation=moderation,
         )
-        hub.moderator.clock = self.wall
+        hub.wall = self.wall
         hub.start()
         self.hubs.append(hub)
         return hub

@@ -74,6 +74,11 @@ class Profile:
     operator: bool
     #: When they registered (epoch seconds).
     since: float
+    #: The room they are in (its name).
+    room: str = ""
+    #: When they last said something (the hub's wall clock), to the minute.
+    active: float = 0.0
+    #: Why they are away ("" while they are here).
     away: str = ""
 
 

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from enum import Enum
 
 from ..text import clean_text
+from ..wire import MODERATION_PHRASES
 
 __all__ = ["Kind", "Line", "classify", "style_for"]
 
@@ -29,6 +30,7 @@ class Kind(Enum):
     PROMPT = "prompt"
     HISTORY = "history"
     CLIENT = "client"  # said by this client, not the server
+    MODERATION = "moderation"  # kicks, bans, mutes
 
 
 @dataclass(frozen=True)
@@ -66,6 +68,10 @@ def classify(raw: str, my_nick: str = "") -> Line:
         kind = Kind.HISTORY
     else:
         kind = Kind.NOTICE
+    if kind in (Kind.NOTICE, Kind.ERROR) and any(
+        phrase in text for phrase in MODERATION_PHRASES
+    ):
+        kind = Kind.MODERATION
     mentions = False
     if my_nick and kind in (Kind.CHAT, Kind.ACTION, Kind.PRIVATE):
         body = text.split(" ", 1)[1] if " " in text else ""
@@ -91,6 +97,7 @@ _STYLES = {
     Kind.PROMPT: "ansiblue bold",
     Kind.HISTORY: "ansibrightblack",
     Kind.CLIENT: "ansibrightblack italic",
+    Kind.MODERATION: "ansired",
 }
 
 

@@ -19,6 +19,8 @@ const state = {
   askingPassword: false,
 };
 const WRONG_PASSWORD = "wrong password for ";
+// Sent out of the room by an operator (the server's wording, twchat/moderator.py).
+const SENT_OUT = ["you were kicked from #", "you are banned from #"];
 
 function keyOf(name) { return name.replace(/^#/, "").toLowerCase(); }
 
@@ -152,10 +154,17 @@ const handlers = {
       state.askingPassword = false;
       $("password-row").hidden = true;
       if (!state.registered) showLogin(); else hideLogin();
+    } else if (SENT_OUT.some((p) => ev.text.startsWith(p))) {
+      // Why we are out; the default room's member list ("who") comes next.
+      append("moderation sent-out", [["! " + ev.text, ""]]);
+      state.joining = "*";
     } else {
       append("error", [["! " + ev.text, ""]]);
       state.joining = "";
     }
+  },
+  moderation(ev) {
+    append("moderation " + ev.action, [[ev.text, ""]]);
   },
   registered(ev) {
     state.registered = true;

@@ -443,6 +443,8 @@ class Store:
             "host": profile.host,
             "operator": int(profile.operator),
             "since": profile.since,
+            "room": profile.room,
+            "active": profile.active,
             "away": profile.away,
             "node": self.node,
         }
@@ -469,6 +471,8 @@ class Store:
             fields["host"],
             fields["operator"] == "1",
             float(fields["since"]),
+            fields.get("room", ""),
+            float(fields.get("active", 0)),
             fields.get("away", ""),
         )
 
