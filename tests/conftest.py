@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import pytest
 
+from .support.cluster import Node
 from .support.hubs import BACKENDS, Hubs
 from .support.net import free_port
 from .support.proc import Twistd
@@ -50,3 +52,33 @@ def hubs(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Hubs]:
         yield chat
     finally:
         chat.close()
+
+
+@pytest.fixture
+def nodes(tmp_path: Path, redis: RedisServer) -> Iterator[Callable[..., list[Node]]]:
+    """``nodes(N, *options)``: N ``twistd`` chat processes sharing ``redis``."""
+    with ExitStack() as stack:
+
+        def start(count: int, *more: str) -> list[Node]:
+            started = []
+            for _ in range(count):
+                port = free_port()
+                args = [
+                    "--port",
+                    f"tcp:{port}:interface=127.0.0.1",
+                    "--redis",
+                    redis.url,
+                    "--flood-rate",
+                    "0",
+                    *more,
+                ]
+                process = stack.enter_context(
+                    Twistd(tmp_path, args, twistd_args=("-r", "asyncio"))
+                )
+                started.append(Node(process, port))
+            for node in started:
+                node.process.wait_for_port(node.port)
+                node.process.wait_for_log("connected to Redis")
+            return started
+
+        yield start

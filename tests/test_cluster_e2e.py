@@ -10,14 +10,13 @@ import signal
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import ExitStack
+from collections.abc import Callable
 from pathlib import Path
 
-import pytest
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
+from .support.cluster import Node, at_prompt
 from .support.net import free_port
 from .support.proc import Twistd, User, _twistd
 from .support.redisserver import RedisServer
@@ -27,61 +26,6 @@ NOT_SENT = (
     "! the chat has lost contact with its Redis server; "
     "your line was not sent, try again shortly"
 )
-
-
-def at_prompt(port: int) -> User:
-    user = User(port)
-    user.until("? Choose a nickname:")
-    return user
-
-
-class Node:
-    """One twistd chat process in Redis mode."""
-
-    def __init__(self, process: Twistd, port: int) -> None:
-        self.process = process
-        self.port = port
-
-    def guest(self) -> User:
-        """A connection at the nickname prompt, greeting read."""
-        return at_prompt(self.port)
-
-    def user(self, nick: str) -> User:
-        """A registered user; everything up to the welcome line is read."""
-        user = self.guest()
-        user.send(nick)
-        line = user.line()
-        assert line.startswith(f"*** Welcome, {nick}!"), line
-        return user
-
-
-@pytest.fixture
-def nodes(tmp_path: Path, redis: RedisServer) -> Iterator[Callable[..., list[Node]]]:
-    with ExitStack() as stack:
-
-        def start(count: int, *more: str) -> list[Node]:
-            started = []
-            for _ in range(count):
-                port = free_port()
-                args = [
-                    "--port",
-                    f"tcp:{port}:interface=127.0.0.1",
-                    "--redis",
-                    redis.url,
-                    "--flood-rate",
-                    "0",
-                    *more,
-                ]
-                process = stack.enter_context(
-                    Twistd(tmp_path, args, twistd_args=("-r", "asyncio"))
-                )
-                started.append(Node(process, port))
-            for node in started:
-                node.process.wait_for_port(node.port)
-                node.process.wait_for_log("connected to Redis")
-            return started
-
-        yield start
 
 
 def chat_lines(user: User, count: int) -> list[str]:
