@@ -79,6 +79,9 @@ __all__ = [
 KICKED_FROM = "you were kicked from #"
 BANNED_FROM = "you are banned from #"
 
+#: Seconds a node trusts its copy of the server's bans (a safety net: a
+#: change clears it on every node with someone in a room).
+SERVER_RULES_TTL = 10.0
 #: Actions told to every room only so that each node acts: nobody reads them.
 SILENT = frozenset({"gban", "ungban"})
 
@@ -125,6 +128,9 @@ class Moderator:
         self.store = store
         #: Each local room's state, kept current by the room's events.
         self._rooms: dict[str, Rules] = {}
+        #: The server's bans, as last read (see ``_server_rules``).
+        self._server: Rules | None = None
+        self._server_read = 0.0
         #: Rooms whose state is being read, and who waits for it.
         self._reading: dict[str, list[Deferred[None]]] = {}
 
@@ -193,6 +199,8 @@ class Moderator:
 
     def room_gone(self, room: Room) -> None:
         self._rooms.pop(room.key, None)
+        if not self._rooms:
+            self._server = None  # nobody here: changes will not be heard
 
     async def _rules(self, key: str) -> Rules:
         """A room's state: this node's copy if it has one, else the store's."""
@@ -295,6 +303,8 @@ class Moderator:
         if rules is not None:
             rules.apply(event.changes)
         action, actor = event.action, event.actor
+        if action in SILENT:
+            self._server = None  # the server's bans changed: read them again
         out: list[Out] = []
         if action == "kick" or action == "kill":
             target = nick_key(event.target)
@@ -643,13 +653,30 @@ class Moderator:
         if not self.server_operator(member):
             raise RefusedError("you are not a server operator")
 
+    async def _server_rules(self) -> Rules:
+        """
+        The server's bans. Every connection and login checks them, so a
+        copy is kept while someone is here: changes reach every room with
+        people (so this node hears them) and clear it. With nobody here
+        nothing would be heard: then they are read each time.
+        """
+        now = self._now()
+        if (
+            self._server is None
+            or not self._rooms
+            or now - self._server_read > SERVER_RULES_TTL
+        ):
+            fields = await self._stored(self.store.fields(SERVER_SCOPE))
+            self._server, self._server_read = Rules.of(fields), now
+        return self._server
+
     async def server_ban(self, member: Member) -> str | None:
         """Why ``member`` may not use this server at all (by address or account)."""
-        fields = await self._stored(self.store.fields(SERVER_SCOPE))
-        if not fields:
+        rules = await self._server_rules()
+        if not rules.bans:
             return None
         now = self._now()
-        ban = Rules.of(fields).banned(self.identity(member), now)
+        ban = rules.banned(self.identity(member), now)
         if ban is None:
             return None
         text = "you are banned from this server"
@@ -685,6 +712,7 @@ class Moderator:
             member, room, args.strip(" ").split(" ")
         )
         await self._write(SERVER_SCOPE, [(gban_field(mask), sanction.encode())])
+        self._server = None
         self._record(member, "gban", "", mask.text, sanction.reason, duration)
         lasting = (
             "until lifted" if duration is None else f"for {duration_text(duration)}"
@@ -704,13 +732,15 @@ class Moderator:
         if mask is None or gban_field(mask) not in fields:
             raise RefusedError(f"no server ban on {clean_text(text)[:40]}")
         await self._write(SERVER_SCOPE, [(gban_field(mask), None)])
+        self._server = None
         self._record(member, "ungban", "", mask.text)
         member.send(Notice(f"{mask.text} is no longer banned from this server"))
+        await self._everywhere(member, Moderated("", "ungban", member.nick, mask.text))
 
     async def gbans(self, member: Member, room: Room, args: str) -> None:
         self._need_server_operator(member)
-        rules = Rules.of(await self._stored(self.store.fields(SERVER_SCOPE)))
-        self._list_bans(member, rules, "this server")
+        self._server = None  # the list is read from the store
+        self._list_bans(member, await self._server_rules(), "this server")
 
     async def wall(self, member: Member, room: Room, args: str) -> None:
         self._need_server_operator(member)
