@@ -5,16 +5,21 @@ process, one Redis node, users spread over two Redis nodes).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
+from twisted.internet.defer import Deferred
 from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
 
+from twchat.accounts import Account
 from twchat.accounts.logins import Logins
+from twchat.accounts.sqlite import SQLiteAccounts
 from twchat.commands import handle_line
 from twchat.hub import ACCOUNTS_UNAVAILABLE, BUSY, REGISTRATION_CLOSED, Hub
+from twchat.statefile import prepare_state
 
-from .support.fakes import RecordingMember, SyncHasher
+from .support.fakes import RecordingMember, SyncHasher, SyncPool
 from .support.hubs import Chat, Hubs
 
 SECRET = "correct-horse"
@@ -290,3 +295,44 @@ def test_an_unreadable_store_refuses_names(hubs: Hubs) -> None:
     hubs.type(hub, member, "carol")
     assert member.take() == [f"! {ACCOUNTS_UNAVAILABLE}", "? Choose a nickname:"]
     assert member.nick == ""
+
+
+def test_lookups_share_trips_to_the_database_thread(tmp_path: Path) -> None:
+    path = tmp_path / "state.sqlite3"
+    prepare_state(str(path))
+    real = SyncPool(path)
+    held: list[tuple[Any, tuple[Any, ...], Deferred[Any]]] = []
+
+    class HeldPool:
+        """The database thread, answering only when told to."""
+
+        def runInteraction(self, work: Any, *args: Any) -> Deferred[Any]:
+            d: Deferred[Any] = Deferred()
+            held.append((work, args, d))
+            return d
+
+        def close(self) -> None:
+            pass
+
+    def answer() -> None:
+        work, args, d = held.pop(0)
+        real.runInteraction(work, *args).chainDeferred(d)
+
+    accounts = SQLiteAccounts(HeldPool())
+    writer = SQLiteAccounts(real)
+    writer.add(Account("alice", "$argon2id$x", created=1.0))
+    first = accounts.get("alice")
+    assert len(held) == 1  # the first lookup goes at once
+    waiting = [accounts.get(name) for name in ("bob", "ALICE", "carol")]
+    assert len(held) == 1  # the rest wait for it
+    answer()
+    found: list[Any] = []
+    first.addCallback(found.append)
+    assert found[0].name == "alice"
+    assert len(held) == 1  # then go together, in one read
+    answer()
+    results: list[Any] = []
+    for d in waiting:
+        d.addCallback(results.append)
+    assert [r and r.name for r in results] == [None, "alice", None]
+    assert held == []

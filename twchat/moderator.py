@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
+from twisted.python.failure import Failure
 
 from .events import Moderated, Notice
 from .member import Member
@@ -131,6 +132,8 @@ class Moderator:
         #: The server's bans, as last read (see ``_server_rules``).
         self._server: Rules | None = None
         self._server_read = 0.0
+        #: Reads of a scope under way, and who waits for them.
+        self._readers: dict[str, list[Deferred[dict[str, str]]]] = {}
         #: Rooms whose state is being read, and who waits for it.
         self._reading: dict[str, list[Deferred[None]]] = {}
 
@@ -207,11 +210,30 @@ class Moderator:
         rules = self._rooms.get(key)
         if rules is not None and rules.pending is None:
             return rules
-        return Rules.of(await self._stored(self.store.fields(room_scope(key))))
+        return Rules.of(await self._stored(room_scope(key)))
 
-    async def _stored(self, work: Deferred[dict[str, str]]) -> dict[str, str]:
+    async def _stored(self, scope: str) -> dict[str, str]:
+        """
+        A scope's fields. Reads of one scope under way at once are one
+        read: thousands arriving together cost one trip, not thousands.
+        """
+        waiting: Deferred[dict[str, str]] = Deferred()
+        readers = self._readers.get(scope)
+        if readers is not None:
+            readers.append(waiting)
+        else:
+            self._readers[scope] = [waiting]
+
+            def answer(result: dict[str, str] | Failure) -> None:
+                for reader in self._readers.pop(scope, []):
+                    if isinstance(result, Failure):
+                        reader.errback(result)
+                    else:
+                        reader.callback(dict(result))
+
+            self.store.fields(scope).addBoth(answer)
         try:
-            return await work
+            return await waiting
         except Exception as e:
             self.log.error("moderation state unavailable: {error}", error=e)
             raise RefusedError(
@@ -666,7 +688,7 @@ class Moderator:
             or not self._rooms
             or now - self._server_read > SERVER_RULES_TTL
         ):
-            fields = await self._stored(self.store.fields(SERVER_SCOPE))
+            fields = await self._stored(SERVER_SCOPE)
             self._server, self._server_read = Rules.of(fields), now
         return self._server
 
@@ -728,7 +750,7 @@ class Moderator:
         self._need_server_operator(member)
         text = args.strip(" ")
         mask = parse_mask(text)
-        fields = await self._stored(self.store.fields(SERVER_SCOPE))
+        fields = await self._stored(SERVER_SCOPE)
         if mask is None or gban_field(mask) not in fields:
             raise RefusedError(f"no server ban on {clean_text(text)[:40]}")
         await self._write(SERVER_SCOPE, [(gban_field(mask), None)])

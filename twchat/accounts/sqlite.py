@@ -4,6 +4,11 @@ Accounts in the SQLite state file (one process).
 Each operation is a function of a cursor: the server runs it on the state
 file's single database thread (``runInteraction``), the admin tool on its
 own connection; the SQL is written once.
+
+Every nickname chosen is looked up here, so lookups share trips to the
+database thread: while one read is under way, the names asked meanwhile
+wait and go together in the next (10,000 people arriving at once cost a
+few dozen trips, not 10,000).
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from twisted.internet.defer import Deferred
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ..history import Pool
@@ -31,6 +37,23 @@ def _get(cursor: Any, name: str) -> Account | None:
     cursor.execute(f"SELECT {_COLUMNS} FROM accounts WHERE key = ?", (nick_key(name),))
     row = cursor.fetchone()
     return None if row is None else _account(row)
+
+
+#: Names per SELECT (SQLite allows 999 parameters on old versions).
+_CHUNK = 500
+
+
+def _get_many(cursor: Any, keys: list[str]) -> dict[str, Account]:
+    found: dict[str, Account] = {}
+    for start in range(0, len(keys), _CHUNK):
+        chunk = keys[start : start + _CHUNK]
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            f"SELECT key, {_COLUMNS} FROM accounts WHERE key IN ({marks})", chunk
+        )
+        for key, *row in cursor.fetchall():
+            found[key] = _account(tuple(row))
+    return found
 
 
 def _add(cursor: Any, account: Account) -> bool:
@@ -88,9 +111,40 @@ class SQLiteAccounts:
 
     def __init__(self, pool: Pool) -> None:
         self._pool = pool
+        #: Lookups waiting for the next read, by nickname key.
+        self._waiting: dict[str, list[Deferred[Account | None]]] = {}
+        self._reading = False
 
     def get(self, name: str) -> Deferred[Account | None]:
-        return self._pool.runInteraction(_get, name)
+        d: Deferred[Account | None] = Deferred()
+        self._waiting.setdefault(nick_key(name), []).append(d)
+        if not self._reading:
+            self._read()
+        return d
+
+    def _read(self) -> None:
+        batch, self._waiting = self._waiting, {}
+        self._reading = True
+
+        def done(found: dict[str, Account]) -> None:
+            for key, waiting in batch.items():
+                for d in waiting:
+                    d.callback(found.get(key))
+
+        def failed(failure: Failure) -> None:
+            for waiting in batch.values():
+                for d in waiting:
+                    d.errback(failure)
+
+        def next_batch(_: object) -> None:
+            self._reading = False
+            if self._waiting:
+                self._read()
+
+        read: Deferred[dict[str, Account]] = self._pool.runInteraction(
+            _get_many, list(batch)
+        )
+        read.addCallbacks(done, failed).addBoth(next_batch)
 
     def add(self, account: Account) -> Deferred[bool]:
         return self._pool.runInteraction(_add, account)
