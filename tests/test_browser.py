@@ -297,3 +297,44 @@ def test_a_kicked_browser_user_sees_why_and_where_they_are(
         "you are muted in #den for"
     )
     page.screenshot(path=str(ARTIFACTS / "moderation.png"))
+
+
+def test_operators_are_marked_and_act_on_people_from_the_list(
+    browser: Browser, server: Server
+) -> None:
+    setup = User(server.port)
+    setup.until("? Choose a nickname:")
+    setup.send("olga")
+    setup.line()
+    setup.send("/register olga-secret")
+    assert setup.line().startswith("*** olga is now registered")
+    setup.send("/quit")
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.fill("#nick", "olga")
+    page.press("#nick", "Enter")
+    page.fill("#password", "olga-secret")
+    page.press("#password", "Enter")
+    expect(page.locator("#chat")).to_be_visible()
+    say(page, "/join den")
+    expect(page.locator("#messages")).to_contain_text(
+        "olga founded #den and is its operator"
+    )
+    expect(page.locator("#users li.operator")).to_have_text("@olga")
+    pat = User(server.port)
+    pat.until("? Choose a nickname:")
+    pat.send("pat")
+    pat.line()
+    pat.send("/join den")
+    pat.until("*** #den has 2 users: olga, pat")
+    person = page.locator("#users li", has_text="pat")
+    expect(person.locator("button.person-action")).to_have_count(3)
+    # A guest sees no buttons: only operators get them.
+    assert page.locator("#users li.operator button").count() == 0
+    page.screenshot(path=str(ARTIFACTS / "operator.png"))
+    person.locator("button.mute").click()
+    assert pat.until("*** olga muted pat in #den for 10m")
+    person.locator("button.kick").click()
+    assert pat.until("! you were kicked from #den by olga")
+    expect(page.locator("#users li", has_text="pat")).to_have_count(0)

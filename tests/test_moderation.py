@@ -6,6 +6,8 @@ and mutes ending by a fake clock.
 
 from __future__ import annotations
 
+from twchat.events import RoomInfo
+
 from .support.hubs import Chat, Hubs
 
 
@@ -375,3 +377,24 @@ def test_a_server_ban_by_account_is_checked_at_login(hubs: Hubs) -> None:
         "? Choose a nickname:",
     ]
     assert member.nick == ""
+
+
+def test_who_names_the_rooms_operators(hubs: Hubs) -> None:
+    chat = Chat(hubs)
+    chat.register("alice")
+    chat.register("bob")
+    chat.join("carol")
+    founded(chat, "alice")
+    joined(chat, "bob")
+    joined(chat, "carol")
+    chat.type("alice", "/op bob")
+    _, carol = chat.users["carol"]
+    chat.type("carol", "/who")
+    info = carol.events[-1]
+    assert isinstance(info, RoomInfo)
+    assert info.names == ("alice", "bob", "carol")
+    assert info.operators == ("alice", "bob")
+    chat.type("carol", "/who lobby")
+    info = carol.events[-1]
+    assert isinstance(info, RoomInfo)
+    assert info.operators == ()  # nobody was made one there

@@ -74,6 +74,8 @@ class RoomInfo:
     room: str
     online: int
     names: tuple[str, ...]
+    #: Which of them are its founder or operators (the page marks them).
+    operators: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True)

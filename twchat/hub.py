@@ -809,7 +809,8 @@ class Hub:
             return
         name, names = found
         ordered = tuple(sorted(names, key=nick_key))
-        member.send(RoomInfo(name, len(ordered), ordered))
+        operators = await self.moderator.operators(key, ordered)
+        member.send(RoomInfo(name, len(ordered), ordered, operators))
 
     def _no_such_room(self, member: Member, name: str) -> None:
         member.send(Error(f"no such room: #{clean_text(name)[:40]}"))
@@ -866,7 +867,8 @@ class Hub:
         if entered is None:
             return
         names = tuple(sorted(entered.names, key=nick_key))
-        member.send(RoomInfo(target.name, target.online, names))
+        operators = await self.moderator.operators(target.key, names)
+        member.send(RoomInfo(target.name, target.online, names, operators))
         self._show_room(member, target)
         await self.moderator.arrived(member, target, entered.online)
 

@@ -240,6 +240,23 @@ class Moderator:
                 "moderation state cannot be read right now; try again shortly"
             ) from e
 
+    async def operators(self, key: str, names: tuple[str, ...]) -> tuple[str, ...]:
+        """
+        Which of ``names`` (people in the room) are its founder or operators:
+        a registered name is only ever held by its account's owner.
+        """
+        try:
+            rules = await self._rules(key)
+        except RefusedError:
+            return ()  # the list of people is worth more than the marks
+        if rules.founder is None and not rules.ops:
+            return ()
+        return tuple(
+            name
+            for name in names
+            if nick_key(name) == rules.founder or nick_key(name) in rules.ops
+        )
+
     # Checks on the way (the hub asks)
 
     async def may_enter(self, member: Member, key: str, name: str) -> str | None:

@@ -10,6 +10,7 @@ const state = {
   room: "",
   joining: "",       // the room asked for with /join, until the server answers
   users: [],
+  operators: [],     // the founder and operators of the room, among users
   rooms: [],
   lastLine: "",
   retry: 0,
@@ -67,12 +68,37 @@ function chatLine(nick, text, cls, ts) {
   if (cls === "chat" && mentionsMe(text)) li.classList.add("mention");
 }
 
+// What an operator may do to a person, one click each (the server checks).
+const PERSON_ACTIONS = [
+  ["kick", (n) => "/kick " + n],
+  ["mute", (n) => "/mute " + n + " 10m"],
+  ["ban", (n) => "/ban " + n],
+];
+
 function renderUsers() {
   const ul = $("users");
   ul.replaceChildren();
+  const ops = new Set(state.operators.map((n) => n.toLowerCase()));
+  const iAmOperator = ops.has(state.nick.toLowerCase());
   for (const name of [...state.users].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()))) {
     const li = document.createElement("li");
-    li.textContent = name;
+    const who = document.createElement("span");
+    who.textContent = (ops.has(name.toLowerCase()) ? "@" : "") + name;
+    if (ops.has(name.toLowerCase())) {
+      li.classList.add("operator");
+      who.title = "operator of #" + state.room;
+    }
+    li.appendChild(who);
+    if (iAmOperator && name.toLowerCase() !== state.nick.toLowerCase()) {
+      for (const [label, command] of PERSON_ACTIONS) {
+        const button = document.createElement("button");
+        button.className = "person-action " + label;
+        button.textContent = label;
+        button.title = command(name);
+        button.addEventListener("click", () => send(command(name)));
+        li.appendChild(button);
+      }
+    }
     ul.appendChild(li);
   }
   $("count").textContent = "(" + state.users.length + ")";
@@ -165,6 +191,8 @@ const handlers = {
   },
   moderation(ev) {
     append("moderation " + ev.action, [[ev.text, ""]]);
+    // Who is an operator may have changed: ask for the marks again.
+    if (["op", "deop", "founded"].includes(ev.action)) send("/who");
   },
   registered(ev) {
     state.registered = true;
@@ -195,6 +223,7 @@ const handlers = {
     }
     if (keyOf(ev.room) === keyOf(state.room)) {
       state.users = ev.names.slice();
+      state.operators = (ev.operators || []).slice();
       renderUsers();
     } else {
       append("notice", [["#" + ev.room + ": " + ev.names.join(", "), ""]]);
