@@ -70,6 +70,7 @@ static struct {
     int max_connecting;
     int payload;         /* padding bytes per line */
     int rooms;           /* 0: everyone in one room; N: /join rK, in blocks */
+    int ignore;          /* 1: every receiver ignores someone (not a sender) */
     int port2;           /* >0: the second half of the clients go here */
 } opt = {"127.0.0.1", 1234, 100, 10, 1000, 0, 3, 1, 1, 0, 0.5, 60, 5, 256, 16, 0, 0};
 
@@ -345,16 +346,21 @@ static void connected(client_t *c, int index) {
 /* The nickname (and the room), as lines or as WebSocket messages. */
 static void send_registration(client_t *c, int index) {
     if (!opt.send_nick) return;
-    char nick[32], join[32], out[128];
+    char nick[32], join[32], ignore[32], out[192];
     int a = snprintf(nick, sizeof nick, "%s%05d", c->is_sender ? "s" : "c", index);
     int b = opt.rooms ? snprintf(join, sizeof join, "/join r%d", room_of(index)) : 0;
+    int d = opt.ignore && !c->is_sender
+                ? snprintf(ignore, sizeof ignore, "/ignore z%05d", index)
+                : 0;
     int n;
     if (opt.websocket) {
         n = ws_frame(out, nick, a);
         if (b) n += ws_frame(out + n, join, b);
+        if (d) n += ws_frame(out + n, ignore, d);
     } else {
         n = snprintf(out, sizeof out, "%s\r\n", nick);
         if (b) n += snprintf(out + n, sizeof out - n, "%s\r\n", join);
+        if (d) n += snprintf(out + n, sizeof out - n, "%s\r\n", ignore);
     }
     if (send(c->fd, out, n, MSG_NOSIGNAL) != n) die("send nick");
 }
@@ -370,7 +376,7 @@ static void usage(void) {
             "usage: loadgen [--host H] [--port P] [--port2 P2] [--clients N] [--senders S]\n"
             "  [--lines L | --rate R --duration D] [--no-welcome] [--no-nick]\n"
             "  [--sync] [--settle S] [--register-timeout S] [--idle-timeout S]\n"
-            "  [--payload BYTES] [--rooms R] [--websocket]\n");
+            "  [--payload BYTES] [--rooms R] [--websocket] [--ignore]\n");
     exit(2);
 }
 
@@ -392,6 +398,7 @@ int main(int argc, char **argv) {
         else if (ARG("--idle-timeout")) opt.idle_timeout = atof(v);
         else if (ARG("--payload")) opt.payload = atoi(v);
         else if (ARG("--rooms")) opt.rooms = atoi(v);
+        else if (!strcmp(a, "--ignore")) opt.ignore = 1;
         else if (!strcmp(a, "--no-welcome")) opt.wait_welcome = 0;
         else if (!strcmp(a, "--no-nick")) opt.send_nick = 0;
         else if (!strcmp(a, "--sync")) opt.sync = 1;

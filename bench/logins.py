@@ -14,7 +14,6 @@ without hashing, which is cheaper still.
 from __future__ import annotations
 
 import socket
-import sqlite3
 import threading
 import time
 from collections import Counter
@@ -25,37 +24,12 @@ from twchat.accounts import TOO_MANY_FAILURES, WRONG_PASSWORD
 from twchat.hub import BUSY
 from twchat.wire import PASSWORD_PROMPT
 
-__all__ = ["FailedLogins", "prepare_accounts"]
+__all__ = ["FailedLogins"]
 
-#: Three free failures each before a lock: 40 accounts take 120 attempts.
-ACCOUNTS = 40
 #: One attempt per address in a six-second run at 20 per second.
 ADDRESSES = 200
-#: Never any account's password (the accounts get another one).
+#: Never any account's password (see statefile.prepare_accounts).
 WRONG = "not-the-password"
-_RIGHT = "the-right-password"
-
-
-def prepare_accounts(path: str, count: int = ACCOUNTS) -> list[str]:
-    """Create ``count`` accounts in the state file at ``path``; their names."""
-    from twchat.accounts import Account
-    from twchat.accounts.hashing import hash_password
-    from twchat.accounts.sqlite import operations
-    from twchat.statefile import prepare_state
-
-    prepare_state(path)
-    names = [f"member{i}" for i in range(count)]
-    # One hash for all of them: each check costs the same whatever it is.
-    hash = hash_password(_RIGHT)
-    connection = sqlite3.connect(path)
-    try:
-        with connection:
-            cursor = connection.cursor()
-            for name in names:
-                operations["add"](cursor, Account(name, hash, False, time.time()))
-    finally:
-        connection.close()
-    return names
 
 
 class FailedLogins:

@@ -29,7 +29,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from logins import FailedLogins, prepare_accounts
+from logins import FailedLogins
+from statefile import prepare_accounts, prepare_bans
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -79,6 +80,10 @@ class Scenario:
     #: Wrong passwords a second from other connections meanwhile, against
     #: accounts in the state file (bench/logins.py). twchat only.
     failed_logins: float = 0.0
+    #: Moderation priced: every receiver ignores someone (loadgen --ignore),
+    #: and the default room holds this many bans. twchat only.
+    ignore: bool = False
+    bans: int = 0
     what: str = ""
 
     def loadgen_args(self) -> list[str]:
@@ -89,6 +94,8 @@ class Scenario:
             args += ["--lines", str(self.lines)]
         if self.rooms:
             args += ["--rooms", str(self.rooms)]
+        if self.ignore:
+            args += ["--ignore"]
         return [
             *args,
             "--register-timeout",
@@ -179,6 +186,25 @@ FULL = [
         failed_logins=20,
         what="the throughput load while 20 logins a second fail",
     ),
+    Scenario(
+        "moderated",
+        100,
+        10,
+        lines=1000,
+        ignore=True,
+        bans=1000,
+        what="the throughput load, every receiver ignoring someone, 1000 bans",
+    ),
+    Scenario(
+        "moderated-crowd",
+        2000,
+        2,
+        rate=20,
+        duration=3,
+        ignore=True,
+        bans=1000,
+        what="the crowd load, every receiver ignoring someone, 1000 bans",
+    ),
 ]
 QUICK = [
     Scenario("throughput", 50, 5, lines=400, register_timeout=5, idle_timeout=1),
@@ -240,6 +266,27 @@ QUICK = [
         register_timeout=5,
         idle_timeout=1,
     ),
+    Scenario(
+        "moderated",
+        50,
+        5,
+        lines=400,
+        ignore=True,
+        bans=1000,
+        register_timeout=5,
+        idle_timeout=1,
+    ),
+    Scenario(
+        "moderated-crowd",
+        500,
+        2,
+        rate=20,
+        duration=1,
+        ignore=True,
+        bans=1000,
+        register_timeout=5,
+        idle_timeout=1,
+    ),
 ]
 for _quick, _full in zip(QUICK, FULL, strict=True):
     object.__setattr__(_quick, "what", f"quick: {_quick.clients} clients")
@@ -287,12 +334,12 @@ def servers(
     port: int,
     history_db: str | None = None,
     web: bool = False,
-    accounts_db: str | None = None,
+    state_db: str | None = None,
 ) -> dict[str, Server]:
     py = sys.executable
     history = ["--db", history_db] if history_db else NO_HISTORY
-    if accounts_db:
-        history += ["--db", accounts_db]
+    if state_db:
+        history += ["--db", state_db]
     # A browser scenario: the clients reach the web port at ``port``.
     listen = "--web" if web else "--port"
     chat_port = ["--port", f"tcp:{free_port()}:interface=127.0.0.1"] if web else []
@@ -476,11 +523,14 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
             server = servers(port)[server_name]
         else:
             port = free_port()
-            accounts_db = None
+            state_db = None
+            if scenario.failed_logins or scenario.bans:
+                state_db = os.path.join(workdir, "state.sqlite3")
             if scenario.failed_logins:
-                accounts_db = os.path.join(workdir, "state.sqlite3")
-                accounts = prepare_accounts(accounts_db)
-            server = servers(port, history_db, scenario.websocket, accounts_db)[
+                accounts = prepare_accounts(str(state_db))
+            if scenario.bans:
+                prepare_bans(str(state_db), scenario.bans)
+            server = servers(port, history_db, scenario.websocket, state_db)[
                 server_name
             ]
             process = _start(server.command, workdir, server.env)
@@ -705,6 +755,8 @@ def main(argv: list[str] | None = None) -> int:
                 or scenario.nodes > 1
                 or scenario.websocket
                 or scenario.failed_logins
+                or scenario.ignore
+                or scenario.bans
             )
             if twchat_only and name != "twchat":
                 continue  # the peers have no rooms, history, Redis or browsers
@@ -731,6 +783,16 @@ def main(argv: list[str] | None = None) -> int:
             under_attack["deliveries_per_s"] / one["deliveries_per_s"], 2
         )
         print(f"- with 20 failed logins/s: {attack_share}x the deliveries/s")
+    for plain, priced in (("throughput", "moderated"), ("crowd", "moderated-crowd")):
+        a = results.get(plain, {}).get("twchat", {})
+        b = results.get(priced, {}).get("twchat", {})
+        if a.get("deliveries_per_s") and b.get("deliveries_per_s"):
+            print(
+                f"- {priced} (ignores, 1000 bans) / {plain}: deliveries/s "
+                f"{b['deliveries_per_s'] / a['deliveries_per_s']:.2f}x, p99 "
+                f"{b['latency_ms']['p99']:.1f} vs {a['latency_ms']['p99']:.1f} ms, "
+                f"register {b['register_s']:.2f} vs {a['register_s']:.2f} s"
+            )
     for which in ("logins", "logins-throughput"):
         attack = results.get(which, {}).get("twchat", {}).get("failed_logins")
         if attack:

@@ -74,6 +74,14 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert set(logins["outcomes"]) <= {"wrong password", "busy", "locked"}
         assert logins["outcomes"].get("wrong password", 0) > 0
     assert report["failed_logins_vs_none"] > 0
+    for scenario in ("moderated", "moderated-crowd"):
+        priced = report["results"][scenario]
+        assert list(priced) == ["twchat"]  # moderation is twchat's
+        ours = priced["twchat"]
+        # Every receiver ignoring someone, 1000 bans: still every line.
+        assert ours["delivered"] == ours["expected"] > 0
+        assert ours["gaps"] == ours["reordered"] == 0
+    assert "- moderated (ignores, 1000 bans) / throughput" in run.stdout
     assert "deliveries_per_s twchat/textbook" in report["ratios"]["throughput"]
     assert "| throughput | twchat" in run.stdout
     assert "nothing lost" in run.stdout

@@ -133,7 +133,7 @@ class Moderator:
         self._server: Rules | None = None
         self._server_read = 0.0
         #: Reads of a scope under way, and who waits for them.
-        self._readers: dict[str, list[Deferred[dict[str, str]]]] = {}
+        self._readers: dict[str, list[Deferred[Rules]]] = {}
         #: Rooms whose state is being read, and who waits for it.
         self._reading: dict[str, list[Deferred[None]]] = {}
 
@@ -210,14 +210,15 @@ class Moderator:
         rules = self._rooms.get(key)
         if rules is not None and rules.pending is None:
             return rules
-        return Rules.of(await self._stored(room_scope(key)))
+        return await self._stored(room_scope(key))
 
-    async def _stored(self, scope: str) -> dict[str, str]:
+    async def _stored(self, scope: str) -> Rules:
         """
-        A scope's fields. Reads of one scope under way at once are one
-        read: thousands arriving together cost one trip, not thousands.
+        A scope's state as stored (not to be changed: it may be shared).
+        Reads of one scope under way at once are one read, parsed once:
+        thousands arriving together cost one trip, not thousands.
         """
-        waiting: Deferred[dict[str, str]] = Deferred()
+        waiting: Deferred[Rules] = Deferred()
         readers = self._readers.get(scope)
         if readers is not None:
             readers.append(waiting)
@@ -225,11 +226,13 @@ class Moderator:
             self._readers[scope] = [waiting]
 
             def answer(result: dict[str, str] | Failure) -> None:
+                rules = None if isinstance(result, Failure) else Rules.of(result)
                 for reader in self._readers.pop(scope, []):
-                    if isinstance(result, Failure):
+                    if rules is None:
+                        assert isinstance(result, Failure)
                         reader.errback(result)
                     else:
-                        reader.callback(dict(result))
+                        reader.callback(rules)
 
             self.store.fields(scope).addBoth(answer)
         try:
@@ -705,8 +708,8 @@ class Moderator:
             or not self._rooms
             or now - self._server_read > SERVER_RULES_TTL
         ):
-            fields = await self._stored(SERVER_SCOPE)
-            self._server, self._server_read = Rules.of(fields), now
+            self._server = await self._stored(SERVER_SCOPE)
+            self._server_read = now
         return self._server
 
     async def server_ban(self, member: Member) -> str | None:
@@ -767,8 +770,8 @@ class Moderator:
         self._need_server_operator(member)
         text = args.strip(" ")
         mask = parse_mask(text)
-        fields = await self._stored(SERVER_SCOPE)
-        if mask is None or gban_field(mask) not in fields:
+        rules = await self._stored(SERVER_SCOPE)
+        if mask is None or mask.text not in rules.bans:
             raise RefusedError(f"no server ban on {clean_text(text)[:40]}")
         await self._write(SERVER_SCOPE, [(gban_field(mask), None)])
         self._server = None

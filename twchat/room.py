@@ -93,6 +93,8 @@ class Room:
         self._summary: IDelayedCall | None = None
         #: Sender's nickname key -> the members here ignoring them.
         self.ignoring: dict[str, set[Member]] = {}
+        #: And the other way round: whom each of them ignores.
+        self._ignores_of: dict[Member, tuple[str, ...]] = {}
 
     def __len__(self) -> int:
         return len(self._members)
@@ -111,17 +113,21 @@ class Room:
         key = nick_key(member.nick)
         if self._members.get(key) is member:
             del self._members[key]
-        if self.ignoring:
+        if self._ignores_of:
             self.set_ignores(member, ())
 
     def set_ignores(self, member: Member, senders: Iterable[str]) -> None:
         """``member`` ignores these nickname keys (and no others) from now on."""
-        for key in [k for k, deaf in self.ignoring.items() if member in deaf]:
-            deaf = self.ignoring[key]
-            deaf.discard(member)
-            if not deaf:
-                del self.ignoring[key]
-        for key in senders:
+        for key in self._ignores_of.pop(member, ()):
+            deaf = self.ignoring.get(key)
+            if deaf is not None:
+                deaf.discard(member)
+                if not deaf:
+                    del self.ignoring[key]
+        keys = tuple(senders)
+        if keys:
+            self._ignores_of[member] = keys
+        for key in keys:
             self.ignoring.setdefault(key, set()).add(member)
 
     def renamed(self, member: Member, old_nick: str) -> None:

@@ -13,7 +13,7 @@ from zope.interface import implementer
 from .state import Change
 from .store import LOG_KEEP, IModerationStore
 
-__all__ = ["SQLiteModeration"]
+__all__ = ["SQLiteModeration", "operations"]
 
 
 def _fields(cursor: Any, scope: str) -> dict[str, str]:
@@ -53,6 +53,16 @@ def _record(cursor: Any, entry: str) -> None:
 def _records(cursor: Any, count: int) -> list[str]:
     cursor.execute("SELECT entry FROM modlog ORDER BY id DESC LIMIT ?", (count,))
     return [entry for (entry,) in reversed(cursor.fetchall())]
+
+
+#: The operations by name, for tools with their own connection.
+operations = {
+    "fields": _fields,
+    "change": _change,
+    "add_new": _add_new,
+    "record": _record,
+    "records": _records,
+}
 
 
 @implementer(IModerationStore)
