@@ -184,9 +184,7 @@ class Rules:
         return _matching(self.bans, self.ban_blocks, who, now) if self.bans else None
 
     def muted(self, who: Identity, now: float) -> Sanction | None:
-        return (
-            _matching(self.mutes, self.mute_blocks, who, now) if self.mutes else None
-        )
+        return _matching(self.mutes, self.mute_blocks, who, now) if self.mutes else None
 
 
 def _toggle(found: set[str], key: str, value: str | None) -> None:
