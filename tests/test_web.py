@@ -114,6 +114,7 @@ async def test_browser_users_follow_the_same_rules(web: tuple[int, int]) -> None
         "room": "games",
         "online": 1,
         "names": ["bob"],
+        "operators": [],  # a guest founds nothing
     }
 
 
