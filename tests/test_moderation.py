@@ -61,7 +61,7 @@ def test_kick_sends_the_user_to_the_default_room_and_says_why(hubs: Hubs) -> Non
     joined(chat, "carol")
     chat.clear()
     chat.type("alice", "/kick bob spamming links")
-    hubs.settle()
+    chat.sent_back("bob")
     assert chat.read("carol") == [
         "*** bob was kicked by alice: spamming links",
         "*** bob left for #lobby (2 here)",
@@ -104,6 +104,7 @@ def test_ban_by_account_holds_until_it_ends(hubs: Hubs) -> None:
     joined(chat, "bob")
     chat.clear()
     chat.type("alice", "/ban bob 2h trolling")
+    chat.sent_back("bob")
     assert chat.read("alice") == [
         "*** alice banned account:bob from #games for 2h: trolling",
         "*** bob left for #lobby (1 here)",
@@ -136,6 +137,7 @@ def test_ban_by_address_and_cidr_and_the_list(hubs: Hubs) -> None:
     joined(chat, "guest")
     chat.clear()
     chat.type("alice", "/ban guest")  # a guest: their address
+    chat.sent_back("guest")
     assert chat.read("alice")[0] == (
         "*** alice banned 198.51.100.7 from #games until lifted"
     )
@@ -143,6 +145,7 @@ def test_ban_by_address_and_cidr_and_the_list(hubs: Hubs) -> None:
     joined(chat, "other")  # another address
     chat.read("guest")
     chat.type("alice", "/ban 198.51.100.0/24 10m whole block")
+    chat.sent_back("other")
     lines = chat.read("other")
     assert lines[1] == "! you are banned from #games for 10m: whole block"
     chat.clear()
@@ -295,6 +298,7 @@ def test_the_moderation_log(hubs: Hubs) -> None:
     founded(chat, "alice")
     joined(chat, "bob")
     chat.type("alice", "/kick bob flooding", "/ban 203.0.113.0/24 1d spam")
+    chat.sent_back("bob")
     chat.clear()
     chat.type("alice", "/modlog")
     lines = chat.read("alice")

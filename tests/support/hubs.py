@@ -302,6 +302,12 @@ class Chat:
         hub.leave(member, reason)
         self.hubs.settle()
 
+    def sent_back(self, nick: str, room: str = "lobby") -> None:
+        """Wait until ``nick``, sent out of a room, reads ``room``'s roll call."""
+        _, member = self.users[nick]
+        wanted = f"*** #{room} has "
+        self.hubs.until(lambda: any(line.startswith(wanted) for line in member.lines))
+
     def clear(self) -> None:
         """Forget what everyone read so far."""
         self.hubs.settle()
