@@ -4,8 +4,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.client.render import Kind, Line, classify, style_for
 from twchat.events import Moderated
-from twchat.moderator import BANNED_FROM, KICKED_FROM
-from twchat.wire import render_line
+from twchat.wire import BANNED_FROM, KICKED_FROM, render_line
 
 _ACTIONS = ["kick", "ban", "unban", "mute", "unmute", "kill"]
 

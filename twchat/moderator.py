@@ -62,13 +62,18 @@ from .nicknames import nick_error, nick_key
 from .refused import RefusedError
 from .room import Room, room_key
 from .text import clean_text
+from .wire import (
+    BANNED_FROM,
+    BANNED_FROM_SERVER,
+    DISCONNECTED_BY,
+    KICKED_FROM,
+    MUTED_IN,
+)
 
 if TYPE_CHECKING:
     from .hub import Hub, Waiting
 
 __all__ = [
-    "BANNED_FROM",
-    "KICKED_FROM",
     "MODLOG_SHOWN",
     "SILENT",
     "Moderator",
@@ -76,9 +81,6 @@ __all__ = [
     "not_operator",
 ]
 
-#: How a user sent out of a room is told (the page recognises these).
-KICKED_FROM = "you were kicked from #"
-BANNED_FROM = "you are banned from #"
 
 #: Seconds a node trusts its copy of the server's bans (a safety net: a
 #: change clears it on every node with someone in a room).
@@ -153,11 +155,7 @@ class Moderator:
         if self.server_operator(member):
             return True
         rules = self._rooms.get(room.key)
-        avatar = self._hub.account_of(member)
-        if rules is None or avatar is None:
-            return False
-        account = nick_key(avatar.name)
-        return account == rules.founder or account in rules.ops
+        return rules is not None and rules.operator(self.identity(member).account)
 
     def _now(self) -> float:
         return self._hub.wall.seconds()
@@ -254,11 +252,7 @@ class Moderator:
             return ()  # the list of people is worth more than the marks
         if rules.founder is None and not rules.ops:
             return ()
-        return tuple(
-            name
-            for name in names
-            if nick_key(name) == rules.founder or nick_key(name) in rules.ops
-        )
+        return tuple(name for name in names if rules.operator(nick_key(name)))
 
     # Checks on the way (the hub asks)
 
@@ -268,9 +262,7 @@ class Moderator:
             return None
         rules = await self._rules(key)
         who = self.identity(member)
-        if who.account is not None and (
-            who.account == rules.founder or who.account in rules.ops
-        ):
+        if rules.operator(who.account):
             return None  # a room's operators can always come back
         ban = rules.banned(who, self._now())
         if ban is not None:
@@ -321,7 +313,7 @@ class Moderator:
         muted = rules.muted(who, self._now())
         if muted is not None:
             left = "" if muted.until is None else f" for {_left(muted, self._now())}"
-            return f"you are muted in #{room.name}{left}"
+            return f"{MUTED_IN}{room.name}{left}"
         if "m" in rules.modes and who_id(who) not in rules.voiced:
             return (
                 f"#{room.name} is moderated (+m): only operators and voiced users speak"
@@ -355,7 +347,7 @@ class Moderator:
                     text = (
                         f"{KICKED_FROM}{room.name} by {actor}"
                         if action == "kick"
-                        else f"you were disconnected by {actor}"
+                        else f"{DISCONNECTED_BY}{actor}"
                     )
                     told = _with_reason(text, event.reason)
                     reason = f"{action}ed by {actor}"
@@ -375,7 +367,7 @@ class Moderator:
                 if mask is None or self.server_operator(member):
                     continue
                 if mask.matches(self.identity(member)):
-                    told = _with_reason("you are banned from this server", event.reason)
+                    told = _with_reason(BANNED_FROM_SERVER, event.reason)
                     out.append(Out(member, told, "banned from the server", True))
         return out
 
@@ -552,7 +544,7 @@ class Moderator:
         reason = sanction.reason
         if kind == "mute" and reason:
             raise RefusedError("usage: /mute NICK [DURATION]")
-        field = ban_field(mask) if kind == "ban" else mute_field(mask)
+        field = _SANCTION_FIELD[kind](mask)
         target = words[0] if kind == "mute" else mask.text
         await self._change(
             member,
@@ -584,9 +576,7 @@ class Moderator:
         who = target.who
         if self._protected(member, room, target):
             raise RefusedError(f"you cannot do that to {who.nick}")
-        if who.account is not None:
-            return account_mask(who.account)
-        found = address_mask(who.host)
+        found = _mask_of(who)
         if found is None:
             raise RefusedError(f"{who.nick} has no address to ban; name an account")
         return found
@@ -604,12 +594,12 @@ class Moderator:
         mask = parse_mask(text)
         if mask is None:
             who = (await self._target(member, text, need_account=False)).who
-            mask = account_mask(who.account) if who.account else address_mask(who.host)
+            mask = _mask_of(who)
         found = rules.bans if kind == "ban" else rules.mutes
         if mask is None or mask.text not in found:
             what = "ban" if kind == "ban" else "mute"
             raise RefusedError(f"no {what} on {clean_text(text)[:40]} in #{room.name}")
-        field = ban_field(mask) if kind == "ban" else mute_field(mask)
+        field = _SANCTION_FIELD[kind](mask)
         lifted = "unban" if kind == "ban" else "unmute"
         target = mask.text if kind == "ban" else text
         await self._change(member, room, lifted, (field, None), target=target)
@@ -721,7 +711,7 @@ class Moderator:
         ban = rules.banned(self.identity(member), now)
         if ban is None:
             return None
-        text = "you are banned from this server"
+        text = BANNED_FROM_SERVER
         if ban.until is not None:
             text += f" for {_left(ban, now)}"
         return _with_reason(text, ban.reason)
@@ -837,6 +827,17 @@ _COMMANDS: dict[str, Callable[[Moderator, Member, Room, str], Awaitable[None]]] 
     "gbans": Moderator.gbans,
     "wall": Moderator.wall,
 }
+
+
+#: The field a ban or a mute is stored under.
+_SANCTION_FIELD = {"ban": ban_field, "mute": mute_field}
+
+
+def _mask_of(who: Identity) -> Mask | None:
+    """What a named user is banned or muted by: their account, else address."""
+    if who.account is not None:
+        return account_mask(who.account)
+    return address_mask(who.host)
 
 
 def _with_reason(text: str, reason: str) -> str:

@@ -46,10 +46,17 @@ from .events import (
 from .moderation.masks import duration_text
 
 __all__ = [
+    "BANNED_FROM",
+    "BANNED_FROM_SERVER",
+    "DISCONNECTED_BY",
     "EOL",
+    "KICKED_FROM",
+    "MODERATION_PHRASES",
+    "MUTED_IN",
     "NEW_PASSWORD_PROMPT",
     "PASSWORD_PROMPT",
     "WHO_LINE_LENGTH",
+    "moderation_text",
     "render_line",
 ]
 
@@ -175,6 +182,14 @@ def _lines(event: Event) -> str:
     raise TypeError(f"no line format for {event!r}")
 
 
+#: How a user an operator acted on is told (the page recognises the first
+#: two: out of the room, the default room's roll call comes next).
+KICKED_FROM = "you were kicked from #"
+BANNED_FROM = "you are banned from #"
+BANNED_FROM_SERVER = "you are banned from this server"
+MUTED_IN = "you are muted in #"
+DISCONNECTED_BY = "you were disconnected by "
+
 #: Phrases only moderation lines contain (a client colours them apart):
 #: what the room reads, and what the user acted on reads.
 MODERATION_PHRASES = (
@@ -184,10 +199,11 @@ MODERATION_PHRASES = (
     " muted ",
     " unmuted ",
     " was disconnected by ",
-    "you were kicked from #",
-    "you are banned from ",
-    "you are muted in #",
-    "you were disconnected by ",
+    KICKED_FROM,
+    BANNED_FROM,
+    BANNED_FROM_SERVER,
+    MUTED_IN,
+    DISCONNECTED_BY,
 )
 
 

@@ -180,6 +180,10 @@ class Rules:
                 if network is not None and network.num_addresses > 1:
                     blocks[sanction.mask.text] = sanction
 
+    def operator(self, account: str | None) -> bool:
+        """Whether the account ``account`` is the founder or an operator."""
+        return account is not None and (account == self.founder or account in self.ops)
+
     def banned(self, who: Identity, now: float) -> Sanction | None:
         return _matching(self.bans, self.ban_blocks, who, now) if self.bans else None
 

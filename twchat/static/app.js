@@ -20,7 +20,7 @@ const state = {
   askingPassword: false,
 };
 const WRONG_PASSWORD = "wrong password for ";
-// Sent out of the room by an operator (the server's wording, twchat/moderator.py).
+// Sent out of the room by an operator (the server's wording, twchat/wire.py).
 const SENT_OUT = ["you were kicked from #", "you are banned from #"];
 
 function keyOf(name) { return name.replace(/^#/, "").toLowerCase(); }
