@@ -14,7 +14,7 @@ import redis as redis_py
 from twchat.admin import main as admin
 
 from .support.net import free_port
-from .support.proc import Twistd, User
+from .support.proc import Twistd, User, logged_in
 from .support.redisserver import RedisServer
 
 
@@ -28,16 +28,6 @@ def _server(tmp_path: Path, port: int, db: Path) -> Twistd:
     return Twistd(
         tmp_path, ["--port", f"tcp:{port}:interface=127.0.0.1", "--db", str(db)]
     )
-
-
-def _login(port: int, nick: str, password: str) -> User:
-    user = User(port)
-    user.until("? Choose a nickname:")
-    user.send(nick)
-    assert user.line() == f"? Password for {nick}:"
-    user.send(password)
-    assert user.line().startswith(f"*** Welcome, {nick}!")
-    return user
 
 
 def test_admin_tool_on_the_state_file(tmp_path: Path) -> None:
@@ -95,7 +85,7 @@ def test_accounts_outlive_a_restart_and_names_are_reclaimed(tmp_path: Path) -> N
     )
     with _server(tmp_path, port, db) as server:
         server.wait_for_port(port)
-        alice = _login(port, "alice", "alice-pass")
+        alice = logged_in(port, "alice", "alice-pass")
         bob = User(port)
         bob.until("? Choose a nickname:")
         bob.send("bob")
@@ -106,7 +96,7 @@ def test_accounts_outlive_a_restart_and_names_are_reclaimed(tmp_path: Path) -> N
         )
         alice.line()  # bob joined
         # alice again from another connection: the old one is told and closed.
-        again = _login(port, "alice", "alice-pass")
+        again = logged_in(port, "alice", "alice-pass")
         assert alice.line() == (
             "*** alice logged in from another connection; closing this one"
         )
@@ -119,7 +109,7 @@ def test_accounts_outlive_a_restart_and_names_are_reclaimed(tmp_path: Path) -> N
     assert "alice-pass" not in log
     with _server(tmp_path, port, db) as server:
         server.wait_for_port(port)
-        _login(port, "bob", "bob-secret")
+        logged_in(port, "bob", "bob-secret")
     with sqlite3.connect(db) as connection:
         hashes = [h for (h,) in connection.execute("SELECT hash FROM accounts")]
         texts = [t for (t,) in connection.execute("SELECT text FROM messages")]

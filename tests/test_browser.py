@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
 
 from .support.net import free_port
-from .support.proc import Twistd, User
+from .support.proc import Twistd, User, registered
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -234,12 +234,7 @@ class _BlankPage(BaseHTTPRequestHandler):
 
 
 def test_a_registered_name_asks_its_password(browser: Browser, server: Server) -> None:
-    tcp = User(server.port)
-    tcp.until("? Choose a nickname:")
-    tcp.send("dana")
-    tcp.line()
-    tcp.send("/register dana-secret")
-    assert tcp.line().startswith("*** dana is now registered")
+    tcp = registered(server.port, "dana", "dana-secret")
     page = browser.new_page(viewport={"width": 900, "height": 600})
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(server.url)
@@ -265,12 +260,7 @@ def test_a_registered_name_asks_its_password(browser: Browser, server: Server) -
 def test_a_kicked_browser_user_sees_why_and_where_they_are(
     browser: Browser, server: Server
 ) -> None:
-    op = User(server.port)
-    op.until("? Choose a nickname:")
-    op.send("olga")
-    op.line()
-    op.send("/register olga-secret")
-    assert op.line().startswith("*** olga is now registered")
+    op = registered(server.port, "olga", "olga-secret")
     op.send("/join den")
     assert op.until("*** olga founded #den and is its operator")
     page = open_chat(browser, server, "pat")
@@ -302,12 +292,7 @@ def test_a_kicked_browser_user_sees_why_and_where_they_are(
 def test_operators_are_marked_and_act_on_people_from_the_list(
     browser: Browser, server: Server
 ) -> None:
-    setup = User(server.port)
-    setup.until("? Choose a nickname:")
-    setup.send("olga")
-    setup.line()
-    setup.send("/register olga-secret")
-    assert setup.line().startswith("*** olga is now registered")
+    setup = registered(server.port, "olga", "olga-secret")
     setup.send("/quit")
     page = browser.new_page(viewport={"width": 900, "height": 600})
     page.set_default_timeout(TIMEOUT_MS)

@@ -6,7 +6,6 @@ the cursor after it; editing is by character; Ctrl-D restores the terminal.
 
 from __future__ import annotations
 
-import io
 import os
 import shlex
 import subprocess
@@ -17,8 +16,7 @@ from pathlib import Path
 
 import pytest
 
-from twchat.admin import main as admin
-
+from .support.admin import add_account
 from .support.net import free_port
 from .support.proc import Twistd, User
 
@@ -160,12 +158,7 @@ def test_a_password_is_typed_unseen_kept_out_of_history_and_reused(
     terminal: Tmux, tmp_path: Path
 ) -> None:
     db = tmp_path / "state.sqlite3"
-    added = admin(
-        ["--db", str(db), "accounts", "add", "alice"],
-        stdin=io.StringIO("alice-pass\n"),
-        out=io.StringIO(),
-    )
-    assert added == 0
+    add_account(["--db", str(db)], "alice", "alice-pass")
     port = free_port()
     args = ["--port", f"tcp:{port}:interface=127.0.0.1", "--db", str(db)]
 

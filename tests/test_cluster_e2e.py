@@ -16,9 +16,9 @@ from pathlib import Path
 import pytest_twisted
 from twisted.internet.threads import deferToThread
 
-from .support.cluster import Node, at_prompt
+from .support.cluster import Node
 from .support.net import free_port
-from .support.proc import Twistd, User, _twistd
+from .support.proc import Twistd, User, _twistd, at_prompt
 from .support.redisserver import RedisServer
 from .support.web import ws_join
 

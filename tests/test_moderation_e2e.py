@@ -5,35 +5,23 @@ ban set on one node of a two-node Redis setup holding on the other.
 
 from __future__ import annotations
 
-import io
 import signal
 from collections.abc import Callable
 from pathlib import Path
 
-from twchat.admin import main as admin
-
+from .support.admin import add_account
 from .support.cluster import Node
 from .support.net import free_port
-from .support.proc import Twistd, User
+from .support.proc import Twistd, User, logged_in
 from .support.redisserver import RedisServer
 
 
 def _account(where: list[str], name: str, operator: bool = False) -> None:
-    out = io.StringIO()
-    command = [*where, "accounts", "add", name]
-    assert admin(command, stdin=io.StringIO(f"{name}-secret\n"), out=out) == 0
-    if operator:
-        assert admin([*where, "oper", name], stdin=io.StringIO(), out=out) == 0
+    add_account(where, name, f"{name}-secret", operator)
 
 
 def _login(port: int, name: str) -> User:
-    user = User(port)
-    user.until("? Choose a nickname:")
-    user.send(name)
-    assert user.line() == f"? Password for {name}:"
-    user.send(f"{name}-secret")
-    assert user.line().startswith(f"*** Welcome, {name}!")
-    return user
+    return logged_in(port, name, f"{name}-secret")
 
 
 def test_founders_operators_bans_and_modes_survive_a_restart(tmp_path: Path) -> None:

@@ -2,15 +2,9 @@
 
 from __future__ import annotations
 
-from .proc import Twistd, User
+from .proc import Twistd, User, at_prompt
 
-__all__ = ["Node", "at_prompt"]
-
-
-def at_prompt(port: int) -> User:
-    user = User(port)
-    user.until("? Choose a nickname:")
-    return user
+__all__ = ["Node"]
 
 
 class Node:

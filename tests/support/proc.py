@@ -74,6 +74,35 @@ class User:
         return self.sock.recv(4096) == b"" and not self.buffer
 
 
+def at_prompt(port: int) -> User:
+    """A connection whose greeting is read: the next line is a nickname."""
+    user = User(port)
+    user.until("? Choose a nickname:")
+    return user
+
+
+def registered(port: int, nick: str, password: str) -> User:
+    """A guest called ``nick`` who made the name an account with ``password``."""
+    user = at_prompt(port)
+    user.send(nick)
+    welcome = user.line()
+    assert welcome.startswith(f"*** Welcome, {nick}!"), welcome
+    user.send(f"/register {password}")
+    assert user.line().startswith(f"*** {nick} is now registered")
+    return user
+
+
+def logged_in(port: int, nick: str, password: str) -> User:
+    """A connection logged in to the account ``nick``, its welcome read."""
+    user = at_prompt(port)
+    user.send(nick)
+    assert user.line() == f"? Password for {nick}:"
+    user.send(password)
+    welcome = user.line()
+    assert welcome.startswith(f"*** Welcome, {nick}!"), welcome
+    return user
+
+
 class Twistd:
     """The real ``twistd -n chat`` in a subprocess, its log collected."""
 
