@@ -87,9 +87,11 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     assert "nothing lost" in run.stdout
 
 
-def test_micro_benchmark_delivers_everything() -> None:
+@pytest.mark.parametrize("extra", [[], ["--moderated"]], ids=["plain", "moderated"])
+def test_micro_benchmark_delivers_everything(extra: list[str]) -> None:
+    # --moderated also checks its bans were loaded and its ignores confirmed.
     run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "micro.py"), "--reps", "1"],
+        [sys.executable, str(ROOT / "bench" / "micro.py"), "--reps", "1", *extra],
         capture_output=True,
         text=True,
         timeout=60,
