@@ -18,7 +18,7 @@ from twisted.internet.threads import deferToThread
 
 from .support.cluster import Node
 from .support.net import free_port
-from .support.proc import Twistd, User, _twistd, at_prompt
+from .support.proc import Twistd, User, at_prompt, twistd_path
 from .support.redisserver import RedisServer
 from .support.web import ws_join
 
@@ -236,7 +236,7 @@ def chat_lines_until(user: User, last: int) -> list[str]:
 
 def test_redis_mode_needs_the_asyncio_reactor(tmp_path: Path) -> None:
     result = subprocess.run(
-        [_twistd(), "-n", "--pidfile=", "chat", "--redis", "redis://127.0.0.1:1/0"],
+        [twistd_path(), "-n", "--pidfile=", "chat", "--redis", "redis://127.0.0.1:1/0"],
         cwd=tmp_path,
         capture_output=True,
         text=True,

@@ -1,3 +1,6 @@
+import contextlib
+import io
+import socket
 from pathlib import Path
 from typing import Any
 
@@ -6,10 +9,14 @@ from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
+import twchat
 from twchat.config import option_fields, option_name
 from twchat.connection.factory import ConnectionFactory
 from twchat.server import ChatServer
+from twchat.startup import StartupError
 from twchat.tap import Options, makeService
+
+from .support.net import free_port
 
 
 def parse(*args: str) -> Options:
@@ -42,16 +49,20 @@ class OptionsTests(SynchronousTestCase):
             ["tcp:1234:interface=127.0.0.1", "tcp6:1235", "unix:/tmp/x.sock"],
         )
 
-    def test_bad_values_are_usage_errors(self) -> None:
+    def test_bad_values_are_one_line_errors(self) -> None:
         for args in (
             ["--port", "nonsense:1"],
             ["--max-clients", "0"],
             ["--max-line", "2"],
-            ["--max-clients", "lots"],
             ["--max-sendq", "0"],
             ["--presence-interval", "0"],
         ):
-            self.assertRaises(usage.UsageError, parse, *args)
+            with self.assertRaises(StartupError) as raised:
+                parse(*args)
+            self.assertTrue(str(raised.exception).startswith("twistd chat: --"))
+            self.assertNotIn("\n", str(raised.exception))
+        # A value of the wrong type is refused by the parser with the usage.
+        self.assertRaises(usage.UsageError, parse, "--max-clients", "lots")
 
     def test_help_documents_every_option_with_default(self) -> None:
         text = str(Options())
@@ -143,12 +154,12 @@ class RedisOptionsTests(SynchronousTestCase):
         self.assertIn("--node-ttl", text)
         self.assertIn("[default: 10]", text)
 
-    def test_bad_url_and_ttl_are_usage_errors(self) -> None:
+    def test_bad_url_and_ttl_are_one_line_errors(self) -> None:
         for args in (
             ["--redis", "http://127.0.0.1:6379"],
             ["--redis", "redis://127.0.0.1:6379/0", "--node-ttl", "2"],
         ):
-            self.assertRaises(usage.UsageError, parse, *args)
+            self.assertRaises(StartupError, parse, *args)
 
     def test_refused_on_another_reactor_with_one_line(self) -> None:
         # The tests run on the default reactor, not the asyncio one.
@@ -192,6 +203,180 @@ class DeclarativeConfigTests(SynchronousTestCase):
             (("--history-max-rows", "-1"), "--history-max-rows must not be negative"),
             (("--history-replay", "101"), "--history-replay must be between 0 and 100"),
         ]:
-            with self.assertRaises(usage.UsageError) as raised:
+            with self.assertRaises(StartupError) as raised:
                 parse(*args)
-            self.assertEqual(str(raised.exception), error)
+            self.assertEqual(str(raised.exception), f"twistd chat: {error}")
+
+
+class StartupCheckTests(SynchronousTestCase):
+    """Each start-up mistake is one line naming its option (``twistd chat: --X``)."""
+
+    def refused(self, *args: str) -> str:
+        with self.assertRaises(StartupError) as raised:
+            parse(*args)
+        text = str(raised.exception)
+        self.assertNotIn("\n", text)
+        return text.removeprefix("twistd chat: ")
+
+    def test_a_port_out_of_range(self) -> None:
+        self.assertEqual(
+            self.refused("--port", "99999"),
+            "--port tcp:99999: port 99999 is not 0-65535",
+        )
+
+    def test_a_bad_web_endpoint_names_web(self) -> None:
+        self.assertTrue(
+            self.refused("--port", "tcp:0", "--web", "abc").startswith(
+                "--web abc: unknown endpoint type 'abc'; give a port number"
+            )
+        )
+
+    def test_a_busy_port(self) -> None:
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", 0))
+            holder.listen(1)
+            port = holder.getsockname()[1]
+            where = f"tcp:{port}:interface=127.0.0.1"
+            self.assertEqual(
+                self.refused("--port", where),
+                f"--port {where}: port {port} on 127.0.0.1 is in use by another "
+                "program",
+            )
+
+    def test_port_and_web_on_one_port(self) -> None:
+        port = free_port()
+        self.assertEqual(
+            self.refused("--port", str(port), "--web", str(port)),
+            f"--web tcp:{port}: --port tcp:{port} already listens on port {port}",
+        )
+
+    def test_an_address_not_of_this_machine(self) -> None:
+        self.assertEqual(
+            self.refused("--port", "tcp:4999:interface=192.0.2.1"),
+            "--port tcp:4999:interface=192.0.2.1: 192.0.2.1 is not an address "
+            "of this machine",
+        )
+
+    def test_a_missing_or_unreadable_certificate(self) -> None:
+        self.assertEqual(
+            self.refused("--port", "ssl:0:privateKey=/nonexistent/key.pem"),
+            "--port ssl:0:privateKey=/nonexistent/key.pem: no such file or "
+            "directory: /nonexistent/key.pem",
+        )
+        garbage = Path(self.mktemp())
+        garbage.write_text("not a key\n")
+        self.assertEqual(
+            self.refused("--web", f"ssl:0:privateKey={garbage}"),
+            f"--web ssl:0:privateKey={garbage}: not a PEM key or certificate",
+        )
+
+    def test_systemd_without_a_socket(self) -> None:
+        self.assertIn(
+            "no socket was passed by systemd",
+            self.refused("--port", "systemd:domain=INET:index=0"),
+        )
+
+    def test_a_unix_socket_in_a_missing_directory(self) -> None:
+        self.assertEqual(
+            self.refused("--port", "unix:/nonexistent/chat.sock"),
+            "--port unix:/nonexistent/chat.sock: no directory /nonexistent",
+        )
+
+    def test_a_port_taken_after_the_checks_is_still_one_line(self) -> None:
+        # Between the checks and listening another program may take it.
+        port = free_port()
+        where = f"tcp:{port}:interface=127.0.0.1"
+        options = parse("--port", where, "--db", self.mktemp())
+        from twisted.internet import reactor
+
+        server = makeService(options, reactor)
+        with socket.socket() as holder:
+            holder.bind(("127.0.0.1", port))
+            holder.listen(1)
+            with self.assertRaises(StartupError) as raised:
+                server.privilegedStartService()
+        self.assertEqual(
+            str(raised.exception),
+            f"twistd chat: --port {where}: cannot listen: address already in use",
+        )
+
+
+class ConfigFileTests(SynchronousTestCase):
+    def config(self, text: str) -> str:
+        path = Path(self.mktemp())
+        path.write_text(text)
+        return str(path)
+
+    def test_the_example_file_loads(self) -> None:
+        example = Path(__file__).parent.parent / "contrib" / "twchat.toml"
+        options = parse("--config", str(example), "--port", "tcp:0", "--web", "tcp:0")
+        self.assertEqual(options["max-clients"], 500)
+        self.assertEqual(options["max-per-ip"], 10)
+        self.assertEqual(options["registration"], "open")
+        self.assertFalse(options["require-account"])
+
+    def test_keys_are_options_and_the_command_line_wins(self) -> None:
+        path = self.config(
+            'port = ["tcp:0", "tcp6:0"]\nweb = "tcp:0"\nmax-clients = 50\n'
+            "max-line = 100\nno-history = true\n"
+            'default-room = "hall"\nflood-rate = 2.5\n'
+        )
+        options = parse("--config", path, "--max-line", "200")
+        self.assertEqual(options["port"], ["tcp:0", "tcp6:0"])
+        self.assertEqual(options["web"], ["tcp:0"])
+        self.assertEqual(options["max-clients"], 50)
+        self.assertEqual(options["max-line"], 200)
+        self.assertTrue(options["no-history"])
+        self.assertEqual(options["default-room"], "hall")
+        self.assertEqual(options["flood-rate"], 2.5)
+        # A list on the command line replaces the file's.
+        options = parse(f"--config={path}", "--port", "tcp:0:interface=127.0.0.1")
+        self.assertEqual(options["port"], ["tcp:0:interface=127.0.0.1"])
+        self.assertEqual(options["web"], ["tcp:0"])
+
+    def test_mistakes_name_the_file_and_the_key(self) -> None:
+        for text, error in [
+            ("max-clients = 5\nbogus = 1\n", "unknown key 'bogus'"),
+            ("max-clients = [1, 2]\n", "max-clients takes one value, not a list"),
+            ("no-history = 1\n", "no-history must be true or false, not 1"),
+            ("max-line = true\n", "max-line must be a string or a number, not bool"),
+            ('config = "other.toml"\n', "a config file cannot name another"),
+            ("max-clients = \n", "not valid TOML: Invalid value (at line 1"),
+        ]:
+            path = self.config(text)
+            with self.assertRaises(StartupError) as raised:
+                parse("--config", path, "--port", "tcp:0")
+            self.assertTrue(
+                str(raised.exception).startswith(
+                    f"twistd chat: --config {path}: {error}"
+                ),
+                (str(raised.exception), error),
+            )
+        with self.assertRaises(StartupError) as raised:
+            parse("--config", "/nonexistent.toml")
+        self.assertEqual(
+            str(raised.exception),
+            "twistd chat: --config /nonexistent.toml: cannot read it: "
+            "no such file or directory",
+        )
+
+    def test_a_bad_value_in_the_file_names_its_option(self) -> None:
+        path = self.config("max-clients = 0\n")
+        with self.assertRaises(StartupError) as raised:
+            parse("--config", path, "--port", "tcp:0")
+        self.assertEqual(
+            str(raised.exception),
+            "twistd chat: --max-clients must be at least 1, not 0",
+        )
+
+
+class VersionTests(SynchronousTestCase):
+    def test_version_is_twchats(self) -> None:
+        out = io.StringIO()
+        with contextlib.redirect_stdout(out), self.assertRaises(SystemExit) as done:
+            parse("--version")
+        self.assertEqual(done.exception.code, 0)
+        self.assertTrue(
+            out.getvalue().startswith(f"twistd chat (twchat) {twchat.__version__} ")
+        )
+        self.assertIn("Twisted", out.getvalue())

@@ -33,6 +33,7 @@ from .history import History
 from .hub import Hub
 from .lifecycle import Lifecycle
 from .moderation.store import IModerationStore
+from .startup import ListenError, StartupError
 from .transports.tcp import LineFactory
 
 __all__ = ["ChatServer"]
@@ -134,6 +135,15 @@ class ChatServer(MultiService):
         return d.addBoth(close)
 
     # As a service
+
+    def privilegedStartService(self) -> None:
+        # The ports listen here. The start-up checks found what they could;
+        # what fails now still says one line and exits 1, no traceback.
+        try:
+            super().privilegedStartService()
+        except ListenError as e:
+            self.log.critical("{error}", error=str(e))
+            raise StartupError(str(e)) from None
 
     def startService(self) -> None:
         self.start()

@@ -9,6 +9,7 @@ class and ``makeService`` returning the server's state as a ``MultiService``
 from __future__ import annotations
 
 import sqlite3
+import sys
 from typing import Any
 
 from twisted.application import strports
@@ -21,8 +22,10 @@ from twisted.internet.interfaces import (
 )
 from twisted.logger import Logger
 from twisted.python import usage
+from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from . import version_line
 from ._address import describe_address
 from .accounts import IAccountStore
 from .accounts.hashing import Hasher
@@ -30,12 +33,14 @@ from .accounts.logins import Logins
 from .accounts.sqlite import SQLiteAccounts
 from .backend.redis.store import NODE_TTL, STREAM_MAX
 from .config import HISTORY_KEEP, ChatConfig, option_fields, option_name
+from .config_file import ConfigFileError, config_path, read_config
 from .history import History
 from .hub import NODE_LOST
 from .moderation.sqlite import SQLiteModeration
 from .moderation.store import IModerationStore
 from .room import PresencePolicy, room_error
 from .server import ChatServer
+from .startup import StartupError, check_listeners, listen_failure
 from .statefile import open_pool, prepare_state
 from .transports.tls import (
     ReloadableCertificate,
@@ -92,13 +97,26 @@ def _endpoint(description: str) -> str:
     return f"tcp:{description}" if description.isdigit() else description
 
 
+#: The options given more than once, each time adding to a list.
+_REPEATABLE = ("port", "web", "web-origin", "web-host")
+
+
 class Options(usage.Options):
-    synopsis = "[--port ENDPOINT]... [options]"
+    synopsis = "Usage: twistd [-n] chat [--port ENDPOINT]... [options]"
     longdesc = (
         "Run the twchat chat server. Users connect with nc, telnet or "
         "python -m twchat.client, choose a nickname and talk."
     )
     optParameters: list[list[Any]] = [
+        [
+            "config",
+            None,
+            None,
+            "Read options from this TOML file: the long options' names as "
+            "keys (max-clients = 500, no-history = true, port = "
+            '["tcp:1234", "tcp6:1234"] for repeatable ones); the command '
+            "line overrides it. See contrib/twchat.toml.",
+        ],
         *_config_options(),
         [
             "db",
@@ -181,10 +199,29 @@ class Options(usage.Options):
 
     def __init__(self) -> None:
         super().__init__()
-        self["port"] = []
-        self["web"] = []
-        self["web-origin"] = []
-        self["web-host"] = []
+        for name in _REPEATABLE:
+            self[name] = []
+        self._file_lists: dict[str, list[str]] = {}
+
+    def parseOptions(self, options: list[str] | None = None) -> None:
+        """The config file's options first, so the command line's win."""
+        argv = sys.argv[1:] if options is None else list(options)
+        try:
+            path = config_path(argv)
+            if path is not None:
+                parameters = [str(p[0]) for p in self.optParameters]
+                flags = [str(f[0]) for f in self.optFlags]
+                found = read_config(path, parameters, flags, _REPEATABLE)
+                argv = found.words + argv
+                self._file_lists = found.lists
+        except ConfigFileError as e:
+            raise StartupError(str(e)) from None
+        super().parseOptions(argv)
+
+    def opt_version(self) -> None:
+        """Print twchat's version and exit."""
+        print(version_line("twistd chat"))
+        raise SystemExit(0)
 
     def opt_port(self, description: str) -> None:
         self["port"].append(_endpoint(description))
@@ -232,6 +269,18 @@ class Options(usage.Options):
     opt_history_db.__doc__ = "The old name of --db."
 
     def postOptions(self) -> None:
+        # A wrong value is one line naming the option (not the whole usage
+        # text): a mistake in a unit file or config file is then plain.
+        try:
+            self._check()
+        except usage.UsageError as e:
+            raise StartupError(str(e)) from None
+
+    def _check(self) -> None:
+        for name, values in self._file_lists.items():
+            if not self[name]:
+                for value in values:
+                    getattr(self, f"opt_{name.replace('-', '_')}")(value)
         if self["registration"] not in ("open", "closed"):
             raise usage.UsageError(
                 f"--registration must be open or closed, not {self['registration']!r}"
@@ -256,20 +305,12 @@ class Options(usage.Options):
             try:
                 prepare_state(self["db"])
             except (sqlite3.Error, OSError) as e:
-                # One line: the usage text would not help with a file.
-                raise SystemExit(
-                    f"twistd chat: --db {self['db']}: cannot open the state file: {e}"
+                raise StartupError(
+                    f"--db {self['db']}: cannot open the state file: {e}"
                 ) from None
         from twisted.internet import reactor
-        from twisted.internet.endpoints import serverFromString
 
-        for description in self["port"] + self["web"]:
-            try:
-                serverFromString(reactor, description)
-                if is_tls_description(description):
-                    parse_tls_description(description)
-            except Exception as e:
-                raise usage.UsageError(f"bad --port {description!r}: {e}") from e
+        check_listeners(reactor, self["port"], self["web"])
 
 
 def _check_redis(url: str, ttl: int) -> None:
@@ -286,9 +327,8 @@ def _check_redis(url: str, ttl: int) -> None:
     from twisted.internet.asyncioreactor import AsyncioSelectorReactor
 
     if not isinstance(reactor, AsyncioSelectorReactor):
-        # One line, not the whole usage text: the fix is one word.
-        raise SystemExit(
-            "twistd chat: --redis needs Twisted's asyncio reactor; "
+        raise StartupError(
+            "--redis needs Twisted's asyncio reactor; "
             f"run: twistd -r asyncio -n chat --redis {url} ..."
         )
 
@@ -299,13 +339,21 @@ class _LoggedEndpoint:
 
     log = Logger()
 
-    def __init__(self, endpoint: IStreamServerEndpoint) -> None:
+    def __init__(
+        self, endpoint: IStreamServerEndpoint, option: str, description: str
+    ) -> None:
         self._endpoint = endpoint
+        self._option, self._description = option, description
 
     def listen(self, protocolFactory: Any) -> Deferred[IListeningPort]:
         d = self._endpoint.listen(protocolFactory)
-        d.addCallback(self._listening)
+        d.addCallbacks(self._listening, self._failed)
         return d
+
+    def _failed(self, failure: Failure) -> Failure:
+        assert failure.value is not None
+        error = listen_failure(self._option, self._description, failure.value)
+        return Failure(error)
 
     def _listening(self, port: IListeningPort) -> IListeningPort:
         where = describe_address(port.getHost(), kind=True)
@@ -314,6 +362,7 @@ class _LoggedEndpoint:
 
 
 def _listen(
+    option: str,
     description: str,
     factory: Any,
     reactor: Any,
@@ -331,7 +380,7 @@ def _listen(
         )
         certificates.append(certificate)
         endpoint = tls_endpoint(reactor, spec, certificate)
-    listener.endpoint = _LoggedEndpoint(endpoint)
+    listener.endpoint = _LoggedEndpoint(endpoint, option, description)
     return IService(listener)
 
 
@@ -403,12 +452,16 @@ def makeService(
     certificates: list[ReloadableCertificate] = []
     tcp = server.tcp_factory()
     for description in options["port"]:
-        _listen(description, tcp, reactor, certificates).setServiceParent(server)
+        _listen("port", description, tcp, reactor, certificates).setServiceParent(
+            server
+        )
     if options["web"]:
         web = server.web_factory(
             tuple(options["web-origin"]), tuple(options["web-host"])
         )
         for description in options["web"]:
-            _listen(description, web, reactor, certificates).setServiceParent(server)
+            _listen("web", description, web, reactor, certificates).setServiceParent(
+                server
+            )
     TLSReloadService(reactor, certificates).setServiceParent(server)
     return server

@@ -38,7 +38,7 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
-def _twistd() -> str:
+def twistd_path() -> str:
     beside = Path(sys.executable).with_name("twistd")
     found = str(beside) if beside.exists() else shutil.which("twistd")
     assert found, "twistd is not installed"
@@ -110,7 +110,7 @@ class Twistd:
         self, cwd: Path, args: list[str], twistd_args: tuple[str, ...] = ()
     ) -> None:
         self.process = subprocess.Popen(
-            [_twistd(), *twistd_args, "-n", "--pidfile=", "chat", *args],
+            [twistd_path(), *twistd_args, "-n", "--pidfile=", "chat", *args],
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

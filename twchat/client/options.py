@@ -6,12 +6,15 @@ import os
 
 from twisted.python import usage
 
+from .. import version_line
+
 __all__ = ["ClientOptions"]
 
 
 class ClientOptions(usage.Options):
     synopsis = (
-        "[--host H] [--port P | --endpoint ENDPOINT] [--nick NAME] "
+        "Usage: python -m twchat.client [--host H] "
+        "[--port P | --endpoint ENDPOINT] [--nick NAME] "
         "[--tls] [--ca FILE] [--insecure] [options]"
     )
     longdesc = (
@@ -52,6 +55,11 @@ class ClientOptions(usage.Options):
         ["no-color", None, "No colours (also when NO_COLOR is set)."],
         ["timestamps", None, "Prefix every line with [HH:MM]."],
     ]
+
+    def opt_version(self) -> None:
+        """Print twchat's version and exit."""
+        print(version_line("python -m twchat.client"))
+        raise SystemExit(0)
 
     def postOptions(self) -> None:
         if self["insecure"] and not self["tls"]:
