@@ -272,7 +272,7 @@ class StartupCheckTests(SynchronousTestCase):
 
     def test_systemd_without_a_socket(self) -> None:
         self.assertIn(
-            "no socket was passed by systemd",
+            "systemd passed no such socket",
             self.refused("--port", "systemd:domain=INET:index=0"),
         )
 

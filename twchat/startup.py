@@ -76,25 +76,25 @@ def _address(listener: _Listener, endpoint: Any) -> tuple[str, int] | None:
     return None
 
 
-def _systemd(listener: _Listener) -> None:
-    """A systemd: listener needs the sockets systemd passes in."""
-    if os.environ.get("LISTEN_PID") != str(os.getpid()) or not os.environ.get(
-        "LISTEN_FDS"
-    ):
-        raise StartupError(
-            f"{listener}: no socket was passed by systemd (LISTEN_FDS is not "
-            "set for this process); start it from a .socket unit or "
-            "systemd-socket-activate"
-        )
+def _no_systemd_socket(listener: _Listener) -> StartupError:
+    # Twisted reads (and clears) LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES
+    # when it is imported, and ignores them unless all three agree.
+    return StartupError(
+        f"{listener}: systemd passed no such socket; start it from a .socket "
+        "unit (or systemd-socket-activate --fdname=NAME), which sets "
+        "LISTEN_PID, LISTEN_FDS and LISTEN_FDNAMES"
+    )
 
 
 def _parse(listener: _Listener, reactor: Any) -> Any:
-    if listener.description.startswith("systemd:"):
-        _systemd(listener)
     try:
         endpoint = serverFromString(reactor, listener.description)
         if is_tls_description(listener.description):
             parse_tls_description(listener.description)
+    except (IndexError, KeyError) as e:
+        if listener.description.startswith("systemd:"):
+            raise _no_systemd_socket(listener) from None
+        raise StartupError(f"{listener}: {_why(e)}") from None
     except Exception as e:
         raise StartupError(f"{listener}: {_why(e)}") from None
     return endpoint
