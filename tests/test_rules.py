@@ -24,8 +24,12 @@ def test_registration_welcome_and_announcement(hubs: Hubs) -> None:
     (carol,) = chat.join("carol")
     hubs.type(hub, first, "Alice")
     hubs.settle()
+    # Not in join order (carol came first): the welcome and /who agree.
     assert first.take() == ["*** Welcome, Alice! #lobby has 2 users: Alice, carol"]
     assert carol.take() == ["*** Alice joined (2 here)"]
+    hubs.type(hub, first, "/who")
+    hubs.settle()
+    assert first.take() == ["*** #lobby has 2 users: Alice, carol"]
     hub, late = chat.connect()
     assert late.take()[0] == "*** Welcome to twchat! 2 users online."
 
