@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred, succeed
-from twisted.internet.error import ConnectionDone, ConnectionLost
+from twisted.internet.defer import Deferred, fail, succeed
+from twisted.internet.error import (
+    ConnectionDone,
+    ConnectionLost,
+    ConnectionRefusedError,
+)
 from twisted.internet.interfaces import IStreamClientEndpoint
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
@@ -22,6 +26,7 @@ from twchat.client.session import (
     ClientProtocol,
     ClientSession,
 )
+from twchat.client.tty import TerminalUI
 
 
 class Screen:
@@ -357,3 +362,60 @@ class ReconnectTests(SynchronousTestCase):
         self.assertEqual(transport.value(), b"alice\n")
         self.assertFalse(session.done.called)
         service.stopService()
+
+    def test_a_countdown_between_attempts_and_the_nick_kept(self) -> None:
+        session, screen, clock = make(nick="alice")
+        ui = TerminalUI(color=False)
+        ui.session = session
+        endpoint = FlakyEndpoint()
+        service = session_service(endpoint, session, clock)
+        service.startService()
+        protocol, _ = endpoint.connections[0]
+        protocol.dataReceived(b"? Choose a nickname:\r\n")
+        protocol.dataReceived(b"*** Welcome, alice! #lobby has 1 user: alice\r\n")
+        self.assertEqual(ui._message(), "alice> ")
+        endpoint.refusing = True
+        protocol.connectionLost(Failure(ConnectionLost()))
+        self.assertEqual(screen.texts()[-1], "-- connection lost; reconnecting...")
+        # The prompt keeps the nickname and counts down to the next attempt.
+        first = session.countdown()
+        assert first is not None
+        self.assertIn(first, (2, 3))  # 1.5 s after a loss, plus up to 1 s jitter
+        self.assertEqual(ui._message(), f"alice (reconnecting in {first} s)> ")
+        waits = [first]
+        for _ in range(4):  # each refused attempt: a longer wait, said once
+            clock.advance(session.countdown() or 0)
+            said = screen.texts()
+            self.assertEqual(len(said), 1, said)
+            self.assertTrue(said[0].startswith("-- no connection; trying again in "))
+            left = session.countdown()
+            assert left is not None
+            waits.append(left)
+            self.assertGreater(left, 1)  # backoff: 1.5 s and up after the first
+            clock.advance(1)
+            self.assertEqual(session.countdown(), left - 1)
+        self.assertEqual(waits, sorted(waits))
+        self.assertGreater(waits[-1], waits[0])
+        endpoint.refusing = False
+        clock.advance(session.countdown() or 0)
+        self.assertEqual(screen.texts(), ["-- connected again"])
+        self.assertIsNone(session.countdown())
+        self.assertEqual(ui._message(), "alice (connecting)> ")
+        protocol, transport = endpoint.connections[-1]
+        protocol.dataReceived(b"? Choose a nickname:\r\n")
+        self.assertEqual(transport.value(), b"alice\n")
+        protocol.dataReceived(b"*** Welcome, alice! #lobby has 1 user: alice\r\n")
+        self.assertEqual(ui._message(), "alice> ")
+        service.stopService()
+
+
+@implementer(IStreamClientEndpoint)
+class FlakyEndpoint(FakeEndpoint):
+    """Refuses every attempt while ``refusing`` is set."""
+
+    refusing = False
+
+    def connect(self, factory: Any) -> Deferred[Any]:
+        if self.refusing:
+            return fail(ConnectionRefusedError())
+        return super().connect(factory)

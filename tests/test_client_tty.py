@@ -7,6 +7,7 @@ the cursor after it; editing is by character; Ctrl-D restores the terminal.
 from __future__ import annotations
 
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -138,6 +139,12 @@ def test_messages_never_garble_the_line_being_typed(
     terminal.wait_for(lambda s: any(line.rstrip() == "alice> caf" for line in s))
     terminal.keys("Enter")
     assert bob.until("<alice> caf")
+    # Our line shows once, as the room sees it; the input line is empty.
+    screen = terminal.wait_for(
+        lambda s: any(line.rstrip() == "<alice> caf" for line in s)
+    )
+    assert [line.rstrip() for line in screen].count("<alice> caf") == 1, screen
+    assert not any(line.rstrip() == "alice> caf" for line in screen), screen
 
     # Up walks the history; Ctrl-C clears a line that has text.
     terminal.keys("Up")
@@ -201,6 +208,18 @@ def test_a_password_is_typed_unseen_kept_out_of_history_and_reused(
         assert "alice-pass" not in screen
         server.process.kill()
         assert server.stopped() != 0
+        # While away: our nickname stays on the prompt, with a countdown
+        # that moves.
+        waiting = re.compile(r"^alice \(reconnecting in (\d+) s\)>$")
+        terminal.wait_for(lambda s: bool(waiting.match(typing_line())))
+        first = waiting.match(typing_line())
+        assert first is not None
+        terminal.wait_for(
+            lambda s: (
+                (found := waiting.match(typing_line())) is not None
+                and found.group(1) != first.group(1)
+            )
+        )
     with Twistd(tmp_path, args) as server:
         # The client comes back by itself and logs in with what was typed.
         server.wait_for_port(port)

@@ -42,12 +42,19 @@ class _SessionFactory(Factory):
 def session_service(
     endpoint: IStreamClientEndpoint, session: ClientSession, clock: Any
 ) -> ClientService:
-    """Keeps ``session`` connected: reconnects with backoff (1 s up to 30 s)."""
+    """
+    Keeps ``session`` connected: reconnects with backoff (1 s up to 30 s),
+    telling the session each wait so the user sees the countdown.
+    """
+    backoff = backoffPolicy(initialDelay=1.0, maxDelay=30.0)
+
+    def policy(failed_attempts: int) -> float:
+        delay = backoff(failed_attempts)
+        session.waiting(delay)
+        return delay
+
     return ClientService(
-        endpoint,
-        _SessionFactory(session),
-        retryPolicy=backoffPolicy(initialDelay=1.0, maxDelay=30.0),
-        clock=clock,
+        endpoint, _SessionFactory(session), retryPolicy=policy, clock=clock
     )
 
 

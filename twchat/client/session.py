@@ -8,6 +8,7 @@ the server sent. So it is tested on ``StringTransport`` with a fake clock.
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from typing import Protocol
 
@@ -113,6 +114,10 @@ class ClientSession:
         self._quitting = False
         self._quit_sent = False
         self._quit_timer: IDelayedCall | None = None
+        #: When the next attempt to connect is due, while disconnected.
+        self.retry_at: float | None = None
+        self._lost = False
+        self._failed_attempts = 0
         self.done: Deferred[int] = Deferred()
 
     # From the connection
@@ -121,6 +126,29 @@ class ClientSession:
         self.protocol = protocol
         self.registered = False
         self.awaiting_nick = False
+        self.retry_at = None
+        self._failed_attempts = 0
+        if self._lost:
+            self._lost = False
+            self.say_client("connected again")
+
+    def waiting(self, seconds: float) -> None:
+        """The next attempt to connect is ``seconds`` away (while lost)."""
+        if self.done.called or self.pipe:
+            return
+        self.retry_at = self.clock.seconds() + seconds
+        if self._lost:
+            self._failed_attempts += 1
+            if self._failed_attempts > 1:  # the first wait: "connection lost"
+                self.say_client(
+                    f"no connection; trying again in {math.ceil(seconds)} s"
+                )
+
+    def countdown(self) -> int | None:
+        """Whole seconds until the next attempt to connect, while waiting."""
+        if self.retry_at is None or self.protocol is not None:
+            return None
+        return max(0, math.ceil(self.retry_at - self.clock.seconds()))
 
     def received(self, raw: str) -> None:
         line = classify(raw, self.nick if self.registered else "")
@@ -186,7 +214,8 @@ class ClientSession:
         self._retry = None
         if was_registered:
             self._reclaiming_since = self.clock.seconds()
-            self.say_client("connection lost; reconnecting...")
+        self._lost = True
+        self.say_client("connection lost; reconnecting...")
 
     # From the user
 

@@ -68,11 +68,19 @@ class TerminalUI:
             self._prompt.app.invalidate()
 
     def _message(self) -> str:
+        session = self.session
         if self.asking_password:
             return "password> "
-        if self._asking_nick or self.session is None or not self.session.registered:
+        if self._asking_nick or session is None or not session.nick:
             return "nickname> "
-        return f"{self.session.nick}> "
+        # Our nickname stays while reconnecting: what is typed is queued
+        # and sent as this nickname once we are back.
+        left = session.countdown()
+        if left is not None:
+            return f"{session.nick} (reconnecting in {left} s)> "
+        if not session.registered:
+            return f"{session.nick} (connecting)> "
+        return f"{session.nick}> "
 
     def _bindings(self) -> KeyBindings:
         bindings = KeyBindings()
@@ -94,6 +102,11 @@ class TerminalUI:
             history=_History(self),
             key_bindings=self._bindings(),
             is_password=Condition(lambda: self.asking_password),
+            # The sent line is shown once, as the room sees it ("<nick> ..."),
+            # not also as typed after the prompt.
+            erase_when_done=True,
+            # Redrawn each half second: the reconnect countdown moves.
+            refresh_interval=0.5,
         )
         session = self.session
         with patch_stdout():
