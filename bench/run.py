@@ -24,7 +24,9 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -84,6 +86,8 @@ class Scenario:
     #: and the default room holds this many bans. twchat only.
     ignore: bool = False
     bans: int = 0
+    #: twchat serves --metrics, scraped every METRICS_EVERY s meanwhile.
+    metrics: bool = False
     what: str = ""
 
     def loadgen_args(self) -> list[str]:
@@ -187,6 +191,14 @@ FULL = [
         what="the throughput load while 20 logins a second fail",
     ),
     Scenario(
+        "metrics",
+        100,
+        10,
+        lines=1000,
+        metrics=True,
+        what="the throughput load with --metrics on, scraped twice a second",
+    ),
+    Scenario(
         "moderated",
         100,
         10,
@@ -267,6 +279,9 @@ QUICK = [
         idle_timeout=1,
     ),
     Scenario(
+        "metrics", 50, 5, lines=400, metrics=True, register_timeout=5, idle_timeout=1
+    ),
+    Scenario(
         "moderated",
         50,
         5,
@@ -335,11 +350,14 @@ def servers(
     history_db: str | None = None,
     web: bool = False,
     state_db: str | None = None,
+    metrics_port: int | None = None,
 ) -> dict[str, Server]:
     py = sys.executable
     history = ["--db", history_db] if history_db else NO_HISTORY
     if state_db:
         history += ["--db", state_db]
+    if metrics_port is not None:
+        history += ["--metrics", f"tcp:{metrics_port}:interface=127.0.0.1"]
     # A browser scenario: the clients reach the web port at ``port``.
     listen = "--web" if web else "--port"
     chat_port = ["--port", f"tcp:{free_port()}:interface=127.0.0.1"] if web else []
@@ -509,12 +527,39 @@ def _cpu(processes: list[subprocess.Popen[bytes]]) -> float:
     return sum(_cpu_seconds(p.pid) for p in processes if p.poll() is None)
 
 
+#: Seconds between scrapes of --metrics (Prometheus's default is 15 s).
+METRICS_EVERY = 0.5
+
+
+class Scraper(threading.Thread):
+    """Fetches /metrics every METRICS_EVERY s until stopped; counts them."""
+
+    def __init__(self, port: int) -> None:
+        super().__init__(daemon=True)
+        self.url = f"http://127.0.0.1:{port}/metrics"
+        self.scrapes = 0
+        self._done = threading.Event()
+
+    def run(self) -> None:
+        while not self._done.is_set():
+            with urllib.request.urlopen(self.url, timeout=10) as answer:
+                if b"twchat_deliveries_total" in answer.read():
+                    self.scrapes += 1
+            self._done.wait(METRICS_EVERY)
+
+    def stop(self) -> int:
+        self._done.set()
+        self.join(15)
+        return self.scrapes
+
+
 def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
     """Start a fresh server (or cluster), drive one scenario at it, stop it."""
     workdir = tempfile.mkdtemp(prefix="twchat-bench-")
     history_db = os.path.join(workdir, "history.sqlite3") if scenario.history else None
     processes: list[subprocess.Popen[bytes]] = []
     try:
+        metrics_port = None
         if scenario.nodes > 1:
             processes, ports = _start_cluster(workdir, scenario.nodes)
             # Memory and CPU: the chat processes and Redis together.
@@ -530,9 +575,10 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
                 accounts = prepare_accounts(str(state_db))
             if scenario.bans:
                 prepare_bans(str(state_db), scenario.bans)
-            server = servers(port, history_db, scenario.websocket, state_db)[
-                server_name
-            ]
+            metrics_port = free_port() if scenario.metrics else None
+            server = servers(
+                port, history_db, scenario.websocket, state_db, metrics_port
+            )[server_name]
             process = _start(server.command, workdir, server.env)
             processes, ports = [process], [port]
             _wait_for_port(port, process, 15)
@@ -565,6 +611,10 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
                 # Until the hasher's queue is full: the chat meets the
                 # attack at its worst.
                 time.sleep(LOGIN_WARM_UP)
+            scraper = None
+            if metrics_port is not None:
+                scraper = Scraper(metrics_port)
+                scraper.start()
             cpu0, t0 = _cpu(processes), time.monotonic()
             gen.stdin.write("go\n")
             gen.stdin.flush()
@@ -572,6 +622,8 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
             cpu1, t1 = _cpu(processes), time.monotonic()
             if attack is not None:
                 result["failed_logins"] = attack.stop()
+            if scraper is not None:
+                result["scrapes"] = scraper.stop()
             result["server_cpu_pct"] = round(100 * (cpu1 - cpu0) / (t1 - t0), 1)
             result["rss_base_kib"] = base
             result["rss_registered_kib"] = registered
@@ -757,6 +809,7 @@ def main(argv: list[str] | None = None) -> int:
                 or scenario.failed_logins
                 or scenario.ignore
                 or scenario.bans
+                or scenario.metrics
             )
             if twchat_only and name != "twchat":
                 continue  # the peers have no rooms, history, Redis or browsers

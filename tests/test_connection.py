@@ -49,6 +49,8 @@ class _Inner(Protocol):
 
 
 class _InnerFactory:
+    web = False
+
     def buildProtocol(self, addr: IAddress | None) -> IProtocol:
         return _Inner()
 

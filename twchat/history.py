@@ -26,6 +26,8 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from .stats import WriteStats
+
 __all__ = [
     "CACHED_ROOMS",
     "COMMIT_INTERVAL",
@@ -160,6 +162,9 @@ class History:
         self._cache: OrderedDict[str, None] = OrderedDict()
         self._loading: dict[str, Deferred[None]] = {}
         self._buffer: list[HistoryEntry] = []
+        self._writing = 0
+        #: For --metrics: lines waiting, and the commits' time.
+        self.writes = WriteStats(lambda: len(self._buffer) + self._writing)
         self._commit_call: IDelayedCall | None = None
         self._in_flight: set[Deferred[Any]] = set()
         self._failing = pool is None
@@ -267,7 +272,16 @@ class History:
         if not self._buffer or self._pool is None:
             return succeed(None)
         rows, self._buffer = self._buffer, []
-        return self._run(_insert, json.dumps(rows), what=f"writing {len(rows)} lines")
+        self._writing += len(rows)
+        started = self._clock.seconds()
+
+        def written(result: object) -> object:
+            self._writing -= len(rows)
+            self.writes.wrote(self._clock.seconds() - started)
+            return result
+
+        d = self._run(_insert, json.dumps(rows), what=f"writing {len(rows)} lines")
+        return d.addBoth(written)
 
     def prune(self) -> Deferred[None]:
         """Forget lines past the retention limits."""

@@ -65,6 +65,7 @@ from .nicknames import nick_error, nick_key
 from .people import People
 from .refused import RefusedError
 from .room import PresencePolicy, Room, room_error, room_key
+from .stats import Stats
 from .text import clean_text
 
 __all__ = [
@@ -138,8 +139,11 @@ class Hub:
         *,
         logins: Logins,
         moderation: IModerationStore | None = None,
+        stats: Stats | None = None,
     ) -> None:
         self.backend = backend
+        #: Counters for --metrics (rooms count their deliveries in it).
+        self.stats = stats if stats is not None else Stats()
         #: Accounts: the store, the portal, the throttle, the policy.
         self.logins = logins
         self.users: dict[str, Member] = {}
@@ -240,7 +244,7 @@ class Hub:
         key = room_key(name)
         room = self.rooms.get(key)
         if room is None:
-            room = self.rooms[key] = Room(name, self._clock, self._presence)
+            room = self.rooms[key] = Room(name, self._clock, self._presence, self.stats)
             self.moderator.room_here(room)
         return room
 

@@ -12,6 +12,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from .events import Event, Joined, Left, Presence
 from .member import Member
 from .nicknames import nick_key
+from .stats import Stats
 
 __all__ = [
     "MAX_ROOM_NAME",
@@ -75,8 +76,10 @@ class Room:
         name: str,
         clock: IReactorTime,
         presence: PresencePolicy | None = None,
+        stats: Stats | None = None,
     ) -> None:
         self.name = name.removeprefix("#")
+        self._stats = stats if stats is not None else Stats()
         #: The room's identity (see ``room_key``), computed once.
         self.key = room_key(self.name)
         self.topic = ""
@@ -156,7 +159,8 @@ class Room:
             self._broadcast_but(event, skipped)
             return
         rendered: dict[object, bytes] = {}
-        for member in self._members.values():
+        members = self._members
+        for member in members.values():
             if member is exclude:
                 continue
             renderer = member.renderer
@@ -164,10 +168,15 @@ class Room:
             if data is None:
                 data = rendered[renderer] = renderer(event)
             member.deliver(data)
+        # Counted once per broadcast, not per receiver.
+        self._stats.deliveries += len(members) - (
+            exclude is not None and exclude in self
+        )
 
     def _broadcast_but(self, event: Event, skipped: set[Member]) -> None:
         # Apart from the hot loop above: ignore lists cost it nothing.
         rendered: dict[object, bytes] = {}
+        delivered = 0
         for member in self._members.values():
             if member in skipped:
                 continue
@@ -176,6 +185,8 @@ class Room:
             if data is None:
                 data = rendered[renderer] = renderer(event)
             member.deliver(data)
+            delivered += 1
+        self._stats.deliveries += delivered
 
     # Presence: joins and leaves, one by one or summed up.
 

@@ -34,6 +34,7 @@ from .hub import Hub
 from .lifecycle import Lifecycle
 from .moderation.store import IModerationStore
 from .startup import ListenError, StartupError
+from .stats import Stats
 from .transports.tcp import LineFactory
 
 __all__ = ["ChatServer"]
@@ -69,6 +70,8 @@ class ChatServer(MultiService):
         self.config = config if config is not None else ChatConfig()
         #: Lifecycle flags, set here only; the hub and the pool read them.
         self.lifecycle = Lifecycle()
+        #: What the hot paths count, for --metrics.
+        self.stats = Stats()
         if backend is None:
             backend = MemoryBackend(self.config.default_room, history)
         if logins is None:
@@ -84,12 +87,13 @@ class ChatServer(MultiService):
             lifecycle=self.lifecycle,
             logins=logins,
             moderation=moderation,
+            stats=self.stats,
         )
-        #: The state file's database thread, closed last.
-        self._state = state
+        #: The state file's database thread, closed last (None: no file).
+        self.state = state
         self.pool = ConnectionPool(reactor, self.config, self.lifecycle)
         #: Sends each turn's lines, one batch per connection.
-        self.flusher = Flusher(reactor)
+        self.flusher = Flusher(reactor, self.stats)
         self._tcp: ConnectionFactory | None = None
         self._previous: dict[int, Any] = {}
 
@@ -128,8 +132,8 @@ class ChatServer(MultiService):
 
         def close(result: object) -> object:
             self.hub.logins.hasher.stop()
-            if self._state is not None:
-                self._state.close()
+            if self.state is not None:
+                self.state.close()
             return result
 
         return d.addBoth(close)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import os
 import socket
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -126,13 +127,17 @@ def _check_unix(listener: _Listener, endpoint: Any) -> None:
         raise StartupError(f"{listener}: no permission to write in {directory}")
 
 
-def check_listeners(reactor: Any, ports: list[str], web: list[str]) -> None:
+def check_listeners(
+    reactor: Any, ports: list[str], web: list[str], metrics: Sequence[str] = ()
+) -> None:
     """
-    Every --port and --web description parses, names a port that exists
-    and is free, and no two of them want the same one.
+    Every --port, --web and --metrics description parses, names a port that
+    exists and is free, and no two of them want the same one.
     """
-    listeners = [_Listener("port", d) for d in ports] + [
-        _Listener("web", d) for d in web
+    listeners = [
+        *(_Listener("port", d) for d in ports),
+        *(_Listener("web", d) for d in web),
+        *(_Listener("metrics", d) for d in metrics),
     ]
     held: list[tuple[_Listener, tuple[str, int], socket.socket]] = []
     try:

@@ -10,8 +10,11 @@ it up to date, keeping its data, so a file written by an older twchat
 from __future__ import annotations
 
 import sqlite3
+import time
+from typing import Any
 
 from twisted.enterprise.adbapi import ConnectionPool
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 __all__ = [
@@ -21,6 +24,7 @@ __all__ = [
     "migrate",
     "open_pool",
     "prepare_state",
+    "probe_state",
 ]
 
 #: Each version's statements; a database at version N gets N+1.. applied.
@@ -46,6 +50,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         " PRIMARY KEY (scope, field))",
         "CREATE TABLE modlog (id INTEGER PRIMARY KEY, entry TEXT NOT NULL)",
     ),
+    # /healthz writes here: the file takes writes, not just reads.
+    5: ("CREATE TABLE health (id INTEGER PRIMARY KEY CHECK (id = 1), at REAL)",),
 }
 SCHEMA_VERSION = max(MIGRATIONS)
 
@@ -94,3 +100,17 @@ def open_pool(clock: IReactorTime, path: str) -> ConnectionPool:
         cp_openfun=configure,
         cp_reactor=clock,
     )
+
+
+def _probe(cursor: Any, at: float) -> None:
+    cursor.execute("INSERT OR REPLACE INTO health (id, at) VALUES (1, ?)", (at,))
+
+
+def probe_state(pool: ConnectionPool, clock: IReactorTime) -> Deferred[float]:
+    """
+    Write to the state file (in its thread): fires with the seconds it took,
+    or fails saying why (a full disk, a read-only file, a lock held).
+    """
+    started = clock.seconds()
+    d: Deferred[None] = pool.runInteraction(_probe, time.time())
+    return d.addCallback(lambda _: clock.seconds() - started)

@@ -176,6 +176,14 @@ class Options(usage.Options):
 
     optParameters += [
         [
+            "metrics",
+            None,
+            None,
+            "Serve Prometheus metrics at /metrics and a health check at "
+            "/healthz on this endpoint, e.g. tcp:9100:interface=127.0.0.1 "
+            "(keep it private: it is not for the public). [default: off]",
+        ],
+        [
             "redis",
             None,
             None,
@@ -310,7 +318,10 @@ class Options(usage.Options):
                 ) from None
         from twisted.internet import reactor
 
-        check_listeners(reactor, self["port"], self["web"])
+        metrics = [self["metrics"]] if self["metrics"] else []
+        if metrics:
+            self["metrics"] = metrics[0] = _endpoint(metrics[0])
+        check_listeners(reactor, self["port"], self["web"], metrics)
 
 
 def _check_redis(url: str, ttl: int) -> None:
@@ -463,5 +474,13 @@ def makeService(
             _listen("web", description, web, reactor, certificates).setServiceParent(
                 server
             )
+    if options["metrics"]:
+        from .metrics import Monitor, metrics_site
+
+        monitor = Monitor(server)
+        monitor.setServiceParent(server)
+        site = metrics_site(monitor)
+        port = _listen("metrics", options["metrics"], site, reactor, certificates)
+        port.setServiceParent(server)
     TLSReloadService(reactor, certificates).setServiceParent(server)
     return server

@@ -120,7 +120,18 @@ class IBackend(Interface):
 
     node = Attribute("This process's name among the nodes; prefixes conn ids.")
     up = Attribute("False while the shared state is known to be unreachable.")
+    shared = Attribute("True when other processes share the state (Redis).")
     history = Attribute("The rooms' recent lines (a RoomHistory), or None.")
+    writes = Attribute(
+        "The shared store's writer, for --metrics (a WriteStats): what "
+        "waits to be written and how long writing takes."
+    )
+
+    def probe() -> Deferred[float]:
+        """
+        Ask the shared store to answer now: fires with the round trip in
+        seconds, or fails saying why (in-process: nothing to ask, 0).
+        """
 
     def attach(listener: IListener) -> None:
         """Room events and private messages go to ``listener`` from now on."""

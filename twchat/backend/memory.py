@@ -17,6 +17,7 @@ from ..events import Action, Chat, Joined, Left, Moderated, NickChanged, Private
 from ..history import History
 from ..nicknames import nick_key
 from ..room import room_key
+from ..stats import WriteStats
 from . import Entered, IBackend, IListener, Profile, RoomEvent
 
 __all__ = ["MemoryBackend"]
@@ -30,12 +31,17 @@ class _Room:
     members: dict[str, str] = field(default_factory=dict)
 
 
+#: Without a history file nothing is written.
+_NO_WRITES = WriteStats()
+
+
 @implementer(IBackend)
 class MemoryBackend:
     """Names, rooms and history of one process."""
 
     node = "local"
     up = True
+    shared = False
 
     def __init__(self, default_room: str = "lobby", history: History | None = None):
         self.history = history
@@ -50,6 +56,13 @@ class MemoryBackend:
         if history is not None:
             history.retain(self._default)
             history.load(self._default)
+
+    @property
+    def writes(self) -> WriteStats:
+        return self.history.writes if self.history is not None else _NO_WRITES
+
+    def probe(self) -> Deferred[float]:
+        return succeed(0.0)  # the state file is the server's to probe
 
     def count(self) -> Deferred[int]:
         return succeed(len(self._names))

@@ -29,6 +29,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any, cast
 from typing import Protocol as Interface
 
+from twisted.internet.address import UNIXAddress
 from twisted.internet.defer import Deferred
 from twisted.internet.error import ConnectionDone
 from twisted.internet.interfaces import (
@@ -130,6 +131,8 @@ class Connection(Protocol):
 
     #: The peer's host, for the per-address connection limit.
     host = ""
+    #: Which transport: tcp, tls, unix, websocket or websocket-tls.
+    transport_name = ""
     connected_at = 0.0
     #: When the wire was attached (registration is counted from there).
     attached_at = 0.0
@@ -157,6 +160,8 @@ class Connection(Protocol):
     _inner_streaming = False
     _inner_paused = False
     _pull_due = False
+    #: Why the connection is ending, as counted (see ``stats``).
+    _why: str | None = None
 
     def __init__(self, factory: ConnectionFactory, wrapped: IProtocol) -> None:
         self.factory = factory
@@ -184,6 +189,13 @@ class Connection(Protocol):
             transport.setTcpNoDelay(True)
             transport.setTcpKeepAlive(True)
         address = transport.getPeer()
+        secure = ISSLTransport.providedBy(transport)
+        if self.factory.wrappedFactory.web:
+            self.transport_name = "websocket-tls" if secure else "websocket"
+        elif isinstance(address, UNIXAddress):
+            self.transport_name = "unix"
+        else:
+            self.transport_name = "tls" if secure else "tcp"
         self.peer = describe_address(address)
         self.host = getattr(address, "host", "")
         self.outbox = Outbox(
@@ -262,6 +274,7 @@ class Connection(Protocol):
         if bucket is not None:
             wait = bucket.take(self._now)
             if wait:
+                self.server.stats.flood_pauses += 1
                 self._pause_reading(wait)
                 return False
         self._budget -= 1
@@ -277,6 +290,7 @@ class Connection(Protocol):
             self.kick("excess flood", f"excess flood: more than {limit} bytes unread")
 
     def _handle(self, line: bytes | object) -> None:
+        self.server.stats.lines_in += 1
         if line is _TOO_LONG:
             self._refuse_too_long()
             return
@@ -434,6 +448,7 @@ class Connection(Protocol):
         self.outbox.write(self.renderer(event))
 
     def quit(self, reason: str) -> None:
+        self._ending("quit")
         self.server.hub.leave(self, reason)
         self.disconnect(Notice("Goodbye!"))
 
@@ -483,12 +498,14 @@ class Connection(Protocol):
 
     def kick(self, reason: str, why: str) -> None:
         """Close for misbehaving: ``reason`` to the room, ``why`` to them."""
+        self._ending(reason)
         self.end(reason, Error(why))
 
     def end(self, reason: str, last: Event) -> None:
         """Close: ``reason`` to the room, ``last`` to them."""
         if self._closing:
             return
+        self._ending("refused" if not reason else "removed")
         self.log.info(
             "closing {nick} ({peer}): {reason}",
             nick=self.nick or "unregistered connection",
@@ -507,9 +524,15 @@ class Connection(Protocol):
             self._closing = True
             self.server.reactor.callLater(0, self._drop_slow_reader)
 
+    def _ending(self, why: str) -> None:
+        if self._why is None:
+            self._why = why
+
     def _drop_slow_reader(self) -> None:
         # The peer is not reading: nothing more can reach it, so the
         # reason goes to the log and to everyone else.
+        self._ending("send queue exceeded")
+        self.server.stats.sendq_cuts += 1
         self.log.info(
             "{nick} ({peer}) is not reading: send queue exceeded",
             nick=self.nick or "unregistered connection",
@@ -572,6 +595,10 @@ class Connection(Protocol):
             self._cut.cancel()
         self._cut = None
         closed = reason.check(ConnectionDone) is not None
+        if self._why is None:
+            closing = self.server.lifecycle.closing
+            self._why = "shutdown" if closing else "closed" if closed else "lost"
+        self.server.stats.disconnected(self._why)
         self.server.hub.leave(
             self, "connection closed" if closed else "connection lost"
         )

@@ -18,6 +18,9 @@ __all__ = ["ConnectionFactory", "WireFactory"]
 class WireFactory(Protocol):
     """A transport's own protocol factory, which also knows how to say "no"."""
 
+    #: Whether it serves browsers (the page and its WebSocket).
+    web: bool
+
     def buildProtocol(self, addr: IAddress | None) -> IProtocol | None:
         """The transport's protocol for a connection that was let in."""
 

@@ -35,16 +35,20 @@ from twisted.internet.interfaces import (
 )
 from zope.interface import implementer
 
+from ..stats import Stats
+
 __all__ = ["Flusher", "Outbox"]
 
 
 class Flusher:
     """Runs every outbox that has lines waiting, once per reactor turn."""
 
-    __slots__ = ("_call", "_dirty", "_reactor")
+    __slots__ = ("_call", "_dirty", "_reactor", "stats")
 
-    def __init__(self, reactor: IReactorTime) -> None:
+    def __init__(self, reactor: IReactorTime, stats: Stats | None = None) -> None:
         self._reactor = reactor
+        #: Where the bytes handed out are counted.
+        self.stats = stats if stats is not None else Stats()
         self._dirty: list[Outbox] = []
         self._call: IDelayedCall | None = None
 
@@ -153,6 +157,7 @@ class Outbox:
         self._pending = None
         self.queued = 0
         data = pending if isinstance(pending, bytes) else b"".join(pending)
+        self._flusher.stats.bytes_out += len(data)
         sock = self._socket
         if sock is not None:
             try:

@@ -113,6 +113,8 @@ class LineFactory(Factory):
 
     protocol = ChatProtocol
     noisy = False
+    #: Text lines over TCP, TLS or a UNIX socket.
+    web = False
 
     def buildProtocol(self, addr: IAddress | None) -> ChatProtocol:
         return ChatProtocol()

@@ -301,6 +301,8 @@ class _WebSite(Site):
 
     requestFactory = _PageRequest
     noisy = False
+    #: The page and its WebSocket.
+    web = True
 
     def __init__(self, resource: IResource) -> None:
         super().__init__(resource)

@@ -31,6 +31,7 @@ from zope.interface import implementer
 from ...events import Moderated, Private
 from ...nicknames import nick_key
 from ...room import room_key
+from ...stats import WriteStats
 from .. import Entered, IBackend, IListener, Profile, UnavailableError
 from .codec import (
     KIND,
@@ -161,9 +162,19 @@ class RedisBackend:
         self._unsent: list[tuple[str, str, str, str, str, bool, bool]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
 
+    shared = True
+
     @property
     def up(self) -> bool:
         return self.link.up
+
+    @property
+    def writes(self) -> WriteStats:
+        writes: WriteStats = self.link.writes
+        return writes
+
+    def probe(self) -> Deferred[float]:
+        return Deferred.fromFuture(asyncio.ensure_future(self.link.ping()))
 
     def count(self) -> Deferred[int]:
         return self._ask(self.store.everyone())

@@ -30,6 +30,8 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from twisted.logger import Logger
 
+from ...stats import WriteStats
+
 __all__ = ["BACKOFF_MAX", "Command", "Entry", "RedisLink", "connect", "redacted"]
 
 #: A stream entry as redis-py gives it: (ID, fields).
@@ -132,6 +134,8 @@ class RedisLink:
         #: The first contact is "connected", even after failed attempts.
         self._connected_once = False
         self._queue: list[tuple[Command, asyncio.Future[Any]]] = []
+        #: For --metrics: commands waiting, and each pipeline's round trip.
+        self.writes = WriteStats(lambda: len(self._queue))
         self._writing: asyncio.Task[None] | None = None
         self._reading: asyncio.Task[None] | None = None
         self._running = False
@@ -173,7 +177,15 @@ class RedisLink:
         finally:
             self._writing = None
 
+    async def ping(self) -> float:
+        """Round trip of a PING, in seconds; raises if Redis does not answer."""
+        loop = asyncio.get_event_loop()
+        started = loop.time()
+        await self.client.ping()
+        return loop.time() - started
+
     async def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
+        started = asyncio.get_event_loop().time()
         try:
             async with self.client.pipeline(transaction=False) as pipe:
                 for command, _ in batch:
@@ -190,6 +202,7 @@ class RedisLink:
                 if not future.done():
                     future.set_exception(e)
             return
+        self.writes.wrote(asyncio.get_event_loop().time() - started)
         for (_, future), reply in zip(batch, replies, strict=True):
             if future.done():
                 continue
