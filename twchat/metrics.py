@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections import Counter, deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from prometheus_client.core import (
     CollectorRegistry,
@@ -25,7 +25,7 @@ from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from twisted.application.service import Service
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.task import LoopingCall
 from twisted.internet.threads import blockingCallFromThread
 from twisted.logger import Logger
@@ -206,12 +206,13 @@ class Monitor(Service):
         return registry
 
     def _reactor_snapshot(self) -> Snapshot:
-        if threadable.isInIOThread():
+        # On a worker thread (a scrape), ask the reactor's; with no reactor
+        # running (tests), there is no other thread to race with.
+        running: object = getattr(threadable, "ioThread", None)
+        if running is None or threadable.isInIOThread():
             return self.snapshot()
-        snapshot: Snapshot = blockingCallFromThread(
-            self._clock,  # type: ignore[arg-type]
-            self.snapshot,
-        )
+        reactor = cast(IReactorFromThreads, self._clock)
+        snapshot: Snapshot = blockingCallFromThread(reactor, self.snapshot)
         return snapshot
 
 
@@ -333,6 +334,9 @@ class _Health(Resource):
 
 
 class _Root(Resource):
+    def getChild(self, path: bytes, request: Request) -> Resource:
+        return self if path == b"" else super().getChild(path, request)
+
     def render_GET(self, request: Request) -> bytes:
         request.setHeader(b"content-type", b"text/plain; charset=utf-8")
         return b"twchat: /metrics (Prometheus), /healthz\n"
