@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
@@ -323,3 +325,182 @@ def test_operators_are_marked_and_act_on_people_from_the_list(
     person.locator("button.kick").click()
     assert pat.until("! you were kicked from #den by olga")
     expect(page.locator("#users li", has_text="pat")).to_have_count(0)
+
+
+def test_the_login_screen_shows_only_the_login_form(
+    browser: Browser, server: Server
+) -> None:
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    page.set_default_timeout(TIMEOUT_MS)
+    missing: list[str] = []
+    page.on("response", lambda r: missing.append(r.url) if r.status >= 400 else None)
+    page.goto(server.url)
+    expect(page.locator("#login")).to_be_visible()
+    for hidden in ("#chat", "#line", "#messages", "#sidebar", "#drawer-toggle"):
+        expect(page.locator(hidden)).to_be_hidden()
+    page.fill("#nick", "quinn")
+    page.press("#nick", "Enter")
+    expect(page.locator("#line")).to_be_visible()
+    expect(page.locator("#login")).to_be_hidden()
+    assert not any("<> " in m for m in messages(page))  # no phantom line
+    # The page's icon is there: nothing it asked for was missing.
+    assert page.locator("link[rel=icon]").get_attribute("href") == "/static/favicon.svg"
+    icon = page.request.get(server.url + "static/favicon.svg")
+    assert icon.status == 200
+    assert icon.headers["content-type"].startswith("image/svg+xml")
+    assert missing == []
+
+
+def test_each_room_has_its_own_view(browser: Browser, server: Server) -> None:
+    rae = open_chat(browser, server, "rae")
+    say(rae, "a lobby line")
+    say(rae, "/join games")
+    expect(rae.locator("#room-name")).to_have_text("#games")
+    say(rae, "a games line")
+    expect(rae.locator("#messages")).to_contain_text("<rae> a games line")
+    assert not any("a lobby line" in m for m in messages(rae))
+    rae.locator("#rooms li", has_text="#lobby").click()
+    expect(rae.locator("#room-name")).to_have_text("#lobby")
+    expect(rae.locator("#messages")).to_contain_text("<rae> a lobby line")
+    assert not any("a games line" in m for m in messages(rae))
+    rae.fill("#new-room-name", "games")  # empty, it is no longer listed
+    rae.press("#new-room-name", "Enter")
+    expect(rae.locator("#room-name")).to_have_text("#games")
+    # Its lines were kept, and the server's replay does not double them.
+    expect(rae.locator("#messages li.history")).to_have_count(0)
+    assert sum("a games line" in m for m in messages(rae)) == 1
+
+
+def test_private_conversations_are_apart_with_an_unread_mark(
+    browser: Browser, server: Server
+) -> None:
+    sam = open_chat(browser, server, "sam")
+    tcp = User(server.port)
+    tcp.until("? Choose a nickname:")
+    tcp.send("tom")
+    tcp.line()
+    tcp.send("/msg sam psst, a secret")
+    conversation = sam.locator("#conversations li", has_text="tom")
+    expect(conversation.locator(".badge")).to_have_text("1")
+    assert not any("psst" in m for m in messages(sam))  # not in the room
+    conversation.click()
+    expect(sam.locator("#room-name")).to_have_text("private: tom")
+    expect(sam.locator("#messages")).to_contain_text("*tom* psst, a secret")
+    expect(conversation.locator(".badge")).to_have_count(0)
+    say(sam, "only for you")
+    assert tcp.until("*sam* only for you")
+    expect(sam.locator("#messages")).to_contain_text("-> *tom* only for you")
+    sam.locator("#room-name").click()  # back to the room
+    expect(sam.locator("#room-name")).to_have_text("#lobby")
+    assert not any("only for you" in m for m in messages(sam))
+
+
+def test_links_and_nickname_colours(browser: Browser, server: Server) -> None:
+    uma = open_chat(browser, server, "uma")
+    vic = open_chat(browser, server, "vic")
+    say(uma, "see https://example.com/a?b=1, not javascript:alert(1)")
+    line = vic.locator("#messages li", has_text="see https://example.com")
+    link = line.locator("a")
+    expect(link).to_have_count(1)
+    assert link.get_attribute("href") == "https://example.com/a?b=1"
+    assert link.get_attribute("rel") == "noopener noreferrer"
+    assert link.get_attribute("target") == "_blank"
+    expect(line).to_contain_text("not javascript:alert(1)")
+    say(vic, "hello uma")
+    colour = "el => getComputedStyle(el).color"
+    mine = vic.locator("#messages li .nick", has_text="<vic>").first.evaluate(colour)
+    theirs = vic.locator("#messages li .nick", has_text="<uma>").first.evaluate(colour)
+    assert mine != theirs
+    # The same name has the same colour in the people list.
+    person = vic.locator("#users .person", has_text="uma").evaluate(colour)
+    assert person == theirs
+
+
+def test_a_dark_theme_follows_the_system(browser: Browser, server: Server) -> None:
+    context = browser.new_context(
+        color_scheme="dark", viewport={"width": 900, "height": 600}
+    )
+    page = context.new_page()
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.fill("#nick", "wes")
+    page.press("#nick", "Enter")
+    expect(page.locator("#chat")).to_be_visible()
+    say(page, "in the dark")
+    background = page.evaluate("getComputedStyle(document.body).backgroundColor")
+    red, green, blue = (int(x) for x in background[4:-1].split(",")[:3])
+    assert red + green + blue < 3 * 60, background
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-page-dark.png"))
+    context.close()
+
+
+def test_on_a_phone_rooms_and_people_are_one_tap_away(
+    browser: Browser, server: Server
+) -> None:
+    page = browser.new_page(viewport={"width": 390, "height": 760})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.fill("#nick", "xia")
+    page.press("#nick", "Enter")
+    expect(page.locator("#line")).to_be_visible()
+    say(page, "on the go")
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
+    box = page.locator("#sidebar").bounding_box()
+    assert box is not None
+    assert box["x"] >= 390  # off screen until asked
+    page.locator("#drawer-toggle").click()
+    _until_box(page, "#sidebar", lambda box: box["x"] + box["width"] <= 391)
+    expect(page.locator("#rooms")).to_contain_text("#lobby")
+    expect(page.locator("#users")).to_contain_text("xia")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "chat-page-phone-drawer.png"))
+    page.locator("#new-room-name").fill("trains")
+    page.press("#new-room-name", "Enter")
+    expect(page.locator("#room-name")).to_have_text("#trains")
+    _until_box(page, "#sidebar", lambda box: box["x"] >= 389)  # closed again
+
+
+def _until_box(page: Page, selector: str, check: Callable[[Any], bool]) -> None:
+    """Wait until the element's box passes ``check`` (a transition runs)."""
+    deadline = time.monotonic() + TIMEOUT_MS / 1000
+    while True:
+        box = page.locator(selector).bounding_box()
+        if box is not None and check(box):
+            return
+        assert time.monotonic() < deadline, box
+        page.wait_for_timeout(50)
+
+
+def test_the_page_resumes_in_its_room_without_duplicates(
+    browser: Browser, server: Server
+) -> None:
+    kay = open_chat(browser, server, "kay")
+    say(kay, "/join games")
+    expect(kay.locator("#room-name")).to_have_text("#games")
+    tcp = User(server.port)
+    tcp.until("? Choose a nickname:")
+    tcp.send("len")
+    tcp.line()
+    tcp.send("/join games")
+    tcp.until("*** #games has 2 users: kay, len")
+    tcp.send("before the restart")
+    expect(kay.locator("#messages")).to_contain_text("<len> before the restart")
+    server.stop()
+    expect(kay.locator("#status")).to_contain_text("reconnecting")
+    server.start()
+    tcp = User(server.port)
+    tcp.until("? Choose a nickname:")
+    tcp.send("len")
+    tcp.line()
+    tcp.send("/join games")
+    tcp.line()
+    tcp.send("while kay was away")
+    expect(kay.locator("#status")).to_have_text("connected", timeout=20_000)
+    expect(kay.locator("#room-name")).to_have_text("#games")
+    expect(kay.locator("#messages")).to_contain_text("while kay was away")
+    tcp.send("after kay came back")
+    expect(kay.locator("#messages")).to_contain_text("<len> after kay came back")
+    shown = messages(kay)
+    for text in ("before the restart", "while kay was away", "after kay came back"):
+        assert sum(text in m for m in shown) == 1, shown

@@ -56,6 +56,9 @@ class Connection:
         self.transport = StringTransport()
         self.protocol = ClientProtocol(session)
         self.protocol.makeConnection(self.transport)
+        #: What the client says as soon as it is connected.
+        self.opening = self.sent()
+        assert self.opening[0] == "/ids", self.opening
 
     def server(self, *lines: str) -> None:
         for line in lines:
@@ -359,7 +362,7 @@ class ReconnectTests(SynchronousTestCase):
         self.assertEqual(len(endpoint.connections), 2)
         protocol, transport = endpoint.connections[1]
         protocol.dataReceived(b"? Choose a nickname:\r\n")
-        self.assertEqual(transport.value(), b"alice\n")
+        self.assertEqual(transport.value(), b"/ids\nalice\n")
         self.assertFalse(session.done.called)
         service.stopService()
 
@@ -403,7 +406,7 @@ class ReconnectTests(SynchronousTestCase):
         self.assertEqual(ui._message(), "alice (connecting)> ")
         protocol, transport = endpoint.connections[-1]
         protocol.dataReceived(b"? Choose a nickname:\r\n")
-        self.assertEqual(transport.value(), b"alice\n")
+        self.assertEqual(transport.value(), b"/ids\nalice\n")
         protocol.dataReceived(b"*** Welcome, alice! #lobby has 1 user: alice\r\n")
         self.assertEqual(ui._message(), "alice> ")
         service.stopService()
@@ -419,3 +422,42 @@ class FlakyEndpoint(FakeEndpoint):
         if self.refusing:
             return fail(ConnectionRefusedError())
         return super().connect(factory)
+
+
+class ResumeTests(SynchronousTestCase):
+    def test_back_to_our_room_after_the_last_line_seen(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING)
+        self.assertEqual(conn.sent(), ["alice"])
+        conn.server(
+            "@#lobby *** Welcome, alice! #lobby has 2 users: alice, bob",
+            "@3 <bob> hi",
+            "*** bob joined (2 here)",
+            "@#games *** #games has 1 user: alice",
+            "@9 [12:00] <bob> earlier",
+            "@12 * bob waves",
+        )
+        # Shown without the tags, as an untagged server would say them.
+        self.assertEqual(
+            screen.texts()[-5:],
+            [
+                "<bob> hi",
+                "*** bob joined (2 here)",
+                "*** #games has 1 user: alice",
+                "[12:00] <bob> earlier",
+                "* bob waves",
+            ],
+        )
+        conn.lose()
+        again = Connection(session)
+        self.assertEqual(again.opening, ["/ids", "/resume games 12"])
+        again.server(*GREETING)
+        self.assertEqual(again.sent(), ["alice"])
+        # Back in the same room: the id seen so far is kept.
+        again.server(
+            "@#lobby *** Welcome, alice! #lobby has 1 user: alice",
+            "@#games *** #games has 2 users: alice, bob",
+        )
+        again.lose()
+        self.assertEqual(Connection(session).opening, ["/ids", "/resume games 12"])

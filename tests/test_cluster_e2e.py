@@ -333,11 +333,15 @@ async def test_a_browser_on_one_node_and_nc_on_another(
     browser.send("hello from the browser")
     assert await deferToThread(tcp.line) == "<webby> hello from the browser"
     tcp.send("hello back")
-    assert (await browser.until("chat"))[-1] == {
+    said = (await browser.until("chat"))[-1]
+    assert said == {
         "type": "chat",
         "nick": "tcpuser",
         "text": "hello back",
+        "id": said["id"],
     }
+    assert isinstance(said["id"], int)
+    assert 0 < said["id"] < 2**53  # exact as a JavaScript number
     tcp.send("/msg webby psst")
     assert (await browser.until("private"))[-1] == {
         "type": "private",

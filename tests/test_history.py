@@ -264,13 +264,14 @@ class ReplayTests(SynchronousTestCase):
         self.alice.read()
         self.alice.send("/join games")
         lines = self.alice.read()
-        # The room (and its topic) went away when it emptied; its history
-        # did not.
-        self.assertEqual(len(lines), 3)
+        # The room went away when it emptied; its history did not, and its
+        # topic comes back with it.
+        self.assertEqual(len(lines), 4)
         self.assertEqual(lines[0], "*** #games has 1 user: alice")
-        self.assertRegex(lines[1], _STAMP + "<alice> in games$")
+        self.assertEqual(lines[1], "*** Topic of #games: chess")
+        self.assertRegex(lines[2], _STAMP + "<alice> in games$")
         self.assertRegex(
-            lines[2], _STAMP + r"\*\*\* alice set the topic of #games: chess$"
+            lines[3], _STAMP + r"\*\*\* alice set the topic of #games: chess$"
         )
 
     def test_unavailable_history(self) -> None:

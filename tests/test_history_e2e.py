@@ -58,6 +58,18 @@ def test_history_survives_a_restart(tmp_path: Path) -> None:
         bob.send("/history 2")
         assert bob.line().endswith("<alice> before restart 4")
         assert bob.line().endswith("* alice waves")
+        # A room's topic is kept with its history.
+        bob.send("/join games")
+        bob.until("*** #games has 1 user: bob")
+        bob.send("/topic chess at eight")
+        bob.until("*** bob set the topic of #games: chess at eight")
+        server.process.send_signal(signal.SIGTERM)
+        assert server.stopped() == 0
+    with Twistd(tmp_path, _args(port, db)) as server:
+        server.wait_for_port(port)
+        carol, _ = _user(port, "carol")
+        carol.send("/join games")
+        assert carol.until("*** Topic of #games: chess at eight")
 
 
 def test_kill_9_loses_at_most_the_commit_interval(tmp_path: Path) -> None:

@@ -18,8 +18,8 @@ class RenderJsonTests(SynchronousTestCase):
 
     def test_chat_and_friends(self) -> None:
         self.assertEqual(
-            decode(render_json(ev.Chat("alice", "hi <b>"))),
-            {"type": "chat", "nick": "alice", "text": "hi <b>"},
+            decode(render_json(ev.Chat("alice", "hi <b>", 42))),
+            {"type": "chat", "nick": "alice", "text": "hi <b>", "id": 42},
         )
         self.assertEqual(
             decode(render_json(ev.Welcome("bob", "lobby", 2, ("alice", "bob")))),

@@ -73,10 +73,12 @@ async def test_tcp_and_browser_users_chat_both_ways(web: tuple[int, int]) -> Non
     browser.send("hello from the browser <b>")
     assert await tcp.line() == "<webby> hello from the browser <b>"
     tcp.send("hello back")
-    assert await browser.event() == {
+    said = await browser.event()
+    assert said == {
         "type": "chat",
         "nick": "tcpuser",
         "text": "hello back",
+        "id": 0,  # its place in the room's history: this server keeps none
     }
     browser.send("/me waves")
     assert await tcp.line() == "* webby waves"
@@ -115,6 +117,7 @@ async def test_browser_users_follow_the_same_rules(web: tuple[int, int]) -> None
         "online": 1,
         "names": ["bob"],
         "operators": [],  # a guest founds nothing
+        "entered": True,
     }
 
 

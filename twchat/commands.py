@@ -209,6 +209,12 @@ def _unignore(hub: Hub, member: Member, args: str) -> Waiting:
     return hub.people.unignore(member, args)
 
 
+def _ids(hub: Hub, member: Member, args: str) -> Waiting:
+    """``/ids``: lines marked with history ids and rooms (for clients)."""
+    member.tag_lines()
+    return None
+
+
 _COMMANDS: dict[str, _Handler] = {
     "who": _who,
     "join": _join,
@@ -227,6 +233,7 @@ _COMMANDS: dict[str, _Handler] = {
     "away": _away,
     "ignore": _ignore,
     "unignore": _unignore,
+    "ids": _ids,
     **{name: _moderation(name) for name in _MODERATION},
 }
 
@@ -234,6 +241,15 @@ _COMMANDS: dict[str, _Handler] = {
 def _split_command(text: str) -> tuple[str, str]:
     name, _, args = text[1:].partition(" ")
     return name.lower(), args
+
+
+def _resume(hub: Hub, member: Member, args: str) -> None:
+    """``/resume ROOM ID`` (before the nickname): see ``Hub.resume``."""
+    room, _, after = args.strip(" ").partition(" ")
+    if not room or not after.strip().isdigit():
+        member.send(Error("usage: /resume ROOM ID (before choosing a nickname)"))
+        return
+    hub.resume(member, room, int(after))
 
 
 def handle_line(hub: Hub, member: Member, text: str) -> Waiting:
@@ -269,6 +285,12 @@ def _handle_nickname(hub: Hub, member: Member, text: str) -> Waiting:
         if name == "help":
             _help(hub, member, args)
             member.send(NickPrompt())
+            return None
+        if name == "ids":
+            member.tag_lines()
+            return None
+        if name == "resume":
+            _resume(hub, member, args)
             return None
         if name != "nick":
             member.send(Error("choose a nickname first"))

@@ -76,6 +76,8 @@ class RoomInfo:
     names: tuple[str, ...]
     #: Which of them are its founder or operators (the page marks them).
     operators: tuple[str, ...] = ()
+    #: Sent because the receiver just entered the room (not for /who).
+    entered: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,6 +87,8 @@ class Topic:
     room: str
     text: str
     setter: str = ""
+    #: The history line setting it, when it is one (see ``Chat.id``).
+    id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -98,6 +102,10 @@ class RoomList:
 class Chat:
     nick: str
     text: str
+    #: Its place in the room's history: ids grow in the room's order, so
+    #: a client that reconnects asks for the lines after the last it saw
+    #: (0: the server keeps no history).
+    id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,6 +114,7 @@ class Action:
 
     nick: str
     text: str
+    id: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,6 +183,7 @@ class HistoryLine:
     kind: str
     sender: str
     text: str
+    id: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -93,14 +93,24 @@ class Pool(Protocol):
     def close(self) -> None: ...
 
 
-def _read_tail(cursor: Any, room: str, keep: int) -> list[HistoryEntry]:
-    """A room's last ``keep`` lines, oldest first (runs on the pool's thread)."""
+def _read_tail(cursor: Any, room: str, keep: int) -> tuple[list[HistoryEntry], str]:
+    """
+    A room's last ``keep`` lines, oldest first, and its topic: the last
+    one set, however long ago (runs on the pool's thread).
+    """
     cursor.execute(
         "SELECT room, seq, ts, kind, sender, text FROM messages"
         " WHERE room = ? ORDER BY seq DESC LIMIT ?",
         (room, keep),
     )
-    return [HistoryEntry._make(row) for row in reversed(cursor.fetchall())]
+    tail = [HistoryEntry._make(row) for row in reversed(cursor.fetchall())]
+    cursor.execute(
+        "SELECT text FROM messages WHERE room = ? AND kind = 'topic'"
+        " ORDER BY seq DESC LIMIT 1",
+        (room,),
+    )
+    found = cursor.fetchone()
+    return tail, found[0] if found else ""
 
 
 def _insert(cursor: Any, batch: str) -> None:
@@ -156,6 +166,8 @@ class History:
         #: Loaded rooms: their last lines and last sequence number.
         self._tails: dict[str, deque[HistoryEntry]] = {}
         self._seqs: dict[str, int] = {}
+        #: Loaded rooms' topics: the last set, kept with their history.
+        self._topics: dict[str, str] = {}
         #: Rooms people are in (kept), and loaded rooms nobody is in
         #: (least recently left first, at most ``cached``).
         self._live: set[str] = set()
@@ -204,9 +216,10 @@ class History:
         loading.addBoth(lambda _: done.callback(None))
         return done
 
-    def _loaded(self, tail: list[HistoryEntry] | None, room: str) -> None:
-        if tail is None:
+    def _loaded(self, read: tuple[list[HistoryEntry], str] | None, room: str) -> None:
+        if read is None:
             return  # could not be read (logged): the room has no past here
+        tail, self._topics[room] = read
         self._tails[room] = deque(tail, maxlen=self.keep)
         self._seqs[room] = tail[-1].seq if tail else 0
         if room not in self._live:
@@ -234,6 +247,11 @@ class History:
             gone, _ = self._cache.popitem(last=False)
             self._tails.pop(gone, None)
             self._seqs.pop(gone, None)
+            self._topics.pop(gone, None)
+
+    def topic(self, room: str) -> str:
+        """The topic last set in a loaded room ("" if none ever was)."""
+        return self._topics.get(room, "")
 
     def record(self, room: str, kind: str, sender: str, text: str) -> HistoryEntry:
         """Keep one line of ``room``; it reaches the disk within an interval."""
@@ -250,6 +268,8 @@ class History:
         self._seqs[room] = seq
         entry = HistoryEntry(room, seq, self._clock.seconds(), kind, sender, text)
         self._tails[room].append(entry)
+        if kind == "topic":
+            self._topics[room] = text
         self._buffer.append(entry)
         if len(self._buffer) >= COMMIT_ROWS:
             self.commit()

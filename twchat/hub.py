@@ -164,6 +164,8 @@ class Hub:
         self._claiming: set[Member] = set()
         #: Connections whose next line is a password.
         self._asking: dict[Member, _Asked] = {}
+        #: Before registering: the room and last history id a client resumes.
+        self._resuming: dict[Member, tuple[str, int]] = {}
         #: Who is logged in to which account (guests are not here).
         self._account_of: dict[Member, LoggedIn] = {}
         #: When each registered member got their name (epoch seconds).
@@ -288,11 +290,14 @@ class Hub:
             await loading
         return entered
 
-    def _show_room(self, member: Member, room: Room) -> None:
-        """After the roll call: the topic, then the recent past; then live."""
+    def _show_room(self, member: Member, room: Room, after: int | None = None) -> None:
+        """
+        After the roll call: the topic, then the recent past (or every line
+        kept after the id ``after``); then live.
+        """
         if room.topic:
             member.send(Topic(room.name, room.topic))
-        self._replay(member, room, self.history_replay)
+        self._replay(member, room, self.history_replay, after)
 
     # Registration and leaving
 
@@ -400,7 +405,21 @@ class Hub:
             return
         names = tuple(sorted(entered.names, key=nick_key))
         member.send(Welcome(nick, room.name, room.online, names[:WELCOME_NAMES]))
-        self._show_room(member, room)
+        resume = self._resuming.pop(member, None)
+        if resume is None:
+            self._show_room(member, room)
+            return
+        # A client back after a lost connection: to its room, with the
+        # lines said since the last one it saw, and nothing twice.
+        name, after = resume
+        if room_key(name) == room.key:
+            self._show_room(member, room, after)
+            return
+        try:
+            await self._move(member, room, name, after=after)
+        except RefusedError as e:
+            member.send(Error(str(e)))
+            self._show_room(member, room)
 
     async def _admit(self, member: Member) -> None:
         """Refused if banned from the server or the default room."""
@@ -430,6 +449,7 @@ class Hub:
         """Take a registered member out; everyone else is told why."""
         self._claiming.discard(member)
         self._asking.pop(member, None)
+        self._resuming.pop(member, None)
         self._account_of.pop(member, None)
         if self.users.get(nick_key(member.nick)) is not member:
             return
@@ -834,7 +854,12 @@ class Hub:
         return self.background(member, self._move(member, here, name))
 
     async def _move(
-        self, member: Member, here: Room, name: str, check: bool = True
+        self,
+        member: Member,
+        here: Room,
+        name: str,
+        check: bool = True,
+        after: int | None = None,
     ) -> None:
         if check:
             refusal = await self.moderator.may_enter(member, room_key(name), name)
@@ -872,8 +897,10 @@ class Hub:
             return
         names = tuple(sorted(entered.names, key=nick_key))
         operators = await self.moderator.operators(target.key, names)
-        member.send(RoomInfo(target.name, target.online, names, operators))
-        self._show_room(member, target)
+        member.send(
+            RoomInfo(target.name, target.online, names, operators, entered=True)
+        )
+        self._show_room(member, target, after)
         await self.moderator.arrived(member, target, entered.online)
 
     def part(self, member: Member) -> Waiting:
@@ -919,9 +946,12 @@ class Hub:
 
     # History
 
-    def _replay(self, member: Member, room: Room, count: int) -> None:
+    def _replay(
+        self, member: Member, room: Room, count: int, after: int | None = None
+    ) -> None:
         """
-        Send the room's last ``count`` lines as history.
+        Send the room's last ``count`` lines as history, or with ``after``
+        every line kept whose id is greater.
 
         From memory and synchronously, right before the member starts
         receiving the room's live lines: nothing twice, nothing missing.
@@ -929,10 +959,29 @@ class Hub:
         history = self.backend.history
         if history is None or not history.available:
             return
-        for entry in history.recent(room.key, count):
+        if after is None:
+            entries = history.recent(room.key, count)
+        else:
+            entries = [
+                e for e in history.recent(room.key, history.keep) if e.seq > after
+            ]
+        for entry in entries:
             member.send(
-                HistoryLine(room.name, entry.ts, entry.kind, entry.sender, entry.text)
+                HistoryLine(
+                    room.name, entry.ts, entry.kind, entry.sender, entry.text, entry.seq
+                )
             )
+
+    def resume(self, member: Member, room: str, after: int) -> None:
+        """
+        Before registering: a client back after a lost connection asks to
+        return to ``room`` and to be shown the lines after the id ``after``.
+        """
+        error = room_error(room)
+        if error is not None:
+            member.send(Error(error))
+            return
+        self._resuming[member] = (room.removeprefix("#"), after)
 
     def show_history(self, member: Member, count: int) -> Waiting:
         """``/history [N]``: the last N lines of your room."""

@@ -45,6 +45,9 @@ class Member(Protocol):
     def send(self, event: Event) -> None:
         """Render ``event`` for this user and queue it."""
 
+    def tag_lines(self) -> None:
+        """From now on, mark history ids and rooms entered (``/ids``)."""
+
     def quit(self, reason: str) -> None:
         """End this user's session at their own request."""
 

@@ -55,9 +55,11 @@ __all__ = [
     "MUTED_IN",
     "NEW_PASSWORD_PROMPT",
     "PASSWORD_PROMPT",
+    "TAG",
     "WHO_LINE_LENGTH",
     "moderation_text",
     "render_line",
+    "render_tagged",
 ]
 
 EOL = b"\r\n"
@@ -241,6 +243,29 @@ def render_line(event: Event) -> bytes:
         # The hot path: one f-string and one encode per broadcast.
         return f"<{event.nick}> {event.text}\r\n".encode()
     return (_lines(event) + "\r\n").encode()
+
+
+#: How a tagged line begins, for a client that asked with ``/ids``:
+#: ``@#ROOM `` on the line saying it entered ROOM, ``@ID `` on a line with
+#: a history id (the rest of the line is as ``render_line`` has it).
+TAG = "@"
+
+
+def _tag(event: Event) -> str | None:
+    if isinstance(event, Welcome) or (isinstance(event, RoomInfo) and event.entered):
+        return f"#{event.room}"
+    if isinstance(event, Chat | Action | HistoryLine) and event.id:
+        return str(event.id)
+    if isinstance(event, Topic) and event.setter and event.id:
+        return str(event.id)  # set just now; shown on entering has no id
+    return None
+
+
+def render_tagged(event: Event) -> bytes:
+    """``render_line`` with each line's room or history id marked."""
+    line = render_line(event)
+    tag = _tag(event)
+    return line if tag is None else f"{TAG}{tag} ".encode() + line
 
 
 Renderer = Callable[[Event], bytes]

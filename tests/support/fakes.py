@@ -27,7 +27,7 @@ from twchat.hub import Hub
 from twchat.jsonwire import TYPES
 from twchat.room import Room
 from twchat.server import ChatServer
-from twchat.wire import render_line
+from twchat.wire import render_line, render_tagged
 
 _T = TypeVar("_T")
 
@@ -145,13 +145,23 @@ class RecordingMember:
         RecordingMember.renders += 1
         return render_line(event)
 
+    @staticmethod
+    def _tagged(event: Event) -> bytes:
+        RecordingMember.renders += 1
+        return render_tagged(event)
+
+    def tag_lines(self) -> None:
+        self.renderer = self._tagged  # type: ignore[method-assign]
+
     def deliver(self, data: bytes) -> None:
         self.written.append(data)
         self.lines.extend(data.decode().splitlines())
 
     def send(self, event: Event) -> None:
         self.events.append(event)
-        self.lines.extend(render_line(event).decode().splitlines())
+        tagged = self.renderer == self._tagged
+        line = render_tagged(event) if tagged else render_line(event)
+        self.lines.extend(line.decode().splitlines())
 
     def quit(self, reason: str) -> None:
         self.quit_reason = reason

@@ -153,6 +153,9 @@ class MemoryBackend:
             state = self._rooms[key] = _Room(room.removeprefix("#"))
         if not state.members and self.history is not None:
             self.history.retain(key)
+            if not state.topic:
+                # A room made again (or after a restart) has its topic back.
+                state.topic = self.history.topic(key)
         state.members[nick_key(nick)] = nick
         online = len(state.members)
         self._tell(key, Joined(nick, online, came_from), conn)
@@ -200,17 +203,22 @@ class MemoryBackend:
     # What is said
 
     def post(self, conn: str, room: str, kind: str, nick: str, text: str) -> None:
-        event = Chat(nick, text) if kind == "chat" else Action(nick, text)
+        # Recorded first: the live line carries its history id.
+        id = (
+            0
+            if self.history is None
+            else self.history.record(room, kind, nick, text).seq
+        )
+        event = Chat(nick, text, id) if kind == "chat" else Action(nick, text, id)
         self._tell(room, event, conn)
-        if self.history is not None:
-            self.history.record(room, kind, nick, text)
 
     def set_topic(self, conn: str, room: str, nick: str, text: str) -> Deferred[None]:
         state = self._rooms[room]
         state.topic = text
-        self._tell(room, Topic(state.name, text, setter=nick), conn)
+        id = 0
         if self.history is not None:
-            self.history.record(room, "topic", nick, text)
+            id = self.history.record(room, "topic", nick, text).seq
+        self._tell(room, Topic(state.name, text, setter=nick, id=id), conn)
         return succeed(None)
 
     def moderate(self, conn: str, room: str, event: Moderated) -> Deferred[None]:

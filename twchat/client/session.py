@@ -21,7 +21,7 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
 from ..accounts import WRONG_PASSWORD
-from ..wire import NEW_PASSWORD_PROMPT, PASSWORD_PROMPT
+from ..wire import NEW_PASSWORD_PROMPT, PASSWORD_PROMPT, TAG
 from .render import Kind, Line, classify
 
 __all__ = ["ClientProtocol", "ClientSession", "FrontEnd"]
@@ -116,6 +116,11 @@ class ClientSession:
         self._quit_timer: IDelayedCall | None = None
         #: When the next attempt to connect is due, while disconnected.
         self.retry_at: float | None = None
+        #: The room we are in and the last history id seen in it (from the
+        #: server's tags): where a reconnect resumes.
+        self.room = ""
+        self.last_id = 0
+        self._resuming: tuple[str, int] | None = None
         self._lost = False
         self._failed_attempts = 0
         self.done: Deferred[int] = Deferred()
@@ -126,6 +131,12 @@ class ClientSession:
         self.protocol = protocol
         self.registered = False
         self.awaiting_nick = False
+        # Lines tagged with their room and history id; after a reconnect,
+        # back to our room with only the lines we missed.
+        protocol.say("/ids")
+        if self.room:
+            self._resuming = (self.room, self.last_id)
+            protocol.say(f"/resume {self.room} {self.last_id}")
         self.retry_at = None
         self._failed_attempts = 0
         if self._lost:
@@ -151,6 +162,7 @@ class ClientSession:
         return max(0, math.ceil(self.retry_at - self.clock.seconds()))
 
     def received(self, raw: str) -> None:
+        raw = self._untag(raw)
         line = classify(raw, self.nick if self.registered else "")
         if line.kind is Kind.PROMPT and line.text.startswith(
             (PASSWORD_PROMPT, NEW_PASSWORD_PROMPT)
@@ -190,6 +202,23 @@ class ClientSession:
         self.front.show(line)
         if self.registered:
             self._flush()
+
+    def _untag(self, raw: str) -> str:
+        """Note the room or history id a line is tagged with; drop the tag."""
+        if not raw.startswith(TAG):
+            return raw
+        tag, _, rest = raw[len(TAG) :].partition(" ")
+        if tag.startswith("#"):
+            resuming = self._resuming
+            if resuming is not None and tag[1:] == resuming[0]:
+                # Back in the room we asked for: the lines after our last.
+                self.room, self.last_id = resuming
+                self._resuming = None
+            else:
+                self.room, self.last_id = tag[1:], 0
+        elif tag.isdigit():
+            self.last_id = max(self.last_id, int(tag))
+        return rest
 
     def disconnected(self, protocol: ClientProtocol, reason: Failure) -> None:
         if protocol is not self.protocol:

@@ -91,6 +91,10 @@ class Wire(Interface):
         """Turns an event into this wire's bytes (shared by all its users)."""
 
     @property
+    def tagged_renderer(self) -> Renderer:
+        """The same, with history ids and rooms marked (``/ids``)."""
+
+    @property
     def keepalive(self) -> bool:
         """Whether ``ping`` asks the peer for a sign of life."""
 
@@ -446,6 +450,10 @@ class Connection(Protocol):
 
     def send(self, event: Event) -> None:
         self.outbox.write(self.renderer(event))
+
+    def tag_lines(self) -> None:
+        if self._wire is not None:
+            self.renderer = self._wire.tagged_renderer
 
     def quit(self, reason: str) -> None:
         self._ending("quit")

@@ -1,5 +1,6 @@
 // twchat in the browser: one WebSocket, JSON events in, typed lines out.
-// Everything from the server is inserted as text (textContent), never HTML.
+// Everything from the server is inserted as text (textContent), never HTML;
+// links are made from that text, http(s) only.
 "use strict";
 
 const $ = (id) => document.getElementById(id);
@@ -7,7 +8,7 @@ const state = {
   ws: null,
   nick: "",          // the nickname to register (again, after a reconnect)
   registered: false,
-  room: "",
+  room: "",          // the room the server has us in
   joining: "",       // the room asked for with /join, until the server answers
   users: [],
   operators: [],     // the founder and operators of the room, among users
@@ -18,10 +19,15 @@ const state = {
   password: localStorage.getItem("twchat-password") || "",
   passwordSent: false,
   askingPassword: false,
+  views: new Map(),  // "#room" or "@nick" -> its own list of lines
+  lastModeration: null,
+  carried: [],       // why we were sent out, shown again where we land
+  current: "",       // the view shown
 };
 const WRONG_PASSWORD = "wrong password for ";
 // Sent out of the room by an operator (the server's wording, twchat/wire.py).
 const SENT_OUT = ["you were kicked from #", "you are banned from #"];
+const LINK = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
 
 function keyOf(name) { return name.replace(/^#/, "").toLowerCase(); }
 
@@ -36,24 +42,100 @@ function stamp(ts) {
   return d.toTimeString().slice(0, 5);
 }
 
-function append(cls, parts, ts) {
-  const list = $("messages");
-  const atBottom = list.scrollHeight - list.scrollTop - list.clientHeight < 40;
+// A colour per nickname: the same name is the same hue everywhere.
+function hueOf(nick) {
+  let h = 2166136261;  // FNV-1a, then the golden angle: near names differ
+  for (const c of nick.toLowerCase()) h = Math.imul(h ^ c.codePointAt(0), 16777619);
+  return Math.round(((h >>> 0) * 137.508) % 360);
+}
+
+// Text with its http(s) links as links; the rest stays text.
+function withLinks(text) {
+  const out = document.createDocumentFragment();
+  let at = 0;
+  for (const found of text.matchAll(LINK)) {
+    if (found.index > at) out.append(text.slice(at, found.index));
+    const a = document.createElement("a");
+    a.href = found[0];
+    a.textContent = found[0];
+    a.target = "_blank";
+    a.rel = "noopener noreferrer";
+    out.append(a);
+    at = found.index + found[0].length;
+  }
+  if (at < text.length) out.append(text.slice(at));
+  return out;
+}
+
+// Views: each room and each private conversation has its own lines.
+
+function viewOf(key, title) {
+  let view = state.views.get(key);
+  if (!view) {
+    const list = document.createElement("ol");
+    list.className = "view";
+    // ``mine``: our own lines shown as sent; the server does not echo them,
+    // so their ids are learnt when they come back as history.
+    view = { key, title, list, unread: 0, lastId: 0, seen: new Set(), mine: [] };
+    state.views.set(key, view);
+    renderConversations();
+  }
+  return view;
+}
+
+function roomView(name) { return viewOf("#" + keyOf(name), "#" + name); }
+
+function show(key) {
+  const view = state.views.get(key);
+  if (!view) return;
+  state.current = key;
+  view.unread = 0;
+  $("messages").replaceChildren(view.list);
+  $("messages").scrollTop = $("messages").scrollHeight;
+  const isRoom = key.startsWith("#");
+  $("room-name").textContent = isRoom ? "#" + state.room : "private: " + view.title.slice(1);
+  $("topic").hidden = !isRoom;
+  $("line").placeholder = isRoom ? "Say something, or /help" : "Message " + view.title.slice(1);
+  document.body.classList.remove("drawer-open");
+  renderConversations();
+  if (state.rooms.length) renderRooms(state.rooms);
+}
+
+function currentView() {
+  return state.views.get(state.current) || roomView(state.room || "lobby");
+}
+
+// One line into a view. ``id``: its place in the room's history, shown once.
+function append(cls, parts, ts, view, id) {
+  view = view || currentView();
+  if (id) {
+    if (view.seen.has(id)) return null;  // replayed, but already here
+    view.seen.add(id);
+    view.lastId = id;
+  }
+  const box = $("messages");
+  const shown = view.key === state.current;
+  const atBottom = box.scrollHeight - box.scrollTop - box.clientHeight < 40;
   const li = document.createElement("li");
   li.className = cls;
   const time = document.createElement("span");
   time.className = "time";
   time.textContent = stamp(ts);
   li.appendChild(time);
-  for (const [text, partClass] of parts) {
+  for (const [text, partClass, nick] of parts) {
     const span = document.createElement("span");
     if (partClass) span.className = partClass;
-    span.textContent = text;
+    if (nick) span.style.setProperty("--hue", hueOf(nick));
+    if (partClass === "") span.append(withLinks(text)); else span.textContent = text;
     li.appendChild(span);
   }
-  list.appendChild(li);
-  // Follow the conversation, unless the reader scrolled up to read back.
-  if (atBottom) list.scrollTop = list.scrollHeight;
+  view.list.appendChild(li);
+  if (!shown) {
+    view.unread += 1;
+    renderConversations();
+  } else if (atBottom) {
+    box.scrollTop = box.scrollHeight;  // follow, unless reading back
+  }
   return li;
 }
 
@@ -63,10 +145,12 @@ function mentionsMe(text) {
   return new RegExp("(^|[^\\w\\-\\[\\]{}|^`])" + escaped + "($|[^\\w\\-\\[\\]{}|^`])", "i").test(text);
 }
 
-function chatLine(nick, text, cls, ts) {
-  const li = append(cls, [["<" + nick + "> ", "nick"], [text, ""]], ts);
-  if (cls === "chat" && mentionsMe(text)) li.classList.add("mention");
+function chatLine(nick, text, cls, ts, view, id) {
+  const li = append(cls, [["<" + nick + "> ", "nick", nick], [text, ""]], ts, view, id);
+  if (li && cls === "chat" && mentionsMe(text)) li.classList.add("mention");
 }
+
+function roomLine(cls, parts, ts, id) { return append(cls, parts, ts, roomView(state.room), id); }
 
 // What an operator may do to a person, one click each (the server checks).
 const PERSON_ACTIONS = [
@@ -83,10 +167,16 @@ function renderUsers() {
   for (const name of [...state.users].sort((a, b) => a.toLowerCase().localeCompare(b.toLowerCase()))) {
     const li = document.createElement("li");
     const who = document.createElement("span");
+    who.className = "person";
+    who.style.setProperty("--hue", hueOf(name));
     who.textContent = (ops.has(name.toLowerCase()) ? "@" : "") + name;
     if (ops.has(name.toLowerCase())) {
       li.classList.add("operator");
       who.title = "operator of #" + state.room;
+    }
+    if (name.toLowerCase() !== state.nick.toLowerCase()) {
+      who.title = (who.title ? who.title + "; " : "") + "click to talk privately";
+      who.addEventListener("click", () => show(privateView(name).key));
     }
     li.appendChild(who);
     if (iAmOperator && name.toLowerCase() !== state.nick.toLowerCase()) {
@@ -110,12 +200,15 @@ function renderRooms(rooms) {
   const ul = $("rooms");
   ul.replaceChildren();
   for (const room of rooms) {
+    const key = "#" + keyOf(room.name);
     // Our own room's count follows the joins and leaves we see.
     if (keyOf(room.name) === keyOf(state.room)) room.users = state.users.length;
     const li = document.createElement("li");
     li.textContent = "#" + room.name + " (" + room.users + ")";
     li.dataset.room = room.name;
-    if (keyOf(room.name) === keyOf(state.room)) li.classList.add("current");
+    if (key === state.current) li.classList.add("current");
+    const view = state.views.get(key);
+    if (view && view.unread) li.classList.add("unread");
     if (room.topic) {
       const topic = document.createElement("span");
       topic.className = "topic";
@@ -127,9 +220,39 @@ function renderRooms(rooms) {
   }
 }
 
+// Private conversations, each its own view, listed apart from the rooms.
+function privateView(nick) { return viewOf("@" + nick.toLowerCase(), "@" + nick); }
+
+function renderConversations() {
+  const ul = $("conversations");
+  ul.replaceChildren();
+  for (const view of state.views.values()) {
+    if (!view.key.startsWith("@")) continue;
+    const li = document.createElement("li");
+    li.textContent = view.title.slice(1);
+    li.dataset.view = view.key;
+    li.style.setProperty("--hue", hueOf(view.title.slice(1)));
+    if (view.key === state.current) li.classList.add("current");
+    if (view.unread) {
+      li.classList.add("unread");
+      const badge = document.createElement("span");
+      badge.className = "badge";
+      badge.textContent = view.unread;
+      li.appendChild(badge);
+    }
+    li.addEventListener("click", () => show(view.key));
+    ul.appendChild(li);
+  }
+  $("conversations-head").hidden = !ul.children.length;
+  // On a phone the drawer button says something is waiting.
+  const waiting = [...state.views.values()].some((v) => v.unread && v.key.startsWith("@"));
+  $("drawer-toggle").classList.toggle("unread", waiting);
+}
+
 function setRoom(name) {
   state.room = name;
-  $("room-name").textContent = "#" + name;
+  roomView(name);
+  show("#" + keyOf(name));
   $("topic").textContent = "";
 }
 
@@ -138,7 +261,11 @@ function send(text) {
 }
 
 function joinRoom(name) {
-  if (keyOf(name) === keyOf(state.room)) return;
+  document.body.classList.remove("drawer-open");
+  if (keyOf(name) === keyOf(state.room)) {
+    show("#" + keyOf(name));
+    return;
+  }
   state.joining = name;
   send("/join " + name);
 }
@@ -147,7 +274,10 @@ const handlers = {
   greeting() {},
   prompt() {
     if (state.nick) {
-      send(state.nick);  // registering again after a reconnect
+      // Back after a lost connection: to our room, with what we missed.
+      const view = state.room && state.views.get("#" + keyOf(state.room));
+      if (view) send("/resume " + state.room + " " + view.lastId);
+      send(state.nick);
     } else {
       showLogin();
     }
@@ -181,8 +311,10 @@ const handlers = {
       $("password-row").hidden = true;
       if (!state.registered) showLogin(); else hideLogin();
     } else if (SENT_OUT.some((p) => ev.text.startsWith(p))) {
-      // Why we are out; the default room's member list ("who") comes next.
-      append("moderation sent-out", [["! " + ev.text, ""]]);
+      // Why we are out; the default room's member list ("who") comes next,
+      // and this is shown there too, with the operator's action.
+      roomLine("moderation sent-out", [["! " + ev.text, ""]]);
+      state.carried = [state.lastModeration, ["moderation sent-out", "! " + ev.text]];
       state.joining = "*";
     } else {
       append("error", [["! " + ev.text, ""]]);
@@ -190,11 +322,13 @@ const handlers = {
     }
   },
   moderation(ev) {
-    append("moderation " + ev.action, [[ev.text, ""]]);
+    roomLine("moderation " + ev.action, [[ev.text, ""]]);
+    state.lastModeration = ["moderation " + ev.action, ev.text];
     // Who is an operator may have changed: ask for the marks again.
     if (["op", "deop", "founded"].includes(ev.action)) send("/who");
   },
   registered(ev) {
+    const again = state.registered || state.views.size > 0;
     state.registered = true;
     state.nick = ev.nick;
     state.passwordSent = false;
@@ -202,24 +336,30 @@ const handlers = {
     $("password-row").hidden = true;
     localStorage.setItem("twchat-nick", ev.nick);
     state.retry = 0;
-    setRoom(ev.room);
-    state.users = ev.names.slice();
-    $("login").hidden = true;
-    $("chat").hidden = false;
-    $("sidebar").hidden = false;
+    hideLogin();
     $("login-error").textContent = "";
-    append("notice", [["Welcome, " + ev.nick + "! You are in #" + ev.room + ".", ""]]);
+    state.users = ev.names.slice();
+    if (!again || keyOf(ev.room) === keyOf(state.room)) {
+      setRoom(ev.room);
+      if (!again) roomLine("notice", [["Welcome, " + ev.nick + "! You are in #" + ev.room + ".", ""]]);
+    } else {
+      state.joining = state.room;  // resuming elsewhere: its "who" follows
+    }
     renderUsers();
     send("/who");
     send("/rooms");
     $("line").focus();
   },
   who(ev) {
-    if (state.joining && (state.joining === "*" || keyOf(ev.room) === keyOf(state.joining))) {
+    const entering = ev.entered || (state.joining && (state.joining === "*" || keyOf(ev.room) === keyOf(state.joining)));
+    if (entering) {
       state.joining = "";
-      setRoom(ev.room);
-      append("divider", [["— now in #" + ev.room + " —", ""]]);
-      send("/rooms");
+      if (keyOf(ev.room) !== keyOf(state.room) || state.current !== "#" + keyOf(ev.room)) {
+        setRoom(ev.room);
+        send("/rooms");
+      }
+      for (const [cls, text] of state.carried.filter(Boolean)) roomLine(cls, [[text, ""]]);
+      state.carried = [];
     }
     if (keyOf(ev.room) === keyOf(state.room)) {
       state.users = ev.names.slice();
@@ -232,22 +372,26 @@ const handlers = {
   rooms(ev) { renderRooms(ev.rooms); },
   topic(ev) {
     if (keyOf(ev.room) === keyOf(state.room)) $("topic").textContent = ev.text;
-    if (ev.setter) append("notice", [[ev.setter + " set the topic: " + ev.text, ""]]);
-    else if (!ev.text) append("notice", [["#" + ev.room + " has no topic", ""]]);
+    if (ev.setter) roomLine("notice", [[ev.setter + " set the topic: " + ev.text, ""]], 0, ev.id);
+    else if (!ev.text) roomLine("notice", [["#" + ev.room + " has no topic", ""]]);
   },
-  chat(ev) { chatLine(ev.nick, ev.text, "chat"); },
-  action(ev) { append("action", [["* " + ev.nick + " " + ev.text, ""]]); },
-  private(ev) { append("private", [["*" + ev.sender + "* " + ev.text, ""]]); },
-  private_sent(ev) { append("private", [["-> *" + ev.target + "* " + ev.text, ""]]); },
+  chat(ev) { chatLine(ev.nick, ev.text, "chat", 0, roomView(state.room), ev.id); },
+  action(ev) { roomLine("action", [["* " + ev.nick + " " + ev.text, ""]], 0, ev.id); },
+  private(ev) {
+    append("private", [["*" + ev.sender + "* ", "nick", ev.sender], [ev.text, ""]], 0, privateView(ev.sender));
+  },
+  private_sent(ev) {
+    append("private own", [["-> *" + ev.target + "* ", "nick", ev.target], [ev.text, ""]], 0, privateView(ev.target));
+  },
   joined(ev) {
     const from = ev.came_from ? " from #" + ev.came_from : "";
-    append("notice", [[ev.nick + " joined" + from, ""]]);
+    roomLine("notice", [[ev.nick + " joined" + from, ""]]);
     if (!state.users.includes(ev.nick)) state.users.push(ev.nick);
     renderUsers();
   },
   left(ev) {
     const where = ev.went_to ? " for #" + ev.went_to : "";
-    append("notice", [[ev.nick + " left" + where + (ev.reason ? ": " + ev.reason : ""), ""]]);
+    roomLine("notice", [[ev.nick + " left" + where + (ev.reason ? ": " + ev.reason : ""), ""]]);
     state.users = state.users.filter((n) => n !== ev.nick);
     renderUsers();
   },
@@ -255,19 +399,26 @@ const handlers = {
     const parts = [];
     if (ev.joined) parts.push(ev.joined + " joined");
     if (ev.left) parts.push(ev.left + " left");
-    append("notice", [[parts.join(", ") + " (" + ev.online + " here)", ""]]);
+    roomLine("notice", [[parts.join(", ") + " (" + ev.online + " here)", ""]]);
     send("/who");
   },
   nick(ev) {
-    append("notice", [[ev.old + " is now known as " + ev.new, ""]]);
+    roomLine("notice", [[ev.old + " is now known as " + ev.new, ""]]);
     if (ev.old === state.nick) state.nick = ev.new;
     state.users = state.users.map((n) => (n === ev.old ? ev.new : n));
     renderUsers();
   },
   history(ev) {
-    if (ev.kind === "action") append("history", [["* " + ev.sender + " " + ev.text, ""]], ev.ts);
-    else if (ev.kind === "topic") append("history", [[ev.sender + " set the topic: " + ev.text, ""]], ev.ts);
-    else chatLine(ev.sender, ev.text, "history", ev.ts);
+    const view = roomView(ev.room);
+    const mine = ev.sender === state.nick ? view.mine.indexOf(ev.kind + " " + ev.text) : -1;
+    if (mine >= 0) {  // shown when we sent it
+      view.mine.splice(mine, 1);
+      view.seen.add(ev.id);
+      return;
+    }
+    if (ev.kind === "action") append("history", [["* " + ev.sender + " " + ev.text, ""]], ev.ts, view, ev.id);
+    else if (ev.kind === "topic") append("history", [[ev.sender + " set the topic: " + ev.text, ""]], ev.ts, view, ev.id);
+    else chatLine(ev.sender, ev.text, "history", ev.ts, view, ev.id);
   },
   notice(ev) { append("notice", [[ev.text, ""]]); },
 };
@@ -276,12 +427,14 @@ function hideLogin() {
   $("login").hidden = true;
   $("chat").hidden = false;
   $("sidebar").hidden = false;
+  $("drawer-toggle").hidden = false;
 }
 
 function showLogin() {
   $("login").hidden = false;
   $("chat").hidden = true;
   $("sidebar").hidden = true;
+  $("drawer-toggle").hidden = true;
   $("nick").focus();
 }
 
@@ -338,15 +491,30 @@ $("send-form").addEventListener("submit", (e) => {
   const input = $("line");
   const text = input.value;
   if (!text.trim()) return;
-  send(text);
   state.lastLine = text;
   input.value = "";
+  if (state.current.startsWith("@") && !text.startsWith("/")) {
+    // In a private conversation what is typed goes to that person only;
+    // the server's "->" line shows it.
+    send("/msg " + state.views.get(state.current).title.slice(1) + " " + text);
+    return;
+  }
+  send(text);
   // The server does not echo our own lines: show them as sent.
-  if (text.startsWith("//")) chatLine(state.nick, text.slice(1), "own");
-  else if (/^\/me /i.test(text)) append("action own", [["* " + state.nick + " " + text.slice(4), ""]]);
-  else if (/^\/join\s+\S/i.test(text)) state.joining = text.split(/\s+/)[1];
+  const mine = roomView(state.room);
+  const said = (kind, line) => mine.mine.push(kind + " " + line);
+  if (text.startsWith("//")) {
+    chatLine(state.nick, text.slice(1), "own", 0, mine);
+    said("chat", text.slice(1));
+  } else if (/^\/me /i.test(text)) {
+    append("action own", [["* " + state.nick + " " + text.slice(4), ""]], 0, mine);
+    said("action", text.slice(4));
+  } else if (/^\/join\s+\S/i.test(text)) state.joining = text.split(/\s+/)[1];
   else if (/^\/part\b/i.test(text)) state.joining = "*";  // the default room
-  else if (!text.startsWith("/")) chatLine(state.nick, text, "own");
+  else if (!text.startsWith("/")) {
+    chatLine(state.nick, text, "own", 0, mine);
+    said("chat", text);
+  }
 });
 
 $("line").addEventListener("keydown", (e) => {
@@ -361,6 +529,12 @@ $("new-room").addEventListener("submit", (e) => {
   const name = $("new-room-name").value.trim();
   if (name) joinRoom(name);
   $("new-room-name").value = "";
+});
+
+// On a phone the rooms and people are a drawer, one tap away.
+$("drawer-toggle").addEventListener("click", () => document.body.classList.toggle("drawer-open"));
+$("room-name").addEventListener("click", () => {
+  if (state.room) show("#" + keyOf(state.room));
 });
 
 $("nick").value = localStorage.getItem("twchat-nick") || "";

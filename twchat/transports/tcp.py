@@ -17,7 +17,7 @@ from twisted.internet.protocol import Factory, Protocol
 from twisted.protocols.basic import LineReceiver
 
 from ..events import Error
-from ..wire import EOL, render_line
+from ..wire import EOL, render_line, render_tagged
 from .framing import LineSplitter, TooLong
 
 if TYPE_CHECKING:
@@ -40,6 +40,7 @@ class ChatProtocol(LineReceiver):
 
     delimiter = EOL
     renderer = staticmethod(render_line)
+    tagged_renderer = staticmethod(render_tagged)
     keepalive = False  # TCP keepalive is on; no ping in this wire
     _heard = False
 

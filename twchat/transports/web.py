@@ -94,6 +94,8 @@ class WebChatProtocol:
     """A chat user in a browser: whole WebSocket messages in, JSON frames out."""
 
     renderer = staticmethod(render_frame)
+    #: JSON events always carry their ids and rooms.
+    tagged_renderer = staticmethod(render_frame)
     keepalive = True  # browsers answer pings; idle sockets die silently
 
     def __init__(self, connection: Connection) -> None:

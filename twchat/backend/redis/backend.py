@@ -34,6 +34,7 @@ from ...room import room_key
 from ...stats import WriteStats
 from .. import Entered, IBackend, IListener, Profile, UnavailableError
 from .codec import (
+    HISTORY_KINDS,
     KIND,
     NICK,
     OLD,
@@ -51,7 +52,7 @@ from .codec import (
 from .history import StreamHistory
 from .link import Command, Entry, RedisLink
 from .liveness import Liveness
-from .store import NODE_TTL, STREAM_MAX, Keys, Store
+from .store import NODE_TTL, STREAM_MAX, Keys, Store, entry_number
 
 __all__ = ["PRELOAD", "RedisBackend"]
 
@@ -530,11 +531,14 @@ class RedisBackend:
         history = self.history
         key, name = room.key, room.name
         for entry_id, fields in entries:
-            decoded = decode(name, fields)
+            kind = fields.get(KIND, "")
+            # An id only where history is kept: it is what resuming asks for.
+            kept = history is not None and kind in HISTORY_KINDS
+            id = entry_number(entry_id) if kept else 0
+            decoded = decode(name, fields, id)
             if decoded is None:
                 continue
             event, origin = decoded
-            kind = fields[KIND]
             if kind != "chat" and kind != "action" and kind != "mod":
                 self._note(room, kind, fields)
             listener.room_event(key, event, origin)

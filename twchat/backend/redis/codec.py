@@ -97,17 +97,22 @@ def private_fields(sender: str, to: str, text: str) -> dict[str, str]:
     return {KIND: "msg", SENDER: sender, TO: to, TEXT: text}
 
 
-def decode(room: str, fields: dict[str, str]) -> tuple[RoomEvent, str] | None:
-    """The event an entry of room ``room`` stands for, and its origin conn."""
+def decode(
+    room: str, fields: dict[str, str], id: int = 0
+) -> tuple[RoomEvent, str] | None:
+    """
+    The event an entry of room ``room`` stands for, and its origin conn;
+    ``id`` is the entry's (see ``entry_number``), for history lines.
+    """
     kind = fields.get(KIND)
     origin = fields.get(CONN, "")
     event: RoomEvent
     if kind == "chat":
-        event = Chat(fields[NICK], fields[TEXT])
+        event = Chat(fields[NICK], fields[TEXT], id)
     elif kind == "action":
-        event = Action(fields[NICK], fields[TEXT])
+        event = Action(fields[NICK], fields[TEXT], id)
     elif kind == "topic":
-        event = Topic(room, fields[TEXT], setter=fields[NICK])
+        event = Topic(room, fields[TEXT], setter=fields[NICK], id=id)
     elif kind == "join":
         event = Joined(fields[NICK], int(fields[ONLINE]), fields.get(CAME_FROM, ""))
     elif kind == "leave":

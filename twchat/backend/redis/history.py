@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 from ...history import HistoryEntry
 from .codec import HISTORY_KINDS, KIND, NICK, TEXT
-from .store import entry_seconds
+from .store import entry_number, entry_seconds
 
 __all__ = ["StreamHistory"]
 
@@ -59,6 +59,13 @@ class StreamHistory:
         if not tail or count <= 0:
             return []
         return [
-            HistoryEntry(room, 0, entry_seconds(entry_id), kind, sender, text)
+            HistoryEntry(
+                room,
+                entry_number(entry_id),
+                entry_seconds(entry_id),
+                kind,
+                sender,
+                text,
+            )
             for entry_id, kind, sender, text in list(tail)[-count:]
         ]

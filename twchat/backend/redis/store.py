@@ -139,6 +139,22 @@ def _fields(script: str) -> str:
     return Template(script).substitute(FIELDS)
 
 
+#: Entry times are counted from here, so ids stay below 2**53 (exact as
+#: JavaScript numbers) for seventy years: 12 bits of sequence a millisecond.
+_ID_EPOCH_MS = 1_704_067_200_000  # 2024-01-01
+
+
+def entry_number(entry_id: str) -> int:
+    """
+    A stream entry's ID as one growing integer (milliseconds, then the
+    sequence within them): the history id both wires carry. A room's
+    stream cannot take 4096 entries in one millisecond (Redis appends a
+    few hundred thousand a second, to all streams together).
+    """
+    ms, _, seq = entry_id.partition("-")
+    return ((int(ms) - _ID_EPOCH_MS) << 12) | min(int(seq or 0), 4095)
+
+
 def entry_seconds(entry_id: str) -> float:
     """When Redis stored an entry: its ID starts with milliseconds."""
     return int(entry_id.partition("-")[0]) / 1000.0
@@ -191,6 +207,8 @@ return {id, n}
 #: nickname is freed). Only the node that holds them can take them out;
 #: if nobody holds them (Redis lost its data) the leave is still told,
 #: unless ARGV[11] is 1 (a login elsewhere may have told it already).
+#: An emptied room's topic stays, as its stream (its history) does: the
+#: room has it again when someone comes back.
 #: KEYS: members, rooms, node users, stream, topic, nick.
 #: ARGV: nick key, node, nick, room key, reason, went to, stream max
 #: length, default room key, conn, free the nickname (1/0), must hold (1/0).
@@ -215,7 +233,6 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 local n = redis.call('HLEN', KEYS[1])
 if n == 0 and ARGV[4] ~= ARGV[8] then
   redis.call('HDEL', KEYS[2], ARGV[4])
-  redis.call('DEL', KEYS[5])
 end
 local id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[7], '*',
   '$KIND', 'leave', '$NICK', ARGV[3], '$CONN', ARGV[9], '$ONLINE', n,
