@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import re
 import shlex
+import signal
 import subprocess
 import sys
 import time
@@ -227,4 +228,58 @@ def test_a_password_is_typed_unseen_kept_out_of_history_and_reused(
             lambda s: sum("*** Welcome, alice!" in line for line in s) == 2
         )
         assert not any("Password for alice" in line for line in terminal.screen()[-3:])
+        terminal.keys("C-d")
+
+
+def test_after_a_restart_the_client_is_back_in_its_room_with_no_line_twice(
+    terminal: Tmux, tmp_path: Path
+) -> None:
+    port = free_port()
+    args = [
+        "--port",
+        f"tcp:{port}:interface=127.0.0.1",
+        "--db",
+        str(tmp_path / "state.sqlite3"),
+    ]
+
+    def shown(text: str) -> int:
+        return sum(text in line for line in terminal.screen())
+
+    def bob_in_games() -> User:
+        bob = User(port)
+        bob.until("? Choose a nickname:")
+        bob.send("bob")
+        bob.line()
+        bob.send("/join games")
+        while not bob.line().startswith("*** #games has "):
+            pass  # the roll call: alice may or may not be back yet
+        return bob
+
+    with Twistd(tmp_path, args) as server:
+        server.wait_for_port(port)
+        terminal.keys(
+            f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} "
+            f"-m twchat.client --port {port} --nick alice",
+            "Enter",
+        )
+        terminal.wait_for(lambda s: any("*** Welcome, alice!" in line for line in s))
+        terminal.keys("/join games", "Enter")
+        terminal.wait_for(lambda s: any("*** #games has 1 user" in line for line in s))
+        bob = bob_in_games()
+        bob.send("before the restart")
+        terminal.wait_for(lambda s: shown("<bob> before the restart") == 1)
+        server.process.send_signal(signal.SIGTERM)
+        assert server.stopped() == 0
+    with Twistd(tmp_path, args) as server:
+        server.wait_for_port(port)
+        bob = bob_in_games()
+        bob.send("while alice was away")
+        terminal.wait_for(lambda s: shown("<bob> while alice was away") == 1)
+        bob.send("after she came back")
+        terminal.wait_for(lambda s: shown("<bob> after she came back") == 1)
+        terminal.keys("/who", "Enter")
+        terminal.wait_for(lambda s: shown("*** #games has 2 users: alice, bob") >= 1)
+        assert shown("<bob> before the restart") == 1
+        assert shown("<bob> while alice was away") == 1
+        assert not any(line.startswith("@") for line in terminal.screen())
         terminal.keys("C-d")
