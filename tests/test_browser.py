@@ -14,10 +14,17 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Browser, Dialog, Page, expect, sync_playwright
+from playwright.sync_api import (
+    Browser,
+    BrowserContext,
+    Dialog,
+    Page,
+    expect,
+    sync_playwright,
+)
 
 from .support.net import free_port
-from .support.proc import Twistd, User, registered
+from .support.proc import Twistd, guest, registered
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -81,8 +88,16 @@ def server(tmp_path: Path) -> Iterator[Server]:
     server.process.__exit__()
 
 
-def open_chat(browser: Browser, server: Server, nick: str) -> Page:
-    page = browser.new_page(viewport={"width": 900, "height": 600})
+def open_chat(
+    browser: Browser | BrowserContext,
+    server: Server,
+    nick: str,
+    width: int = 900,
+    height: int = 600,
+) -> Page:
+    """A page (in ``browser``, or a context of its) chatting as ``nick``."""
+    page = browser.new_page()
+    page.set_viewport_size({"width": width, "height": height})
     page.set_default_timeout(TIMEOUT_MS)
     page.goto(server.url)
     page.fill("#nick", nick)
@@ -103,10 +118,7 @@ def messages(page: Page) -> list[str]:
 def test_two_pages_and_a_tcp_user_chat(browser: Browser, server: Server) -> None:
     ann = open_chat(browser, server, "ann")
     ben = open_chat(browser, server, "ben")
-    tcp = User(server.port)
-    tcp.until("? Choose a nickname:")
-    tcp.send("carl")
-    tcp.line()
+    tcp = guest(server.port, "carl")
     say(ann, "hello from ann")
     expect(ben.locator("#messages")).to_contain_text("<ann> hello from ann")
     assert tcp.until("<ann> hello from ann")
@@ -191,10 +203,7 @@ def test_the_page_reconnects_after_a_restart(browser: Browser, server: Server) -
     expect(kim.locator("#status")).to_contain_text("reconnecting")
     server.start()
     expect(kim.locator("#status")).to_have_text("connected", timeout=20_000)
-    tcp = User(server.port)
-    tcp.until("? Choose a nickname:")
-    tcp.send("lee")
-    tcp.line()
+    tcp = guest(server.port, "lee")
     # Registered again, under the same name.
     say(kim, "back again")
     assert tcp.until("<kim> back again")
@@ -309,10 +318,7 @@ def test_operators_are_marked_and_act_on_people_from_the_list(
         "olga founded #den and is its operator"
     )
     expect(page.locator("#users li.operator")).to_have_text("@olga")
-    pat = User(server.port)
-    pat.until("? Choose a nickname:")
-    pat.send("pat")
-    pat.line()
+    pat = guest(server.port, "pat")
     pat.send("/join den")
     pat.until("*** #den has 2 users: olga, pat")
     person = page.locator("#users li", has_text="pat")
@@ -375,10 +381,7 @@ def test_private_conversations_are_apart_with_an_unread_mark(
     browser: Browser, server: Server
 ) -> None:
     sam = open_chat(browser, server, "sam")
-    tcp = User(server.port)
-    tcp.until("? Choose a nickname:")
-    tcp.send("tom")
-    tcp.line()
+    tcp = guest(server.port, "tom")
     tcp.send("/msg sam psst, a secret")
     conversation = sam.locator("#conversations li", has_text="tom")
     expect(conversation.locator(".badge")).to_have_text("1")
@@ -417,15 +420,8 @@ def test_links_and_nickname_colours(browser: Browser, server: Server) -> None:
 
 
 def test_a_dark_theme_follows_the_system(browser: Browser, server: Server) -> None:
-    context = browser.new_context(
-        color_scheme="dark", viewport={"width": 900, "height": 600}
-    )
-    page = context.new_page()
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(server.url)
-    page.fill("#nick", "wes")
-    page.press("#nick", "Enter")
-    expect(page.locator("#chat")).to_be_visible()
+    context = browser.new_context(color_scheme="dark")
+    page = open_chat(context, server, "wes")
     say(page, "in the dark")
     background = page.evaluate("getComputedStyle(document.body).backgroundColor")
     red, green, blue = (int(x) for x in background[4:-1].split(",")[:3])
@@ -438,12 +434,7 @@ def test_a_dark_theme_follows_the_system(browser: Browser, server: Server) -> No
 def test_on_a_phone_rooms_and_people_are_one_tap_away(
     browser: Browser, server: Server
 ) -> None:
-    page = browser.new_page(viewport={"width": 390, "height": 760})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(server.url)
-    page.fill("#nick", "xia")
-    page.press("#nick", "Enter")
-    expect(page.locator("#line")).to_be_visible()
+    page = open_chat(browser, server, "xia", width=390, height=760)
     say(page, "on the go")
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     box = page.locator("#sidebar").bounding_box()
@@ -478,10 +469,7 @@ def test_the_page_resumes_in_its_room_without_duplicates(
     kay = open_chat(browser, server, "kay")
     say(kay, "/join games")
     expect(kay.locator("#room-name")).to_have_text("#games")
-    tcp = User(server.port)
-    tcp.until("? Choose a nickname:")
-    tcp.send("len")
-    tcp.line()
+    tcp = guest(server.port, "len")
     tcp.send("/join games")
     tcp.until("*** #games has 2 users: kay, len")
     tcp.send("before the restart")
@@ -489,10 +477,7 @@ def test_the_page_resumes_in_its_room_without_duplicates(
     server.stop()
     expect(kay.locator("#status")).to_contain_text("reconnecting")
     server.start()
-    tcp = User(server.port)
-    tcp.until("? Choose a nickname:")
-    tcp.send("len")
-    tcp.line()
+    tcp = guest(server.port, "len")
     tcp.send("/join games")
     tcp.line()
     tcp.send("while kay was away")

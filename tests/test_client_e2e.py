@@ -12,19 +12,19 @@ import pytest
 
 from .support.certificates import make_certificate
 from .support.net import free_port
-from .support.proc import Twistd, User
+from .support.proc import Twistd, User, run
 
 CLIENT_TIMEOUT = 30
 
 
 def client(*args: str, stdin: str = "") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "twchat.client", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
+    return run(
+        sys.executable,
+        "-m",
+        "twchat.client",
+        *args,
+        stdin=stdin,
         timeout=CLIENT_TIMEOUT,
-        check=False,
     )
 
 

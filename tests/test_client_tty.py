@@ -20,7 +20,7 @@ import pytest
 
 from .support.admin import add_account
 from .support.net import free_port
-from .support.proc import Twistd, User
+from .support.proc import Twistd, User, guest
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
@@ -55,6 +55,14 @@ class Tmux:
 
     def keys(self, *keys: str, literal: bool = False) -> None:
         self.run("send-keys", "-t", "t", *(["-l"] if literal else []), *keys)
+
+    def start_client(self, port: int, nick: str) -> None:
+        """``python -m twchat.client`` typed into the shell, from the checkout."""
+        self.keys(
+            f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} "
+            f"-m twchat.client --port {port} --nick {nick}",
+            "Enter",
+        )
 
     def screen(self) -> list[str]:
         return self.run("capture-pane", "-t", "t", "-p").splitlines()
@@ -108,10 +116,7 @@ def test_messages_never_garble_the_line_being_typed(
     terminal.wait_for(lambda s: any("*** Welcome, alice!" in line for line in s))
 
     terminal.keys("half typed", literal=True)
-    bob = User(server)
-    bob.until("? Choose a nickname:")
-    bob.send("bob")
-    bob.line()
+    bob = guest(server, "bob")
     for text in ("first message", "second message", "third message"):
         bob.send(text)
     # prompt_toolkit prints the lines, then redraws the input line: wait
@@ -178,11 +183,7 @@ def test_a_password_is_typed_unseen_kept_out_of_history_and_reused(
 
     with Twistd(tmp_path, args) as server:
         server.wait_for_port(port)
-        terminal.keys(
-            f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} "
-            f"-m twchat.client --port {port} --nick alice",
-            "Enter",
-        )
+        terminal.start_client(port, "alice")
         terminal.wait_for(on_screen("? Password for alice:"))
         terminal.wait_for(lambda s: typing_line() == "password>")
         terminal.keys("wrong-pass", literal=True)
@@ -246,10 +247,7 @@ def test_after_a_restart_the_client_is_back_in_its_room_with_no_line_twice(
         return sum(text in line for line in terminal.screen())
 
     def bob_in_games() -> User:
-        bob = User(port)
-        bob.until("? Choose a nickname:")
-        bob.send("bob")
-        bob.line()
+        bob = guest(port, "bob")
         bob.send("/join games")
         while not bob.line().startswith("*** #games has "):
             pass  # the roll call: alice may or may not be back yet
@@ -257,11 +255,7 @@ def test_after_a_restart_the_client_is_back_in_its_room_with_no_line_twice(
 
     with Twistd(tmp_path, args) as server:
         server.wait_for_port(port)
-        terminal.keys(
-            f"cd {shlex.quote(str(ROOT))} && {shlex.quote(sys.executable)} "
-            f"-m twchat.client --port {port} --nick alice",
-            "Enter",
-        )
+        terminal.start_client(port, "alice")
         terminal.wait_for(lambda s: any("*** Welcome, alice!" in line for line in s))
         terminal.keys("/join games", "Enter")
         terminal.wait_for(lambda s: any("*** #games has 1 user" in line for line in s))

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from .support.net import free_port
-from .support.proc import Twistd, User
+from .support.proc import Twistd, User, guest
 
 
 def test_chat_through_twistd_and_stop_with_sigterm(
@@ -52,10 +52,7 @@ def test_sigint_also_stops_cleanly(
 ) -> None:
     port, server = twistd
     process = server.process
-    carol = User(port)
-    carol.until("? Choose a nickname:")
-    carol.send("carol")
-    carol.line()
+    carol = guest(port, "carol")
     process.send_signal(signal.SIGINT)
     assert carol.line() == "*** Server is shutting down. Bye!"
     assert server.stopped() == 0
@@ -79,10 +76,7 @@ def test_sigterm_under_load_cuts_stalled_clients_and_exits_in_time(
     ]
     with Twistd(tmp_path, args) as server:
         server.wait_for_port(port)
-        reader = User(port)
-        reader.until("? Choose a nickname:")
-        reader.send("reader")
-        reader.line()
+        reader = guest(port, "reader")
         stalled = socket.socket()
         stalled.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
         stalled.connect(("127.0.0.1", port))

@@ -13,7 +13,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-from .support.proc import Twistd, User, at_prompt
+from .support.proc import Twistd, User, guest
 
 README = Path(__file__).parent.parent / "README.md"
 
@@ -32,13 +32,6 @@ def _session() -> list[str]:
     return lines[1:]
 
 
-def _joined(port: int, nick: str) -> User:
-    user = at_prompt(port)
-    user.send(nick)
-    assert user.line().startswith(f"*** Welcome, {nick}!")
-    return user
-
-
 def test_the_readme_nc_session_is_what_the_server_says(
     twistd: tuple[int, Twistd],
 ) -> None:
@@ -54,7 +47,7 @@ def test_the_readme_nc_session_is_what_the_server_says(
 
     def arrive(nick: str, *lines: str) -> Callable[[], None]:
         def act() -> None:
-            people[nick] = _joined(port, nick)
+            people[nick] = guest(port, nick)
             say(nick, *lines)()
 
         return act

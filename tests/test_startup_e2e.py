@@ -7,30 +7,22 @@ traceback, nothing left listening.
 from __future__ import annotations
 
 import socket
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from subprocess import CompletedProcess
 
 import pytest
 
 import twchat
 
-from .support import WAIT
 from .support.net import free_port
-from .support.proc import twistd_path
+from .support.proc import run, twistd_path
 
 
-def _run(cwd: Path, args: list[str], daemon: bool) -> subprocess.CompletedProcess[str]:
+def _start(cwd: Path, args: list[str], daemon: bool) -> CompletedProcess[str]:
     mode = ["--pidfile", "twistd.pid", "--logfile", "twistd.log"] if daemon else ["-n"]
-    return subprocess.run(
-        [twistd_path(), *mode, "chat", "--db", "state.sqlite3", *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
+    return run(twistd_path(), *mode, "chat", "--db", "state.sqlite3", *args, cwd=cwd)
 
 
 @pytest.fixture
@@ -73,39 +65,20 @@ def test_a_startup_mistake_is_one_line_and_exit_1(
         ),
         "web-endpoint": (["--port", "tcp:0", "--web", "abc"], "--web abc: unknown"),
     }[case]
-    run = _run(tmp_path, args, daemon)
-    assert run.returncode == 1, run
-    assert "Traceback" not in run.stdout + run.stderr
-    assert run.stdout == ""
-    assert run.stderr.count("\n") == 1, run.stderr
-    assert run.stderr.startswith(f"twistd chat: {expected}"), run.stderr
+    started = _start(tmp_path, args, daemon)
+    assert started.returncode == 1, started
+    assert "Traceback" not in started.stdout + started.stderr
+    assert started.stdout == ""
+    assert started.stderr.count("\n") == 1, started.stderr
+    assert started.stderr.startswith(f"twistd chat: {expected}"), started.stderr
     assert not (tmp_path / "twistd.pid").exists()
 
 
 def test_version_of_the_server_and_the_client(tmp_path: Path) -> None:
-    server = subprocess.run(
-        [twistd_path(), "-n", "chat", "--version"],
-        cwd=tmp_path,
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
-    client = subprocess.run(
-        [sys.executable, "-m", "twchat.client", "--version"],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    )
-    for run, program in ((server, "twistd chat"), (client, "python -m twchat.client")):
-        assert run.returncode == 0, run
-        assert run.stdout.startswith(f"{program} (twchat) {twchat.__version__} ")
-    help_text = subprocess.run(
-        [sys.executable, "-m", "twchat.client", "--help"],
-        capture_output=True,
-        text=True,
-        timeout=WAIT,
-        check=False,
-    ).stdout
-    assert help_text.startswith("Usage: python -m twchat.client ")
+    server = run(twistd_path(), "-n", "chat", "--version", cwd=tmp_path)
+    client = run(sys.executable, "-m", "twchat.client", "--version")
+    for done, program in ((server, "twistd chat"), (client, "python -m twchat.client")):
+        assert done.returncode == 0, done
+        assert done.stdout.startswith(f"{program} (twchat) {twchat.__version__} ")
+    usage = run(sys.executable, "-m", "twchat.client", "--help").stdout
+    assert usage.startswith("Usage: python -m twchat.client ")

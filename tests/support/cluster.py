@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from .proc import Twistd, User, at_prompt
+from .proc import Twistd, User, at_prompt, guest
 
 __all__ = ["Node"]
 
@@ -20,8 +20,4 @@ class Node:
 
     def user(self, nick: str) -> User:
         """A registered user; everything up to the welcome line is read."""
-        user = self.guest()
-        user.send(nick)
-        line = user.line()
-        assert line.startswith(f"*** Welcome, {nick}!"), line
-        return user
+        return guest(self.port, nick)

@@ -38,6 +38,21 @@ def cpu_seconds(pid: int) -> float:
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
+def run(
+    *args: str, cwd: Path | None = None, stdin: str = "", timeout: float = WAIT
+) -> subprocess.CompletedProcess[str]:
+    """A command to its end, its output captured as text (never raises)."""
+    return subprocess.run(
+        list(args),
+        cwd=cwd,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
 def twistd_path() -> str:
     beside = Path(sys.executable).with_name("twistd")
     found = str(beside) if beside.exists() else shutil.which("twistd")
@@ -78,6 +93,15 @@ def at_prompt(port: int) -> User:
     """A connection whose greeting is read: the next line is a nickname."""
     user = User(port)
     user.until("? Choose a nickname:")
+    return user
+
+
+def guest(port: int, nick: str) -> User:
+    """A guest called ``nick``, the welcome read."""
+    user = at_prompt(port)
+    user.send(nick)
+    welcome = user.line()
+    assert welcome.startswith(f"*** Welcome, {nick}!"), welcome
     return user
 
 
