@@ -168,10 +168,10 @@ class Room:
             if data is None:
                 data = rendered[renderer] = renderer(event)
             member.deliver(data)
-        # Counted once per broadcast, not per receiver.
-        self._stats.deliveries += len(members) - (
-            exclude is not None and exclude in self
-        )
+        # Counted once per broadcast, not per receiver. ``exclude`` is the
+        # sender, a member (unless it left while its line was on its way
+        # through Redis: then this counts one too few).
+        self._stats.deliveries += len(members) - (exclude is not None)
 
     def _broadcast_but(self, event: Event, skipped: set[Member]) -> None:
         # Apart from the hot loop above: ignore lists cost it nothing.
