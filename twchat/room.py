@@ -160,18 +160,18 @@ class Room:
             return
         rendered: dict[object, bytes] = {}
         members = self._members
+        skipped = 0
         for member in members.values():
             if member is exclude:
+                skipped = 1  # (a newcomer may not be a member yet)
                 continue
             renderer = member.renderer
             data = rendered.get(renderer)
             if data is None:
                 data = rendered[renderer] = renderer(event)
             member.deliver(data)
-        # Counted once per broadcast, not per receiver. ``exclude`` is the
-        # sender, a member (unless it left while its line was on its way
-        # through Redis: then this counts one too few).
-        self._stats.deliveries += len(members) - (exclude is not None)
+        # Counted once per broadcast, not per receiver.
+        self._stats.deliveries += len(members) - skipped
 
     def _broadcast_but(self, event: Event, skipped: set[Member]) -> None:
         # Apart from the hot loop above: ignore lists cost it nothing.
