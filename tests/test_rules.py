@@ -192,7 +192,7 @@ def test_topics(hubs: Hubs) -> None:
     assert chat.read("bob") == [
         "! nothing left to send once control characters were removed"
     ]
-    # A room's topic goes when the room does.
+    # A room's topic stays with its history when the room empties.
     chat.type("bob", "/join games", "/topic chess")
     chat.clear()
     chat.type("bob", "/part", "/join games")
@@ -201,6 +201,7 @@ def test_topics(hubs: Hubs) -> None:
         "*** Topic of #lobby: welcome all",
         "[T] *** alice set the topic of #lobby: welcome all",
         "*** #games has 1 user: bob",
+        "*** Topic of #games: chess",
         "[T] *** bob set the topic of #games: chess",
     ]
 
