@@ -160,10 +160,10 @@ class Room:
             return
         rendered: dict[object, bytes] = {}
         members = self._members
-        skipped = 0
+        excluded = 0
         for member in members.values():
             if member is exclude:
-                skipped = 1  # (a newcomer may not be a member yet)
+                excluded = 1  # (a newcomer may not be a member yet)
                 continue
             renderer = member.renderer
             data = rendered.get(renderer)
@@ -171,7 +171,7 @@ class Room:
                 data = rendered[renderer] = renderer(event)
             member.deliver(data)
         # Counted once per broadcast, not per receiver.
-        self._stats.deliveries += len(members) - skipped
+        self._stats.deliveries += len(members) - excluded
 
     def _broadcast_but(self, event: Event, skipped: set[Member]) -> None:
         # Apart from the hot loop above: ignore lists cost it nothing.
