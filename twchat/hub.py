@@ -263,14 +263,20 @@ class Hub:
         return room
 
     async def _enter(
-        self, member: Member, room: Room, came_from: str = ""
+        self,
+        member: Member,
+        room: Room,
+        came_from: str = "",
+        limit: int | None = None,
     ) -> Entered | None:
         """Bring ``member`` into ``room``; None if they left meanwhile."""
         conn = self._conn_of[member]
         member.room = room
         room.arriving += 1
         try:
-            entered = await self.backend.enter(conn, member.nick, room.name, came_from)
+            entered = await self.backend.enter(
+                conn, member.nick, room.name, came_from, limit
+            )
         finally:
             room.arriving -= 1
         if entered is None:
@@ -391,7 +397,7 @@ class Hub:
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
         room = self._local_room(self.default_room)
         try:
-            entered = await self._enter(member, room)
+            entered = await self._enter(member, room, limit=WELCOME_NAMES)
         except UnavailableError:
             if self.users.get(nick_key(nick)) is member:
                 # Not in: back to choosing a nickname.
@@ -403,8 +409,7 @@ class Hub:
             raise
         if entered is None:
             return
-        names = tuple(sorted(entered.names, key=nick_key))
-        member.send(Welcome(nick, room.name, room.online, names[:WELCOME_NAMES]))
+        member.send(Welcome(nick, room.name, room.online, entered.names))
         resume = self._resuming.pop(member, None)
         if resume is None:
             self._show_room(member, room)
@@ -895,7 +900,7 @@ class Hub:
             raise
         if entered is None:
             return
-        names = tuple(sorted(entered.names, key=nick_key))
+        names = entered.names
         operators = await self.moderator.operators(target.key, names)
         member.send(
             RoomInfo(target.name, target.online, names, operators, entered=True)

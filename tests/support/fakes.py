@@ -18,11 +18,13 @@ from twisted.internet.interfaces import IProtocolFactory
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from twisted.python.failure import Failure
+from zope.interface import implementer
 
 from twchat.accounts.hashing import BusyError, Hasher
+from twchat.backend import IListener, RoomEvent
 from twchat.config import ChatConfig
 from twchat.connection.connection import Connection
-from twchat.events import Event, RoomList
+from twchat.events import Event, Private, RoomList
 from twchat.hub import Hub
 from twchat.jsonwire import TYPES
 from twchat.room import Room
@@ -324,3 +326,26 @@ class FakeWebUser(FakeUser):
 
 #: Each wire's in-memory user, for tests that must hold on every transport.
 WIRES: dict[str, type[FakeUser]] = {"tcp": FakeUser, "websocket": FakeWebUser}
+
+
+@implementer(IListener)
+class RecordingListener:
+    """A backend's listener that keeps what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.told: list[tuple[str, object]] = []
+
+    def room_event(self, room: str, event: RoomEvent, origin: str) -> None:
+        self.told.append((room, event))
+
+    def private(self, to: str, event: Private) -> None:
+        self.told.append((to, event))
+
+    def not_sent(self, conn: str) -> None:
+        self.told.append((conn, "not sent"))
+
+    def name_lost(self, conn: str) -> None:
+        self.told.append((conn, "name lost"))
+
+    def taken_over(self, conn: str) -> None:
+        self.told.append((conn, "taken over"))

@@ -57,7 +57,8 @@ class Entered:
     name: str
     #: People in the room, the newcomer included.
     online: int
-    #: Their nicknames, the newcomer's included.
+    #: Their nicknames, the newcomer's included, in ``nick_key`` order (the
+    #: first ``limit`` of them if ``enter`` was given one).
     names: tuple[str, ...]
     topic: str
 
@@ -179,10 +180,15 @@ class IBackend(Interface):
         """A reserved room nobody entered goes again (not the default room)."""
 
     def enter(
-        conn: str, nick: str, room: str, came_from: str = ""
+        conn: str,
+        nick: str,
+        room: str,
+        came_from: str = "",
+        limit: int | None = None,
     ) -> Deferred[Entered | None]:
         """
         Bring ``conn`` into the (reserved) room; its members see ``Joined``.
+        ``limit``: how many of the names (in order) the caller will show.
 
         Fires at the newcomer's place in the room's order, before the
         room's next event: None if ``leave`` came first.

@@ -8,6 +8,7 @@ except ``enter`` while a room's past is read from the history file.
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 
 from twisted.internet.defer import Deferred, succeed
@@ -29,6 +30,24 @@ class _Room:
     topic: str = ""
     #: Nickname key -> nickname, in the order they came in.
     members: dict[str, str] = field(default_factory=dict)
+    #: Their keys, sorted: a newcomer's welcome lists the first few names
+    #: without sorting thousands (bisect keeps this in order).
+    order: list[str] = field(default_factory=list)
+
+    def add(self, key: str, nick: str) -> None:
+        if key not in self.members:
+            insort(self.order, key)
+        self.members[key] = nick
+
+    def remove(self, key: str) -> None:
+        if self.members.pop(key, None) is not None:
+            del self.order[bisect_left(self.order, key)]
+
+    def names(self, limit: int | None = None) -> tuple[str, ...]:
+        """The members' nicknames in key order (the first ``limit``)."""
+        keys = self.order if limit is None else self.order[:limit]
+        members = self.members
+        return tuple([members[key] for key in keys])
 
 
 #: Without a history file nothing is written.
@@ -123,29 +142,36 @@ class MemoryBackend:
             del self._rooms[room]
 
     def enter(
-        self, conn: str, nick: str, room: str, came_from: str = ""
+        self,
+        conn: str,
+        nick: str,
+        room: str,
+        came_from: str = "",
+        limit: int | None = None,
     ) -> Deferred[Entered | None]:
         key = room_key(room)
         history = self.history
         if history is None:
-            return succeed(self._enter(conn, nick, room, came_from))
+            return succeed(self._enter(conn, nick, room, came_from, limit))
         loading = history.load(key)
         if loading.called:
-            return succeed(self._enter(conn, nick, room, came_from))
+            return succeed(self._enter(conn, nick, room, came_from, limit))
         arrival: Deferred[Entered | None] = Deferred()
         self._arriving[conn] = arrival
 
         def loaded(_: object) -> None:
             if self._arriving.get(conn) is arrival:
                 del self._arriving[conn]
-                arrival.callback(self._enter(conn, nick, room, came_from))
+                arrival.callback(self._enter(conn, nick, room, came_from, limit))
             elif key not in self._rooms or not self._rooms[key].members:
                 history.release(key)
 
         loading.addCallback(loaded)
         return arrival
 
-    def _enter(self, conn: str, nick: str, room: str, came_from: str) -> Entered:
+    def _enter(
+        self, conn: str, nick: str, room: str, came_from: str, limit: int | None
+    ) -> Entered:
         key = room_key(room)
         state = self._rooms.get(key)
         if state is None:
@@ -156,10 +182,10 @@ class MemoryBackend:
             if not state.topic:
                 # A room made again (or after a restart) has its topic back.
                 state.topic = self.history.topic(key)
-        state.members[nick_key(nick)] = nick
+        state.add(nick_key(nick), nick)
         online = len(state.members)
         self._tell(key, Joined(nick, online, came_from), conn)
-        return Entered(state.name, online, tuple(state.members.values()), state.topic)
+        return Entered(state.name, online, state.names(limit), state.topic)
 
     def leave(
         self,
@@ -181,7 +207,7 @@ class MemoryBackend:
         key = nick_key(nick)
         if state is None or key not in state.members:
             return
-        del state.members[key]
+        state.remove(key)
         self._tell(room, Left(nick, len(state.members), reason, went_to), conn)
         if not state.members:
             if self.history is not None and room != self._default:
@@ -195,8 +221,8 @@ class MemoryBackend:
         self._profiles.pop(old_key, None)
         self._names[new_key] = new
         state = self._rooms[room]
-        state.members.pop(old_key, None)
-        state.members[new_key] = new
+        state.remove(old_key)
+        state.add(new_key, new)
         self._tell(room, NickChanged(old, new), conn)
         return succeed(None)
 
@@ -240,7 +266,7 @@ class MemoryBackend:
         state = self._rooms.get(room)
         if state is None:
             return succeed(None)
-        return succeed((state.name, tuple(state.members.values())))
+        return succeed((state.name, state.names()))
 
     def rooms(self) -> Deferred[list[tuple[str, int, str]]]:
         return succeed(

@@ -69,6 +69,8 @@ class _Arrival:
     conn: str
     nick: str
     came_from: str
+    #: How many names (in key order) the newcomer is shown; None: all.
+    limit: int | None = None
     done: Deferred[Entered | None] = field(default_factory=Deferred)
     #: Who was in the room (nick key -> nick) just before the join entry
     #: was queued...
@@ -337,13 +339,18 @@ class RedisBackend:
         await asyncio.shield(room.following)
 
     def enter(
-        self, conn: str, nick: str, room: str, came_from: str = ""
+        self,
+        conn: str,
+        nick: str,
+        room: str,
+        came_from: str = "",
+        limit: int | None = None,
     ) -> Deferred[Entered | None]:
         key = room_key(room)
         followed = self._followed(key, room.removeprefix("#"))
         self._local[conn] = _Local(nick, key)
         self._here[nick_key(nick)] = conn
-        arrival = _Arrival(conn, nick, came_from)
+        arrival = _Arrival(conn, nick, came_from, limit)
         followed.pending[conn] = arrival
         self._spawn(self._prepare(followed, arrival))
         return arrival.done
@@ -384,9 +391,12 @@ class RedisBackend:
                 roster[nick_key(came)] = came
         roster[nick_key(arrival.nick)] = arrival.nick
         room.conns.add(arrival.conn)
-        arrival.done.callback(
-            Entered(room.name, room.online, tuple(roster.values()), room.topic)
-        )
+        # Keys sort as plain strings (no key function): the names in order.
+        keys = sorted(roster)
+        if arrival.limit is not None:
+            keys = keys[: arrival.limit]
+        names = tuple([roster[key] for key in keys])
+        arrival.done.callback(Entered(room.name, room.online, names, room.topic))
 
     def leave(
         self,
