@@ -38,6 +38,8 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 BUILD = HERE / "build"
 LOADGEN = BUILD / "loadgen"
+#: The C limit: what this machine can do for fan-out (bench/peers/climit.c).
+CLIMIT = BUILD / "climit"
 
 #: Options twchat runs with in the benchmark; everything else is default.
 #: The load is machine-made: flood control, the receive bound (a flat-out
@@ -387,6 +389,11 @@ def servers(
             "socket + threading",
             [py, str(HERE / "peers" / "threaded.py"), str(port)],
         ),
+        "climit": Server(
+            "climit",
+            "C epoll limit (bench/peers/climit.c)",
+            [str(CLIMIT), str(port)],
+        ),
     }
     ncat = shutil.which("ncat")
     if ncat:
@@ -399,13 +406,18 @@ def servers(
     return found
 
 
-def build_loadgen() -> None:
-    source = HERE / "loadgen.c"
-    if LOADGEN.exists() and LOADGEN.stat().st_mtime >= source.stat().st_mtime:
+def _build(source: Path, binary: Path) -> None:
+    """Compile a C program of the benchmark, unless it is up to date."""
+    if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
         return
     BUILD.mkdir(exist_ok=True)
     cc = os.environ.get("CC", "cc")
-    subprocess.run([cc, "-O2", "-Wall", "-o", str(LOADGEN), str(source)], check=True)
+    subprocess.run([cc, "-O2", "-Wall", "-o", str(binary), str(source)], check=True)
+
+
+def build_loadgen() -> None:
+    _build(HERE / "loadgen.c", LOADGEN)
+    _build(HERE / "peers" / "climit.c", CLIMIT)
 
 
 def _raise_fd_limit() -> None:

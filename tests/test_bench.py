@@ -21,7 +21,7 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
             str(ROOT / "bench" / "run.py"),
             "--quick",
             "--servers",
-            "twchat,textbook,threaded",
+            "twchat,textbook,threaded,climit",
             "--out",
             str(out),
         ],
@@ -42,8 +42,9 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert ours["server_alive"]
         assert ours["latency_ms"]["p50"] <= ours["latency_ms"]["p99"]
         assert ours["rss_peak_kib"] > 0
-        textbook = report["results"][scenario]["textbook"]
-        assert textbook.get("delivered") == textbook.get("expected"), textbook
+        for peer in ("textbook", "climit"):
+            theirs = report["results"][scenario][peer]
+            assert theirs.get("delivered") == theirs.get("expected"), theirs
     history = report["results"]["history"]["twchat"]
     assert history["delivered"] == history["expected"] > 0
     rooms = report["results"]["rooms"]
@@ -83,6 +84,8 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert ours["gaps"] == ours["reordered"] == 0
     assert "- moderated (ignores, 1000 bans) / throughput" in run.stdout
     assert "deliveries_per_s twchat/textbook" in report["ratios"]["throughput"]
+    # Every figure is also a ratio to the C limit (bench/peers/climit.c).
+    assert report["ratios"]["throughput"]["deliveries_per_s twchat/climit"] > 0
     assert "| throughput | twchat" in run.stdout
     assert "nothing lost" in run.stdout
 
