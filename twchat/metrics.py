@@ -24,6 +24,7 @@ from prometheus_client.core import (
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 from twisted.application.service import Service
+from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.internet.task import LoopingCall
@@ -217,7 +218,8 @@ class Monitor(Service):
 
 
 def _reason(e: BaseException) -> str:
-    if isinstance(e, TimeoutError) or type(e).__name__ == "TimeoutError":
+    # addTimeout fails with Twisted's own TimeoutError, not the builtin.
+    if isinstance(e, defer.TimeoutError | TimeoutError):
         return f"no answer in {PROBE_TIMEOUT:g} s"
     return str(e) or type(e).__name__
 

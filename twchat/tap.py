@@ -318,9 +318,9 @@ class Options(usage.Options):
                 ) from None
         from twisted.internet import reactor
 
+        if self["metrics"]:
+            self["metrics"] = _endpoint(self["metrics"])
         metrics = [self["metrics"]] if self["metrics"] else []
-        if metrics:
-            self["metrics"] = metrics[0] = _endpoint(metrics[0])
         check_listeners(reactor, self["port"], self["web"], metrics)
 
 
