@@ -836,10 +836,9 @@ class Hub:
         if found is None:
             self._no_such_room(member, asked)
             return
-        name, names = found
-        ordered = tuple(sorted(names, key=nick_key))
-        operators = await self.moderator.operators(key, ordered)
-        member.send(RoomInfo(name, len(ordered), ordered, operators))
+        name, names = found  # in key order, as the backend keeps them
+        operators = await self.moderator.operators(key, names)
+        member.send(RoomInfo(name, len(names), names, operators))
 
     def _no_such_room(self, member: Member, name: str) -> None:
         member.send(Error(f"no such room: #{clean_text(name)[:40]}"))

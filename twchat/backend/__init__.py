@@ -235,7 +235,10 @@ class IBackend(Interface):
         """
 
     def roster(room: str) -> Deferred[tuple[str, tuple[str, ...]] | None]:
-        """The room's name and everyone in it, or None if it does not exist."""
+        """
+        The room's name and everyone in it (in ``nick_key`` order, as
+        ``Entered.names``), or None if it does not exist.
+        """
 
     def rooms() -> Deferred[list[tuple[str, int, str]]]:
         """Every room: (name, people, topic), the default room included."""

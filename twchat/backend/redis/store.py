@@ -536,12 +536,15 @@ class Store:
         return {key: _node_and_nick(v)[1] for key, v in held.items()}
 
     async def roster(self, room: str) -> tuple[str | None, list[str]]:
-        """The room's name (None if it does not exist) and who is in it."""
+        """
+        The room's name (None if it does not exist) and who is in it, in
+        key order (the hash is keyed by nickname key: plain string sort).
+        """
         async with self.client.pipeline(transaction=False) as pipe:
             pipe.hgetall(self.keys.members(room))
             pipe.hget(self.keys.rooms, room)
             held, name = await pipe.execute()
-        return name, [_node_and_nick(v)[1] for v in held.values()]
+        return name, [_node_and_nick(held[key])[1] for key in sorted(held)]
 
     async def rooms(
         self, default: str, default_name: str
