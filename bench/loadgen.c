@@ -72,7 +72,21 @@ static struct {
     int rooms;           /* 0: everyone in one room; N: /join rK, in blocks */
     int ignore;          /* 1: every receiver ignores someone (not a sender) */
     int port2;           /* >0: the second half of the clients go here */
-} opt = {"127.0.0.1", 1234, 100, 10, 1000, 0, 3, 1, 1, 0, 0.5, 60, 5, 256, 16, 0, 0};
+} opt = {
+    /* Named, so that a new field cannot shift the defaults of the others. */
+    .host = "127.0.0.1",
+    .port = 1234,
+    .clients = 100,
+    .senders = 10,
+    .lines = 1000,
+    .duration = 3,
+    .wait_welcome = 1,
+    .send_nick = 1,
+    .settle = 0.5,
+    .register_timeout = 60,
+    .idle_timeout = 5,
+    .max_connecting = 256,
+};
 
 static client_t *cl;
 static int ep;
