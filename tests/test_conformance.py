@@ -9,6 +9,7 @@ kind of checks over real sockets, TLS included.
 from __future__ import annotations
 
 import pytest
+from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
 from twchat.connection.connection import CLOSE_GRACE, PING_TIMEOUT
@@ -106,6 +107,41 @@ def test_flood_is_paced_not_dropped(wire: type[FakeUser]) -> None:
     assert got == [f"<flooder> line {i}" for i in range(10, 30)]
     assert flooder.transport.producerState == "producing"
     assert not flooder.closing
+
+
+def test_reading_pauses_only_for_lines_that_come_while_one_waits(
+    wire: type[FakeUser],
+) -> None:
+    server, _ = make_server()
+    (watcher,) = room(server, "watcher")
+    claims: list[Deferred[bool]] = []
+
+    def held_claim(nick: str) -> Deferred[bool]:
+        claims.append(Deferred())
+        return claims[-1]
+
+    server.hub.backend.claim = held_claim  # type: ignore[method-assign]
+    user = wire(server)
+    user.read()
+    user.send("alice")
+    assert len(claims) == 1
+    # Waiting for the answer alone costs no pause (and no system calls).
+    assert user.transport.producerState == "producing"
+    claims[0].callback(True)
+    assert user.read()[0].startswith("*** Welcome, alice!")
+    assert user.transport.producerState == "producing"
+    user.send("/nick bob")
+    assert len(claims) == 2
+    user.send("said while waiting")
+    # A line while one waits: the peer is held back, the line kept.
+    assert user.transport.producerState == "paused"
+    assert watcher.read() == ["*** alice joined (2 here)"]
+    claims[1].callback(True)
+    assert watcher.read() == [
+        "*** alice is now known as bob",
+        "<bob> said while waiting",
+    ]
+    assert user.transport.producerState == "producing"
 
 
 def test_excess_flood(wire: type[FakeUser]) -> None:

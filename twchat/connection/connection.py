@@ -289,6 +289,9 @@ class Connection(Protocol):
             self._inbox = deque()
         self._inbox.append(line)
         self._inbox_bytes += size
+        if self._held:
+            # More lines while one is still being answered: TCP pushes back.
+            self._pause_reading(None)
         if self._inbox_bytes > self.config.max_recvq:
             limit = self.config.max_recvq
             self.kick("excess flood", f"excess flood: more than {limit} bytes unread")
@@ -353,7 +356,9 @@ class Connection(Protocol):
         self._held = True
         if self._inbox is None:
             self._inbox = deque()
-        self._pause_reading(None)
+        # Reading goes on: most clients wait for the answer, and pausing and
+        # resuming would cost each of them two system calls for nothing.
+        # A line that comes meanwhile waits in the inbox and pauses reading.
         waiting.addErrback(
             lambda f: self.log.failure("handling a line of {nick}", f, nick=self.nick)
         )
@@ -361,8 +366,15 @@ class Connection(Protocol):
 
     def _release(self, _: object) -> None:
         self._held = False
-        if not self._closing and self._resume is None:
+        if self._closing or self._resume is not None:
+            return
+        if self._inbox:
             self._resume = self.server.reactor.callLater(0, self._drain)
+        else:
+            # Nothing came meanwhile: nothing to run a turn for.
+            self._inbox = None
+            self._inbox_bytes = 0
+            self._resume_reading("flood")
 
     def _refuse_too_long(self) -> None:
         limit = self.config.max_line
