@@ -86,6 +86,7 @@ static struct {
     .register_timeout = 60,
     .idle_timeout = 5,
     .max_connecting = 256,
+    .payload = 16,
 };
 
 static client_t *cl;

@@ -1,8 +1,9 @@
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
-from twchat.events import Chat, Joined, Left, Presence
+from twchat.events import Chat, Joined, Left, Notice, Presence
 from twchat.room import PresencePolicy, Room
+from twchat.stats import Stats
 from twchat.wire import render_line
 
 from .support.fakes import RecordingMember
@@ -11,15 +12,18 @@ from .support.fakes import RecordingMember
 class RoomTests(SynchronousTestCase):
     def setUp(self) -> None:
         self.clock = Clock()
-        self.room = Room("lobby", self.clock)
+        self.stats = Stats()
+        self.room = Room("lobby", self.clock, stats=self.stats)
         self.alice = RecordingMember("alice")
         self.bob = RecordingMember("Bob")
         self.carol = RecordingMember("carol")
         for member in (self.alice, self.bob, self.carol):
             self.room.add(member)
+            member.room = self.room  # as the hub does
 
     def test_broadcast_reaches_everyone_but_the_excluded(self) -> None:
         self.room.broadcast(Chat("alice", "hi"), exclude=self.alice)
+        self.clock.advance(0)
         self.assertEqual(self.alice.written, [])
         self.assertEqual(self.bob.written, [render_line(Chat("alice", "hi"))])
         self.assertEqual(self.carol.written, self.bob.written)
@@ -27,14 +31,81 @@ class RoomTests(SynchronousTestCase):
     def test_renders_once_per_renderer_not_per_member(self) -> None:
         before = RecordingMember.renders
         self.room.broadcast(Chat("alice", "hi"))
+        self.clock.advance(0)
         self.assertEqual(RecordingMember.renders - before, 1)
 
     def test_everyone_sees_the_same_order(self) -> None:
-        for i in range(50):
-            self.room.broadcast(Chat("x", str(i)))
+        for turn in range(5):
+            for i in range(10):
+                self.room.broadcast(Chat("x", f"{turn}.{i}"))
+            self.clock.advance(0)
         self.assertEqual(self.alice.written, self.bob.written)
         self.assertEqual(self.bob.written, self.carol.written)
-        self.assertEqual(len(self.carol.written), 50)
+        self.assertEqual(
+            self.carol.lines, [f"<x> {t}.{i}" for t in range(5) for i in range(10)]
+        )
+
+    def test_one_chunk_per_member_per_turn_the_same_for_all(self) -> None:
+        for i in range(100):
+            self.room.broadcast(Chat("x", str(i)))
+        self.assertEqual(self.bob.written, [])  # until the turn ends
+        self.clock.advance(0)
+        self.assertEqual(len(self.bob.written), 1)
+        # One object for everyone who gets every line: no copy per member.
+        self.assertIs(self.alice.written[0], self.bob.written[0])
+        self.assertIs(self.bob.written[0], self.carol.written[0])
+        self.assertEqual(self.stats.deliveries, 300)
+
+    def test_senders_and_ignorers_get_their_own_chunk(self) -> None:
+        self.room.broadcast(Chat("alice", "1"), exclude=self.alice)
+        self.room.broadcast(Chat("Bob", "2"), exclude=self.bob, deaf={self.carol})
+        self.room.broadcast(Chat("x", "3"))
+        self.clock.advance(0)
+        self.assertEqual(self.alice.lines, ["<Bob> 2", "<x> 3"])
+        self.assertEqual(self.bob.lines, ["<alice> 1", "<x> 3"])
+        self.assertEqual(self.carol.lines, ["<alice> 1", "<x> 3"])
+        self.assertEqual(self.stats.deliveries, 6)
+
+    def test_a_direct_line_comes_after_the_room_lines_before_it(self) -> None:
+        self.room.broadcast(Chat("x", "before"))
+        self.bob.send(Notice("direct"))  # catches up first, as a connection does
+        self.room.broadcast(Chat("x", "after"))
+        self.clock.advance(0)
+        self.assertEqual(self.bob.lines, ["<x> before", "*** direct", "<x> after"])
+        self.assertEqual(self.alice.lines, ["<x> before", "<x> after"])
+        self.assertEqual(self.stats.deliveries, 6)
+
+    def test_newcomers_get_only_what_is_said_after_they_come_in(self) -> None:
+        self.room.broadcast(Chat("x", "before"))
+        dave = RecordingMember("dave")
+        self.room.add(dave)
+        self.room.broadcast(Chat("x", "after"))
+        self.clock.advance(0)
+        self.assertEqual(dave.lines, ["<x> after"])
+        self.assertEqual(self.bob.lines, ["<x> before", "<x> after"])
+
+    def test_leavers_get_what_was_said_before_they_left(self) -> None:
+        self.room.broadcast(Chat("x", "before"))
+        self.room.remove(self.bob)
+        self.room.broadcast(Chat("x", "after"))
+        self.clock.advance(0)
+        self.assertEqual(self.bob.lines, ["<x> before"])
+        self.assertEqual(self.carol.lines, ["<x> before", "<x> after"])
+
+    def test_an_ignore_list_changed_later_in_the_turn_does_not_reach_back(
+        self,
+    ) -> None:
+        deaf = {self.carol}
+        self.room.broadcast(Chat("Bob", "1"), exclude=self.bob, deaf=deaf)
+        deaf.clear()
+        self.room.broadcast(Chat("Bob", "2"), exclude=self.bob, deaf=deaf)
+        self.clock.advance(0)
+        self.assertEqual(self.carol.lines, ["<Bob> 2"])
+
+    def test_stop_delivers_what_was_said(self) -> None:
+        self.room.broadcast(Chat("x", "last"))
+        self.room.stop()
+        self.assertEqual(self.bob.lines, ["<x> last"])
 
     def test_membership_and_names(self) -> None:
         self.assertEqual(len(self.room), 3)
@@ -51,6 +122,7 @@ class RoomTests(SynchronousTestCase):
         self.assertIn(self.bob, self.room)
         self.assertEqual(len(self.room), 3)
         self.room.broadcast(Chat("x", "y"))
+        self.clock.advance(0)
         self.assertEqual(len(self.bob.written), 1)
 
 
@@ -70,6 +142,7 @@ class PresenceTests(SynchronousTestCase):
         return member
 
     def events(self) -> list[bytes]:
+        self.clock.advance(0)  # the end of the turn
         seen, self.watcher.written[:] = list(self.watcher.written), []
         return seen
 
@@ -77,8 +150,7 @@ class PresenceTests(SynchronousTestCase):
         self.arrive("a")
         self.arrive("b")
         self.assertEqual(
-            self.events(),
-            [render_line(Joined("a", 2)), render_line(Joined("b", 3))],
+            self.events(), [render_line(Joined("a", 2)) + render_line(Joined("b", 3))]
         )
         self.assertEqual(self.clock.getDelayedCalls(), [])
 

@@ -64,7 +64,7 @@ from .moderator import SILENT, Moderator, Out
 from .nicknames import nick_error, nick_key
 from .people import People
 from .refused import RefusedError
-from .room import PresencePolicy, Room, room_error, room_key
+from .room import Later, PresencePolicy, Room, room_error, room_key
 from .stats import Stats
 from .text import clean_text
 
@@ -140,8 +140,11 @@ class Hub:
         logins: Logins,
         moderation: IModerationStore | None = None,
         stats: Stats | None = None,
+        later: Later | None = None,
     ) -> None:
         self.backend = backend
+        #: How rooms hand out a turn's lines at its end (see ``Room``).
+        self._later = later
         #: Counters for --metrics (rooms count their deliveries in it).
         self.stats = stats if stats is not None else Stats()
         #: Accounts: the store, the portal, the throttle, the policy.
@@ -246,7 +249,9 @@ class Hub:
         key = room_key(name)
         room = self.rooms.get(key)
         if room is None:
-            room = self.rooms[key] = Room(name, self._clock, self._presence, self.stats)
+            room = self.rooms[key] = Room(
+                name, self._clock, self._presence, self.stats, self._later
+            )
             self.moderator.room_here(room)
         return room
 

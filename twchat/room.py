@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from itertools import islice
 
@@ -16,6 +16,7 @@ from .stats import Stats
 
 __all__ = [
     "MAX_ROOM_NAME",
+    "Later",
     "PresencePolicy",
     "Room",
     "room_error",
@@ -46,6 +47,13 @@ def room_error(name: str) -> str | None:
 #: How many names a presence summary lists before "and N more".
 SUMMARY_NAMES = 5
 
+#: Runs a piece of work once this reactor turn's lines have all been
+#: handled (the server's ``Flusher.later``: just before the outboxes send).
+Later = Callable[[Callable[[], None]], object]
+
+#: One line of a turn: the event, who said it (not told), who ignores them.
+_Line = tuple[Event, "Member | None", "frozenset[Member] | None"]
+
 
 @dataclass(frozen=True, slots=True)
 class PresencePolicy:
@@ -66,9 +74,12 @@ class Room:
     """
     The members of one conversation and its broadcast.
 
-    Delivery is synchronous: ``broadcast`` hands the event to every member
-    before it returns, so every member sees the room's events in the order
-    the room accepted them.
+    A turn's lines are kept in the order the room accepted them and handed
+    to each member once, when the turn ends: every member gets one chunk of
+    bytes per turn, the same object for all who get every line, however
+    many lines were said. (Python work per line per receiver was the whole
+    cost of a busy room.) Anything else sent to a member first catches it up
+    on the room's lines (``catch_up``), so nothing overtakes them.
     """
 
     def __init__(
@@ -77,9 +88,20 @@ class Room:
         clock: IReactorTime,
         presence: PresencePolicy | None = None,
         stats: Stats | None = None,
+        later: Later | None = None,
     ) -> None:
         self.name = name.removeprefix("#")
         self._stats = stats if stats is not None else Stats()
+        self._later: Later = later or (lambda work: clock.callLater(0, work))
+        #: This turn's lines, not yet delivered.
+        self._turn: list[_Line] = []
+        #: Each renderer's bytes for the lines of this turn rendered so far.
+        self._rendered: dict[object, list[bytes]] = {}
+        #: Members who have had this turn's lines up to an index already
+        #: (caught up before something else, or come in during the turn).
+        self._given: dict[Member, int] = {}
+        #: Members some line of this turn is not for (sender, ignorers).
+        self._skipping: set[Member] = set()
         #: The room's identity (see ``room_key``), computed once.
         self.key = room_key(self.name)
         self.topic = ""
@@ -111,11 +133,17 @@ class Room:
 
     def add(self, member: Member) -> None:
         self._members[nick_key(member.nick)] = member
+        if self._turn:
+            # Lines said before they came in are not theirs.
+            self._given[member] = len(self._turn)
 
     def remove(self, member: Member) -> None:
         key = nick_key(member.nick)
         if self._members.get(key) is member:
+            # What was said before they left is theirs.
+            self.catch_up(member)
             del self._members[key]
+        self._given.pop(member, None)
         if self._ignores_of:
             self.set_ignores(member, ())
 
@@ -151,42 +179,76 @@ class Room:
         exclude: Member | None = None,
         deaf: set[Member] | None = None,
     ) -> None:
-        """Deliver ``event`` to every member but ``exclude`` and the ``deaf``."""
+        """
+        Say ``event`` to every member but ``exclude`` and the ``deaf``, in
+        the room's order; it reaches them when the turn ends.
+        """
+        turn = self._turn
+        if not turn:
+            self._later(self.deliver_turn)
+        skipped = None
         if deaf:
-            skipped = set(deaf)
-            if exclude is not None:
-                skipped.add(exclude)
-            self._broadcast_but(event, skipped)
-            return
-        rendered: dict[object, bytes] = {}
-        members = self._members
-        excluded = 0
-        for member in members.values():
-            if member is exclude:
-                excluded = 1  # (a newcomer may not be a member yet)
-                continue
-            renderer = member.renderer
-            data = rendered.get(renderer)
-            if data is None:
-                data = rendered[renderer] = renderer(event)
-            member.deliver(data)
-        # Counted once per broadcast, not per receiver.
-        self._stats.deliveries += len(members) - excluded
+            # A copy: the ignore list may change before the turn ends.
+            skipped = frozenset(deaf)
+            self._skipping.update(skipped)
+        if exclude is not None:
+            self._skipping.add(exclude)
+        turn.append((event, exclude, skipped))
 
-    def _broadcast_but(self, event: Event, skipped: set[Member]) -> None:
-        # Apart from the hot loop above: ignore lists cost it nothing.
-        rendered: dict[object, bytes] = {}
+    def deliver_turn(self) -> None:
+        """Hand each member this turn's lines: one ``deliver`` each."""
+        turn = self._turn
+        if not turn:
+            return
+        count = len(turn)
+        skipping, given = self._skipping, self._given
+        shared: dict[object, bytes] = {}
         delivered = 0
         for member in self._members.values():
-            if member in skipped:
-                continue
             renderer = member.renderer
-            data = rendered.get(renderer)
-            if data is None:
-                data = rendered[renderer] = renderer(event)
+            if member in skipping or member in given:
+                data = self._lines_for(member, given.get(member, 0))
+                if not data:
+                    continue
+            else:
+                every = shared.get(renderer)
+                if every is None:
+                    every = shared[renderer] = b"".join(self._rendering(renderer))
+                data = every
+                delivered += count
             member.deliver(data)
-            delivered += 1
         self._stats.deliveries += delivered
+        self._turn, self._rendered, self._given = [], {}, {}
+        self._skipping = set()
+
+    def catch_up(self, member: Member) -> None:
+        """Before anything else is sent to ``member``: its lines so far."""
+        if not self._turn or member not in self:
+            return
+        data = self._lines_for(member, self._given.get(member, 0))
+        self._given[member] = len(self._turn)
+        if data:
+            member.deliver(data)
+
+    def _rendering(self, renderer: Callable[[Event], bytes]) -> list[bytes]:
+        """This turn's lines as ``renderer`` puts them, each rendered once."""
+        lines = self._rendered.setdefault(renderer, [])
+        for event, _, _ in self._turn[len(lines) :]:
+            lines.append(renderer(event))
+        return lines
+
+    def _lines_for(self, member: Member, start: int) -> bytes:
+        """The lines of this turn from ``start`` on that are for ``member``."""
+        lines = self._rendering(member.renderer)
+        mine = [
+            data
+            for (_, exclude, deaf), data in zip(
+                self._turn[start:], lines[start:], strict=True
+            )
+            if exclude is not member and not (deaf and member in deaf)
+        ]
+        self._stats.deliveries += len(mine)
+        return b"".join(mine)
 
     # Presence: joins and leaves, one by one or summed up.
 
@@ -214,7 +276,8 @@ class Room:
             )
 
     def stop(self) -> None:
-        """Drop any pending summary: the server is going away."""
+        """The server is going away: what was said goes out, summaries not."""
+        self.deliver_turn()
         if self._summary is not None and self._summary.active():
             self._summary.cancel()
         self._summary = None

@@ -77,6 +77,8 @@ class ChatServer(MultiService):
         if logins is None:
             # Without a state file (tests, embedding): accounts in memory.
             logins = Logins(MemoryAccounts(), Hasher(reactor), reactor)  # type: ignore[arg-type]
+        #: Sends each turn's lines, one batch per connection.
+        self.flusher = Flusher(reactor, self.stats)
         self.hub = Hub(
             backend,
             reactor,
@@ -88,12 +90,11 @@ class ChatServer(MultiService):
             logins=logins,
             moderation=moderation,
             stats=self.stats,
+            later=self.flusher.later,
         )
         #: The state file's database thread, closed last (None: no file).
         self.state = state
         self.pool = ConnectionPool(reactor, self.config, self.lifecycle)
-        #: Sends each turn's lines, one batch per connection.
-        self.flusher = Flusher(reactor, self.stats)
         self._tcp: ConnectionFactory | None = None
         self._previous: dict[int, Any] = {}
 

@@ -160,6 +160,8 @@ class RecordingMember:
         self.lines.extend(data.decode().splitlines())
 
     def send(self, event: Event) -> None:
+        if self.room is not None:
+            self.room.catch_up(self)  # as a connection does
         self.events.append(event)
         tagged = self.renderer == self._tagged
         line = render_tagged(event) if tagged else render_line(event)
@@ -177,7 +179,9 @@ class RecordingMember:
         self.quit_reason = reason
 
     def take(self) -> list[str]:
-        """The lines read since the last take."""
+        """The lines read since the last take (the room's turn so far too)."""
+        if self.room is not None:
+            self.room.catch_up(self)
         lines, self.lines = self.lines, []
         return lines
 

@@ -461,6 +461,9 @@ class Connection(Protocol):
         self.outbox.write(data)
 
     def send(self, event: Event) -> None:
+        room = self.room
+        if room is not None:
+            room.catch_up(self)  # the room's lines of this turn go first
         self.outbox.write(self.renderer(event))
 
     def tag_lines(self) -> None:

@@ -41,15 +41,20 @@ __all__ = ["Flusher", "Outbox"]
 
 
 class Flusher:
-    """Runs every outbox that has lines waiting, once per reactor turn."""
+    """
+    Runs every outbox that has lines waiting, once per reactor turn; before
+    that, the work that fills them at the end of a turn (``later``: rooms
+    handing out their lines).
+    """
 
-    __slots__ = ("_call", "_dirty", "_reactor", "stats")
+    __slots__ = ("_call", "_dirty", "_reactor", "_work", "stats")
 
     def __init__(self, reactor: IReactorTime, stats: Stats | None = None) -> None:
         self._reactor = reactor
         #: Where the bytes handed out are counted.
         self.stats = stats if stats is not None else Stats()
         self._dirty: list[Outbox] = []
+        self._work: list[Callable[[], None]] = []
         self._call: IDelayedCall | None = None
 
     def add(self, outbox: Outbox) -> None:
@@ -57,11 +62,26 @@ class Flusher:
         if self._call is None:
             self._call = self._reactor.callLater(0, self.run)
 
+    def later(self, work: Callable[[], None]) -> None:
+        """Run ``work`` when this turn ends, before the outboxes send."""
+        self._work.append(work)
+        if self._call is None:
+            self._call = self._reactor.callLater(0, self.run)
+
     def run(self) -> None:
-        self._call = None
-        dirty, self._dirty = self._dirty, []
-        for outbox in dirty:
-            outbox.flush()
+        # Still "scheduled" while running: what this run fills, it sends.
+        try:
+            while self._work or self._dirty:
+                work, self._work = self._work, []
+                for job in work:
+                    job()
+                dirty, self._dirty = self._dirty, []
+                for outbox in dirty:
+                    outbox.flush()
+        finally:
+            self._call = None
+            if self._work or self._dirty:
+                self._call = self._reactor.callLater(0, self.run)
 
 
 def _socket_of(transport: object) -> socket.socket | None:
