@@ -10,6 +10,8 @@
  *
  * Written in C so the generator is never the bottleneck: a Python client
  * parsing a million lines a second would measure itself, not the server.
+ * With --tls every client speaks TLS (OpenSSL, certificate not checked:
+ * the server's is made for the run).
  */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -17,6 +19,8 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,10 +35,11 @@
 #define OUT_MAX 65536
 #define RECV_CHUNK (256 * 1024)
 
-enum { CONNECTING, CONNECTED, JOINING, READY, CLOSED };
+enum { CONNECTING, HANDSHAKE, CONNECTED, JOINING, READY, CLOSED };
 
 typedef struct {
     int fd;
+    SSL *ssl; /* --tls */
     int state;
     int is_sender;
     int sender_index;
@@ -72,6 +77,7 @@ static struct {
     int rooms;           /* 0: everyone in one room; N: /join rK, in blocks */
     int ignore;          /* 1: every receiver ignores someone (not a sender) */
     int port2;           /* >0: the second half of the clients go here */
+    int tls;             /* 1: every client speaks TLS */
 } opt = {
     /* Named, so that a new field cannot shift the defaults of the others. */
     .host = "127.0.0.1",
@@ -91,6 +97,7 @@ static struct {
 
 static client_t *cl;
 static int ep;
+static SSL_CTX *tls_ctx;
 static int64_t delivered, gaps, reordered, other_lines, closed_early;
 static int64_t bytes_in;
 static uint32_t *lat_us;
@@ -162,6 +169,32 @@ static void handle_line(client_t *c, const char *line, size_t len, int64_t now) 
 
 static char *rbuf;
 
+/* recv/send, through TLS with --tls: bytes, 0 at the end, -1 with errno
+   EAGAIN when nothing can move now, -1 otherwise on an error. */
+static ssize_t io_recv(client_t *c, char *buf, size_t len) {
+    if (!c->ssl) return recv(c->fd, buf, len, 0);
+    int n = SSL_read(c->ssl, buf, (int)len);
+    if (n > 0) return n;
+    int err = SSL_get_error(c->ssl, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return err == SSL_ERROR_ZERO_RETURN ? 0 : -1;
+}
+
+static ssize_t io_send(client_t *c, const char *buf, size_t len) {
+    if (!c->ssl) return send(c->fd, buf, len, MSG_NOSIGNAL);
+    int n = SSL_write(c->ssl, buf, (int)len);
+    if (n > 0) return n;
+    int err = SSL_get_error(c->ssl, n);
+    if (err == SSL_ERROR_WANT_READ || err == SSL_ERROR_WANT_WRITE) {
+        errno = EAGAIN;
+        return -1;
+    }
+    return -1;
+}
+
 /* One client frame (masked with zeros, which leaves the payload as is). */
 static int ws_frame(char *out, const char *payload, int len) {
     int h = 0;
@@ -215,7 +248,7 @@ static size_t ws_unframe(client_t *c, char *buf, size_t n) {
 
 static void on_readable(client_t *c) {
     for (;;) {
-        ssize_t n = recv(c->fd, rbuf, RECV_CHUNK, 0);
+        ssize_t n = io_recv(c, rbuf, RECV_CHUNK);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) return;
             n = 0;
@@ -268,7 +301,8 @@ static void on_readable(client_t *c) {
             handle_line(c, p, nl - p, now);
             p = nl + 1;
         }
-        if (n < RECV_CHUNK) return;
+        /* TLS hands out one record at a time: read until it has no more. */
+        if (n < RECV_CHUNK && !c->ssl) return;
     }
 }
 
@@ -284,7 +318,7 @@ static void set_events(client_t *c, uint32_t events) {
 
 static int flush_out(client_t *c) {
     while (c->out_off < c->out_len) {
-        ssize_t n = send(c->fd, c->out + c->out_off, c->out_len - c->out_off, MSG_NOSIGNAL);
+        ssize_t n = io_send(c, c->out + c->out_off, c->out_len - c->out_off);
         if (n < 0) {
             if (errno == EAGAIN || errno == EWOULDBLOCK) return 0;
             return -1;
@@ -333,7 +367,27 @@ static int room_of(int index) {
     return room < opt.rooms ? room : opt.rooms - 1;
 }
 
+/* The TLS handshake, step by step as the socket allows: 1 once done. */
+static int handshake(client_t *c) {
+    int r = SSL_do_handshake(c->ssl);
+    if (r == 1) return 1;
+    int err = SSL_get_error(c->ssl, r);
+    if (err == SSL_ERROR_WANT_READ) set_events(c, EPOLLIN);
+    else if (err == SSL_ERROR_WANT_WRITE) set_events(c, EPOLLOUT);
+    else {
+        ERR_print_errors_fp(stderr);
+        die("tls handshake");
+    }
+    return 0;
+}
+
+static void registered_transport(client_t *c, int index);
+
 static void connected(client_t *c, int index) {
+    if (c->state == HANDSHAKE) {
+        if (handshake(c)) registered_transport(c, index);
+        return;
+    }
     int err = 0;
     socklen_t len = sizeof err;
     getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &err, &len);
@@ -341,6 +395,19 @@ static void connected(client_t *c, int index) {
         errno = err;
         die("connect");
     }
+    if (opt.tls) {
+        c->ssl = SSL_new(tls_ctx);
+        if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) die("SSL_new");
+        SSL_set_connect_state(c->ssl);
+        c->state = HANDSHAKE;
+        if (handshake(c)) registered_transport(c, index);
+        return;
+    }
+    registered_transport(c, index);
+}
+
+/* The byte stream is up (TCP, or TLS after its handshake): say hello. */
+static void registered_transport(client_t *c, int index) {
     c->state = opt.wait_welcome ? CONNECTED : READY;
     set_events(c, EPOLLIN);
     if (opt.websocket) {
@@ -351,7 +418,7 @@ static void connected(client_t *c, int index) {
                          "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
                          "Sec-WebSocket-Version: 13\r\n\r\n",
                          opt.host, opt.port, opt.host, opt.port);
-        if (send(c->fd, req, n, MSG_NOSIGNAL) != n) die("send upgrade");
+        if (io_send(c, req, n) != n) die("send upgrade");
         c->ws_state = 1;
         return;
     }
@@ -377,7 +444,7 @@ static void send_registration(client_t *c, int index) {
         if (b) n += snprintf(out + n, sizeof out - n, "%s\r\n", join);
         if (d) n += snprintf(out + n, sizeof out - n, "%s\r\n", ignore);
     }
-    if (send(c->fd, out, n, MSG_NOSIGNAL) != n) die("send nick");
+    if (io_send(c, out, n) != n) die("send nick");
 }
 
 static int ready_count(void) {
@@ -391,7 +458,7 @@ static void usage(void) {
             "usage: loadgen [--host H] [--port P] [--port2 P2] [--clients N] [--senders S]\n"
             "  [--lines L | --rate R --duration D] [--no-welcome] [--no-nick]\n"
             "  [--sync] [--settle S] [--register-timeout S] [--idle-timeout S]\n"
-            "  [--payload BYTES] [--rooms R] [--websocket] [--ignore]\n");
+            "  [--payload BYTES] [--rooms R] [--websocket] [--ignore] [--tls]\n");
     exit(2);
 }
 
@@ -418,7 +485,16 @@ int main(int argc, char **argv) {
         else if (!strcmp(a, "--no-nick")) opt.send_nick = 0;
         else if (!strcmp(a, "--sync")) opt.sync = 1;
         else if (!strcmp(a, "--websocket")) opt.websocket = 1;
+        else if (!strcmp(a, "--tls")) opt.tls = 1;
         else usage();
+    }
+    if (opt.tls) {
+        tls_ctx = SSL_CTX_new(TLS_client_method());
+        if (!tls_ctx) die("SSL_CTX_new");
+        SSL_CTX_set_verify(tls_ctx, SSL_VERIFY_NONE, NULL);
+        /* The sender's buffer may move and be written in parts. */
+        SSL_CTX_set_mode(tls_ctx, SSL_MODE_ENABLE_PARTIAL_WRITE |
+                                      SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     }
     if (opt.senders > opt.clients || opt.clients < 1) usage();
 
@@ -468,9 +544,9 @@ int main(int argc, char **argv) {
         int n = epoll_wait(ep, events, 1024, 100);
         for (int k = 0; k < n; k++) {
             client_t *c = events[k].data.ptr;
-            if (c->state == CONNECTING) {
+            if (c->state == CONNECTING || c->state == HANDSHAKE) {
                 connected(c, (int)(c - cl));
-                if (!opt.wait_welcome) connecting--;
+                if (c->state == READY) connecting--; /* --no-welcome */
             } else {
                 int was = c->state;
                 on_readable(c);

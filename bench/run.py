@@ -14,6 +14,7 @@ with every figure and the twchat/peer ratios. See bench/README.md.
 from __future__ import annotations
 
 import argparse
+import datetime
 import json
 import os
 import platform
@@ -31,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from charts import write_charts
 from logins import FailedLogins
 from statefile import prepare_accounts, prepare_bans
 
@@ -90,6 +92,9 @@ class Scenario:
     bans: int = 0
     #: twchat serves --metrics, scraped every METRICS_EVERY s meanwhile.
     metrics: bool = False
+    #: Every client speaks TLS to an ``ssl:`` port (loadgen --tls), with a
+    #: certificate made for the run. twchat only.
+    tls: bool = False
     what: str = ""
 
     def loadgen_args(self) -> list[str]:
@@ -102,6 +107,8 @@ class Scenario:
             args += ["--rooms", str(self.rooms)]
         if self.ignore:
             args += ["--ignore"]
+        if self.tls:
+            args += ["--tls"]
         return [
             *args,
             "--register-timeout",
@@ -157,6 +164,23 @@ FULL = [
         duration=3,
         websocket=True,
         what="the latency load with every client a browser (WebSocket)",
+    ),
+    Scenario(
+        "tls",
+        100,
+        10,
+        lines=1000,
+        tls=True,
+        what="the throughput load with every client on TLS",
+    ),
+    Scenario(
+        "tls-latency",
+        100,
+        10,
+        rate=1000,
+        duration=3,
+        tls=True,
+        what="the latency load with every client on TLS",
     ),
     Scenario(
         "cluster",
@@ -247,6 +271,17 @@ QUICK = [
         rate=500,
         duration=1,
         websocket=True,
+        register_timeout=5,
+        idle_timeout=1,
+    ),
+    Scenario("tls", 50, 5, lines=400, tls=True, register_timeout=5, idle_timeout=1),
+    Scenario(
+        "tls-latency",
+        50,
+        5,
+        rate=500,
+        duration=1,
+        tls=True,
         register_timeout=5,
         idle_timeout=1,
     ),
@@ -353,6 +388,7 @@ def servers(
     web: bool = False,
     state_db: str | None = None,
     metrics_port: int | None = None,
+    tls: tuple[str, str] | None = None,
 ) -> dict[str, Server]:
     py = sys.executable
     history = ["--db", history_db] if history_db else NO_HISTORY
@@ -363,6 +399,11 @@ def servers(
     # A browser scenario: the clients reach the web port at ``port``.
     listen = "--web" if web else "--port"
     chat_port = ["--port", f"tcp:{free_port()}:interface=127.0.0.1"] if web else []
+    endpoint = f"tcp:{port}:interface=127.0.0.1:backlog=4096"
+    if tls:
+        key, cert = tls
+        endpoint = f"ssl:{port}:interface=127.0.0.1:backlog=4096:"
+        endpoint += f"privateKey={key}:certKey={cert}"
     found = {
         "twchat": Server(
             "twchat",
@@ -374,7 +415,7 @@ def servers(
                 "chat",
                 *chat_port,
                 listen,
-                f"tcp:{port}:interface=127.0.0.1:backlog=4096",
+                endpoint,
                 *TWCHAT_OPTIONS,
                 *history,
             ],
@@ -406,18 +447,53 @@ def servers(
     return found
 
 
-def _build(source: Path, binary: Path) -> None:
+def _build(source: Path, binary: Path, *libs: str) -> None:
     """Compile a C program of the benchmark, unless it is up to date."""
     if binary.exists() and binary.stat().st_mtime >= source.stat().st_mtime:
         return
     BUILD.mkdir(exist_ok=True)
     cc = os.environ.get("CC", "cc")
-    subprocess.run([cc, "-O2", "-Wall", "-o", str(binary), str(source)], check=True)
+    subprocess.run(
+        [cc, "-O2", "-Wall", "-o", str(binary), str(source), *libs], check=True
+    )
 
 
 def build_loadgen() -> None:
-    _build(HERE / "loadgen.c", LOADGEN)
+    # OpenSSL for --tls (Debian: libssl-dev).
+    _build(HERE / "loadgen.c", LOADGEN, "-lssl", "-lcrypto")
     _build(HERE / "peers" / "climit.c", CLIMIT)
+
+
+def _certificate(workdir: str) -> tuple[str, str]:
+    """A self-signed key and certificate for 127.0.0.1, for the TLS runs."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.datetime.now(datetime.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    key_path, cert_path = Path(workdir, "key.pem"), Path(workdir, "cert.pem")
+    key_path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return str(key_path), str(cert_path)
 
 
 def _raise_fd_limit() -> None:
@@ -588,8 +664,9 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
             if scenario.bans:
                 prepare_bans(str(state_db), scenario.bans)
             metrics_port = free_port() if scenario.metrics else None
+            tls = _certificate(workdir) if scenario.tls else None
             server = servers(
-                port, history_db, scenario.websocket, state_db, metrics_port
+                port, history_db, scenario.websocket, state_db, metrics_port, tls
             )[server_name]
             process = _start(server.command, workdir, server.env)
             processes, ports = [process], [port]
@@ -808,6 +885,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", help="comma-separated subset of servers")
     parser.add_argument("--scenarios", help="comma-separated subset of scenarios")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
+    parser.add_argument(
+        "--charts",
+        type=Path,
+        default=HERE / "results",
+        help="where the SVG pictures go (README's are in docs/bench)",
+    )
     args = parser.parse_args(argv)
 
     build_loadgen()
@@ -833,6 +916,7 @@ def main(argv: list[str] | None = None) -> int:
                 or scenario.ignore
                 or scenario.bans
                 or scenario.metrics
+                or scenario.tls
             )
             if twchat_only and name != "twchat":
                 continue  # the peers have no rooms, history, Redis or browsers
@@ -891,6 +975,8 @@ def main(argv: list[str] | None = None) -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"\nJSON: {args.out}", file=sys.stderr)
+    for chart in write_charts(report, args.charts):
+        print(f"chart: {chart}", file=sys.stderr)
     return 0
 
 
