@@ -43,6 +43,7 @@ typedef struct {
     int state;
     int is_sender;
     int sender_index;
+    int prompts; /* "? Choose a nickname:" lines seen (--password) */
     uint32_t tail_len;
     char *tail;
     int32_t *last_seq; /* per sender: last sequence number seen */
@@ -78,6 +79,7 @@ static struct {
     int ignore;          /* 1: every receiver ignores someone (not a sender) */
     int port2;           /* >0: the second half of the clients go here */
     int tls;             /* 1: every client speaks TLS */
+    const char *password; /* answers "? Password for <nick>:" (accounts) */
 } opt = {
     /* Named, so that a new field cannot shift the defaults of the others. */
     .host = "127.0.0.1",
@@ -132,6 +134,10 @@ static void record_latency(int64_t ns) {
     lat_us[lat_n++] = (uint32_t)(ns / 1000);
 }
 
+static ssize_t io_send(client_t *c, const char *buf, size_t len);
+static void send_registration(client_t *c, int index);
+static void send_lines(client_t *c, int index, int with_nick);
+
 /* A data line carries "~<send ns>~<sender>~<seq>". */
 static void handle_line(client_t *c, const char *line, size_t len, int64_t now) {
     const char *mark = memchr(line, '~', len);
@@ -139,8 +145,27 @@ static void handle_line(client_t *c, const char *line, size_t len, int64_t now) 
         /* Text lines, or the browser's JSON events. */
         const char *welcome = opt.websocket ? "\"type\":\"registered\"" : "Welcome, ";
         const char *in_room = opt.websocket ? "{\"type\":\"who\",\"room\":\"r" : "*** #r";
-        if (c->state == CONNECTED && opt.wait_welcome && memmem(line, len, welcome, strlen(welcome)))
+        static const char again[] = "? Choose a nickname:";
+        if (c->state == CONNECTED && opt.password && len >= sizeof again - 1 &&
+            !memcmp(line, again, sizeof again - 1) && ++c->prompts > 1) {
+            /* The first is the greeting's; another means "busy, try again". */
+            send_registration(c, (int)(c - cl));
+            return;
+        }
+        static const char asked[] = "? Password for ";
+        if (c->state == CONNECTED && opt.password && len >= sizeof asked - 1 &&
+            !memcmp(line, asked, sizeof asked - 1)) {
+            char out[160];
+            int n = snprintf(out, sizeof out, "%s\r\n", opt.password);
+            if (io_send(c, out, n) != n) die("send password");
+            return;
+        }
+        if (c->state == CONNECTED && opt.wait_welcome && memmem(line, len, welcome, strlen(welcome))) {
+            /* Logged in: now the room and the ignore list (sent earlier,
+               they would answer a prompt the server may ask again). */
+            if (opt.password) send_lines(c, (int)(c - cl), 0);
             c->state = opt.rooms ? JOINING : READY;
+        }
         else if (c->state == JOINING && len > strlen(in_room) &&
                  !memcmp(line, in_room, strlen(in_room)))
             c->state = READY; /* "*** #rK has N users: ..." after the /join */
@@ -426,25 +451,38 @@ static void registered_transport(client_t *c, int index) {
 }
 
 /* The nickname (and the room), as lines or as WebSocket messages. */
+/* The nickname, then the room and the ignore list (with --password: once
+   logged in). */
 static void send_registration(client_t *c, int index) {
     if (!opt.send_nick) return;
+    if (opt.password) {
+        char out[64];
+        int n = snprintf(out, sizeof out, "%s%05d\r\n", c->is_sender ? "s" : "c", index);
+        if (io_send(c, out, n) != n) die("send nick");
+        return;
+    }
+    send_lines(c, index, 1);
+}
+
+static void send_lines(client_t *c, int index, int with_nick) {
     char nick[32], join[32], ignore[32], out[192];
-    int a = snprintf(nick, sizeof nick, "%s%05d", c->is_sender ? "s" : "c", index);
+    int a = with_nick ? snprintf(nick, sizeof nick, "%s%05d", c->is_sender ? "s" : "c", index)
+                      : 0;
     int b = opt.rooms ? snprintf(join, sizeof join, "/join r%d", room_of(index)) : 0;
     int d = opt.ignore && !c->is_sender
                 ? snprintf(ignore, sizeof ignore, "/ignore z%05d", index)
                 : 0;
     int n;
     if (opt.websocket) {
-        n = ws_frame(out, nick, a);
+        n = a ? ws_frame(out, nick, a) : 0;
         if (b) n += ws_frame(out + n, join, b);
         if (d) n += ws_frame(out + n, ignore, d);
     } else {
-        n = snprintf(out, sizeof out, "%s\r\n", nick);
+        n = a ? snprintf(out, sizeof out, "%s\r\n", nick) : 0;
         if (b) n += snprintf(out + n, sizeof out - n, "%s\r\n", join);
         if (d) n += snprintf(out + n, sizeof out - n, "%s\r\n", ignore);
     }
-    if (io_send(c, out, n) != n) die("send nick");
+    if (n && io_send(c, out, n) != n) die("send nick");
 }
 
 static int ready_count(void) {
@@ -458,7 +496,8 @@ static void usage(void) {
             "usage: loadgen [--host H] [--port P] [--port2 P2] [--clients N] [--senders S]\n"
             "  [--lines L | --rate R --duration D] [--no-welcome] [--no-nick]\n"
             "  [--sync] [--settle S] [--register-timeout S] [--idle-timeout S]\n"
-            "  [--payload BYTES] [--rooms R] [--websocket] [--ignore] [--tls]\n");
+            "  [--payload BYTES] [--rooms R] [--websocket] [--ignore] [--tls]\n"
+            "  [--password PW]\n");
     exit(2);
 }
 
@@ -480,6 +519,7 @@ int main(int argc, char **argv) {
         else if (ARG("--idle-timeout")) opt.idle_timeout = atof(v);
         else if (ARG("--payload")) opt.payload = atoi(v);
         else if (ARG("--rooms")) opt.rooms = atoi(v);
+        else if (ARG("--password")) opt.password = v;
         else if (!strcmp(a, "--ignore")) opt.ignore = 1;
         else if (!strcmp(a, "--no-welcome")) opt.wait_welcome = 0;
         else if (!strcmp(a, "--no-nick")) opt.send_nick = 0;

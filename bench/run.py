@@ -34,7 +34,7 @@ from typing import Any
 
 from charts import write_charts
 from logins import FailedLogins
-from statefile import prepare_accounts, prepare_bans
+from statefile import prepare_accounts, prepare_bans, prepare_logins
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -57,6 +57,8 @@ TWCHAT_OPTIONS = [
     "--max-per-ip",
     "0",
 ]
+#: The clients' accounts' password in the accounts scenarios.
+PASSWORD = "bench-password"
 #: History is measured by its own scenario; elsewhere it is off.
 NO_HISTORY = ["--no-history"]
 
@@ -95,7 +97,17 @@ class Scenario:
     #: Every client speaks TLS to an ``ssl:`` port (loadgen --tls), with a
     #: certificate made for the run. twchat only.
     tls: bool = False
+    #: Every client logs in to its own account (loadgen --password). twchat only.
+    logged_in: bool = False
     what: str = ""
+
+    def nicknames(self) -> list[str]:
+        """The load generator's nicknames: ``sNNNNN`` senders, ``cNNNNN`` others."""
+        stride = self.clients // self.senders
+        return [
+            f"{'s' if i % stride == 0 and i // stride < self.senders else 'c'}{i:05d}"
+            for i in range(self.clients)
+        ]
 
     def loadgen_args(self) -> list[str]:
         args = ["--clients", str(self.clients), "--senders", str(self.senders)]
@@ -109,6 +121,8 @@ class Scenario:
             args += ["--ignore"]
         if self.tls:
             args += ["--tls"]
+        if self.logged_in:
+            args += ["--password", PASSWORD]
         return [
             *args,
             "--register-timeout",
@@ -243,6 +257,26 @@ FULL = [
         bans=1000,
         what="the crowd load, every receiver ignoring someone, 1000 bans",
     ),
+    Scenario(
+        "accounts",
+        100,
+        10,
+        lines=1000,
+        logged_in=True,
+        what="the throughput load with every client logged in to its account",
+    ),
+    Scenario(
+        "priced",
+        100,
+        10,
+        lines=1000,
+        ignore=True,
+        bans=1000,
+        logged_in=True,
+        metrics=True,
+        what="the throughput load with all of them: ignores, 1000 bans, "
+        "accounts logged in, --metrics scraped",
+    ),
 ]
 QUICK = [
     Scenario("throughput", 50, 5, lines=400, register_timeout=5, idle_timeout=1),
@@ -339,6 +373,21 @@ QUICK = [
         register_timeout=5,
         idle_timeout=1,
     ),
+    Scenario(
+        "accounts", 50, 5, lines=400, logged_in=True, register_timeout=5, idle_timeout=1
+    ),
+    Scenario(
+        "priced",
+        50,
+        5,
+        lines=400,
+        ignore=True,
+        bans=1000,
+        logged_in=True,
+        metrics=True,
+        register_timeout=5,
+        idle_timeout=1,
+    ),
 ]
 for _quick, _full in zip(QUICK, FULL, strict=True):
     object.__setattr__(_quick, "what", f"quick: {_quick.clients} clients")
@@ -391,7 +440,8 @@ def servers(
     tls: tuple[str, str] | None = None,
 ) -> dict[str, Server]:
     py = sys.executable
-    history = ["--db", history_db] if history_db else NO_HISTORY
+    # A new list: += below must not grow the module's NO_HISTORY.
+    history = ["--db", history_db] if history_db else [*NO_HISTORY]
     if state_db:
         history += ["--db", state_db]
     if metrics_port is not None:
@@ -526,7 +576,11 @@ def _wait_for_port(port: int, process: subprocess.Popen[bytes], timeout: float) 
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
+            said = _STDERR.get(process.pid)
+            last = said.read_text().strip().splitlines()[-1:] if said else []
+            raise RuntimeError(
+                f"server exited with {process.returncode}: {' '.join(last)}"
+            )
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
             return
@@ -549,14 +603,23 @@ def _redis_command(port: int, *words: str) -> str:
 def _start(
     command: list[str], workdir: str, env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        command,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        preexec_fn=_raise_fd_limit,
-        env={**os.environ, **env},
-        cwd=workdir,
-    )
+    # What it says on stderr is kept: a start-up mistake says why.
+    path = Path(tempfile.mkstemp(dir=workdir, suffix=".stderr")[1])
+    with path.open("wb") as errors:
+        process = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=errors,
+            preexec_fn=_raise_fd_limit,
+            env={**os.environ, **env},
+            cwd=workdir,
+        )
+    _STDERR[process.pid] = path
+    return process
+
+
+#: Each started process's stderr, by pid.
+_STDERR: dict[int, Path] = {}
 
 
 def _start_cluster(
@@ -657,10 +720,12 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
         else:
             port = free_port()
             state_db = None
-            if scenario.failed_logins or scenario.bans:
+            if scenario.failed_logins or scenario.bans or scenario.logged_in:
                 state_db = os.path.join(workdir, "state.sqlite3")
             if scenario.failed_logins:
                 accounts = prepare_accounts(str(state_db))
+            if scenario.logged_in:
+                prepare_logins(str(state_db), scenario.nicknames(), PASSWORD)
             if scenario.bans:
                 prepare_bans(str(state_db), scenario.bans)
             metrics_port = free_port() if scenario.metrics else None
@@ -877,6 +942,50 @@ def check_targets(
     return checks
 
 
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    middle = len(ordered) // 2
+    if len(ordered) % 2:
+        return ordered[middle]
+    return (ordered[middle - 1] + ordered[middle]) / 2
+
+
+def paired(
+    pairs: list[tuple[Scenario, Scenario]], runs: int
+) -> dict[str, dict[str, Any]]:
+    """
+    twchat in scenario A and in scenario B, alternately (ABBA...), ``runs``
+    times: B/A for deliveries/s and p99, each pair run back to back so the
+    machine's drift touches both alike. The median and the spread say
+    whether B costs anything beyond this machine's noise.
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for a, b in pairs:
+        speed: list[float] = []
+        tail: list[float] = []
+        lost = 0
+        for i in range(runs):
+            order = (a, b) if i % 2 == 0 else (b, a)
+            got = {}
+            for scenario in order:
+                print(f"# pair {i + 1}/{runs}: {scenario.name} ...", file=sys.stderr)
+                got[scenario.name] = run_one("twchat", scenario)
+            ra, rb = got[a.name], got[b.name]
+            if "error" in ra or "error" in rb:
+                raise SystemExit(f"{a.name}:{b.name}: {ra.get('error') or rb['error']}")
+            lost += ra["lost"] + rb["lost"]
+            speed.append(round(rb["deliveries_per_s"] / ra["deliveries_per_s"], 3))
+            tail.append(round(rb["latency_ms"]["p99"] / ra["latency_ms"]["p99"], 3))
+        out[f"{b.name}/{a.name}"] = {
+            "deliveries_per_s": speed,
+            "deliveries_per_s_median": round(_median(speed), 3),
+            "p99": tail,
+            "p99_median": round(_median(tail), 3),
+            "lost": lost,
+        }
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument(
@@ -884,6 +993,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--servers", help="comma-separated subset of servers")
     parser.add_argument("--scenarios", help="comma-separated subset of scenarios")
+    parser.add_argument(
+        "--paired",
+        help="A:B[,C:D...]: only twchat, in scenario A and B alternately; "
+        "prints B/A per pair, its median and spread",
+    )
+    parser.add_argument(
+        "--runs", type=int, default=5, help="pairs of runs for --paired (5)"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "results" / "latest.json")
     parser.add_argument(
         "--charts",
@@ -900,6 +1017,38 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown or unavailable servers: {', '.join(unknown)}")
     plan = QUICK if args.quick else FULL
+    if args.paired:
+        by_name = {s.name: s for s in plan}
+        try:
+            pairs = [
+                (by_name[a], by_name[b])
+                for a, b in (p.split(":") for p in args.paired.split(","))
+            ]
+        except (KeyError, ValueError):
+            parser.error(f"--paired: pairs of scenario names, A:B (got {args.paired})")
+        found = paired(pairs, args.runs)
+        for name, figures in found.items():
+            speed, tail = figures["deliveries_per_s"], figures["p99"]
+            print(
+                f"- {name}: deliveries/s median {figures['deliveries_per_s_median']}x "
+                f"({min(speed)}-{max(speed)} over {len(speed)} pairs), p99 median "
+                f"{figures['p99_median']}x ({min(tail)}-{max(tail)}), "
+                f"lost {figures['lost']}"
+            )
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(
+            json.dumps(
+                {
+                    "mode": "paired",
+                    "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                    "runs": args.runs,
+                    "paired": found,
+                },
+                indent=2,
+            )
+            + "\n"
+        )
+        return 0
     if args.scenarios:
         wanted = args.scenarios.split(",")
         plan = [s for s in plan if s.name in wanted]
@@ -917,6 +1066,7 @@ def main(argv: list[str] | None = None) -> int:
                 or scenario.bans
                 or scenario.metrics
                 or scenario.tls
+                or scenario.logged_in
             )
             if twchat_only and name != "twchat":
                 continue  # the peers have no rooms, history, Redis or browsers

@@ -1,6 +1,7 @@
 """
 What the runner writes into a server's state file before starting it:
-accounts (the logins scenarios) and bans (the moderated scenarios).
+accounts (the logins scenarios, and the clients' own in the accounts
+scenario) and bans (the moderated scenarios).
 """
 
 from __future__ import annotations
@@ -8,7 +9,7 @@ from __future__ import annotations
 import sqlite3
 import time
 
-__all__ = ["ACCOUNTS", "prepare_accounts", "prepare_bans"]
+__all__ = ["ACCOUNTS", "prepare_accounts", "prepare_bans", "prepare_logins"]
 
 #: Three free failures each before a lock: 40 accounts take 120 attempts.
 ACCOUNTS = 40
@@ -35,6 +36,32 @@ def prepare_accounts(path: str, count: int = ACCOUNTS) -> list[str]:
     finally:
         connection.close()
     return names
+
+
+def prepare_logins(path: str, names: list[str], password: str) -> None:
+    """
+    An account for each of ``names`` with ``password``, hashed cheaply: what
+    is priced is chatting while logged in, not the hasher (the logins
+    scenarios price that).
+    """
+    from argon2 import PasswordHasher
+
+    from twchat.accounts import Account
+    from twchat.accounts.hashing import hash_password
+    from twchat.accounts.sqlite import operations
+    from twchat.statefile import prepare_state
+
+    prepare_state(path)
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    hash = hash_password(password, cheap)
+    connection = sqlite3.connect(path)
+    try:
+        with connection:
+            cursor = connection.cursor()
+            for name in names:
+                operations["add"](cursor, Account(name, hash, False, time.time()))
+    finally:
+        connection.close()
 
 
 def prepare_bans(path: str, count: int, room: str = "lobby") -> None:
