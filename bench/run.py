@@ -214,6 +214,15 @@ FULL = [
         what="the latency load on two nodes sharing Redis, half on each",
     ),
     Scenario(
+        "cluster-history",
+        100,
+        10,
+        lines=1000,
+        nodes=2,
+        history=True,
+        what="the cluster load with history on (kept in Redis streams)",
+    ),
+    Scenario(
         "logins",
         100,
         10,
@@ -327,6 +336,16 @@ QUICK = [
         rate=500,
         duration=1,
         nodes=2,
+        register_timeout=5,
+        idle_timeout=1,
+    ),
+    Scenario(
+        "cluster-history",
+        50,
+        5,
+        lines=400,
+        nodes=2,
+        history=True,
         register_timeout=5,
         idle_timeout=1,
     ),
@@ -623,7 +642,7 @@ _STDERR: dict[int, Path] = {}
 
 
 def _start_cluster(
-    workdir: str, nodes: int
+    workdir: str, nodes: int, history: bool = False
 ) -> tuple[list[subprocess.Popen[bytes]], list[int]]:
     """A redis-server and ``nodes`` twchat processes sharing it."""
     redis_server = shutil.which("redis-server")
@@ -658,6 +677,9 @@ def _start_cluster(
         port = free_port()
         command = servers(port)["twchat"].command
         command[1:1] = ["-r", "asyncio"]
+        if history:
+            # Kept in Redis (a capped stream per room), not in a file.
+            command.remove("--no-history")
         processes.append(_start([*command, "--redis", url], workdir, {}))
         ports.append(port)
     for port, process in zip(ports, processes[1:], strict=True):
@@ -712,7 +734,7 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
     try:
         metrics_port = None
         if scenario.nodes > 1:
-            processes, ports = _start_cluster(workdir, scenario.nodes)
+            processes, ports = _start_cluster(workdir, scenario.nodes, scenario.history)
             # Memory and CPU: the chat processes and Redis together.
             process = processes[1]
             port = ports[0]

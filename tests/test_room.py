@@ -2,6 +2,7 @@ from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.events import Chat, Joined, Left, Notice, Presence
+from twchat.member import Member
 from twchat.room import PresencePolicy, Room
 from twchat.stats import Stats
 from twchat.wire import render_line
@@ -95,7 +96,7 @@ class RoomTests(SynchronousTestCase):
     def test_an_ignore_list_changed_later_in_the_turn_does_not_reach_back(
         self,
     ) -> None:
-        deaf = {self.carol}
+        deaf: set[Member] = {self.carol}
         self.room.broadcast(Chat("Bob", "1"), exclude=self.bob, deaf=deaf)
         deaf.clear()
         self.room.broadcast(Chat("Bob", "2"), exclude=self.bob, deaf=deaf)

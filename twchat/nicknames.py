@@ -9,6 +9,7 @@ cannot impersonate someone, and they compare case-insensitively so that
 from __future__ import annotations
 
 import string
+import sys
 
 __all__ = [
     "ALLOWED_PUNCTUATION",
@@ -44,7 +45,9 @@ RESERVED_NICKS = frozenset(
 
 def nick_key(nick: str) -> str:
     """The identity of a nickname: ``Alice`` and ``ALICE`` are one person."""
-    return nick.lower()
+    # One string object however many tables hold it (thousands of users,
+    # each a key in several of them).
+    return sys.intern(nick.lower())
 
 
 def _describe(char: str) -> str:
