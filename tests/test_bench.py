@@ -6,6 +6,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -15,6 +16,7 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.timeout(300)
 def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    charts = tmp_path / "charts"
     run = subprocess.run(
         [
             sys.executable,
@@ -24,6 +26,8 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
             "twchat,textbook,threaded,climit",
             "--out",
             str(out),
+            "--charts",
+            str(charts),
         ],
         capture_output=True,
         text=True,
@@ -57,7 +61,14 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert web["twchat"]["delivered"] == web["twchat"]["expected"] > 0
         assert web["twchat"]["gaps"] == web["twchat"]["reordered"] == 0
         assert web["twchat"]["closed_early"] == 0
-    for scenario in ("cluster", "cluster-latency"):
+    for scenario in ("tls", "tls-latency", "accounts", "priced"):
+        ours = report["results"][scenario]
+        assert list(ours) == ["twchat"]  # TLS to twchat's ssl: port, its accounts
+        got = ours["twchat"]
+        assert got["delivered"] == got["expected"] > 0, got
+        assert got["gaps"] == got["reordered"] == got["closed_early"] == 0
+    assert report["results"]["priced"]["twchat"]["scrapes"] >= 1
+    for scenario in ("cluster", "cluster-latency", "cluster-history"):
         two = report["results"][scenario]
         assert list(two) == ["twchat"]  # Redis mode is twchat's
         assert two["twchat"]["delivered"] == two["twchat"]["expected"] > 0
@@ -92,6 +103,49 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     for what, target in report["targets"].items():
         assert target["pass"] is (True if what.endswith("nothing lost") else None)
     assert "- INFO throughput >= 1.0x textbook:" in run.stdout
+    assert "- INFO throughput >= 0.8x the C limit:" in run.stdout
+    # The pictures: SVG files that parse, naming what they show.
+    for name, shows in (
+        ("throughput.svg", "tls"),
+        ("latency.svg", "crowd"),
+        ("vs-climit.svg", "scale"),
+    ):
+        svg = ElementTree.parse(charts / name).getroot()
+        assert svg.tag == "{http://www.w3.org/2000/svg}svg"
+        text = " ".join(svg.itertext())
+        assert "twchat" in text
+        assert shows in text
+        assert f"chart: {charts / name}" in run.stderr
+
+
+@pytest.mark.timeout(120)
+def test_paired_runs_give_each_pair_and_the_median(tmp_path: Path) -> None:
+    out = tmp_path / "pairs.json"
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "run.py"),
+            "--quick",
+            "--paired",
+            "throughput:metrics",
+            "--runs",
+            "2",
+            "--out",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=110,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    found = json.loads(out.read_text())["paired"]["metrics/throughput"]
+    assert len(found["deliveries_per_s"]) == len(found["p99"]) == 2
+    assert all(ratio > 0 for ratio in found["deliveries_per_s"])
+    low, high = sorted(found["deliveries_per_s"])
+    assert found["deliveries_per_s_median"] == round((low + high) / 2, 3)
+    assert found["lost"] == 0
+    assert "- metrics/throughput: deliveries/s median" in run.stdout
 
 
 @pytest.mark.parametrize("extra", [[], ["--moderated"]], ids=["plain", "moderated"])
