@@ -103,6 +103,20 @@ class RoomTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(self.carol.lines, ["<Bob> 2"])
 
+    def test_a_failing_member_does_not_stall_the_room(self) -> None:
+        def broken(data: bytes) -> None:
+            raise RuntimeError("a bug in one member")
+
+        self.bob.deliver = broken  # type: ignore[method-assign]
+        self.room.broadcast(Chat("x", "lost for some"))
+        with self.assertRaises(RuntimeError):
+            self.room.deliver_turn()
+        del self.bob.deliver  # mended
+        # The next line is a new turn, handed out as usual.
+        self.room.broadcast(Chat("x", "next"))
+        self.clock.advance(0)
+        self.assertEqual(self.bob.lines, ["<x> next"])
+
     def test_stop_delivers_what_was_said(self) -> None:
         self.room.broadcast(Chat("x", "last"))
         self.room.stop()

@@ -204,22 +204,26 @@ class Room:
         skipping, given = self._skipping, self._given
         shared: dict[object, bytes] = {}
         delivered = 0
-        for member in self._members.values():
-            renderer = member.renderer
-            if member in skipping or member in given:
-                data = self._lines_for(member, given.get(member, 0))
-                if not data:
-                    continue
-            else:
-                every = shared.get(renderer)
-                if every is None:
-                    every = shared[renderer] = b"".join(self._rendering(renderer))
-                data = every
-                delivered += count
-            member.deliver(data)
-        self._stats.deliveries += delivered
-        self._turn, self._rendered, self._given = [], {}, {}
-        self._skipping = set()
+        try:
+            for member in self._members.values():
+                renderer = member.renderer
+                if member in skipping or member in given:
+                    data = self._lines_for(member, given.get(member, 0))
+                    if not data:
+                        continue
+                else:
+                    every = shared.get(renderer)
+                    if every is None:
+                        every = shared[renderer] = b"".join(self._rendering(renderer))
+                    data = every
+                    delivered += count
+                member.deliver(data)
+        finally:
+            # Whatever happened, the next line starts a new turn: a turn
+            # left behind would never be handed out, and the room go silent.
+            self._stats.deliveries += delivered
+            self._turn, self._rendered, self._given = [], {}, {}
+            self._skipping = set()
 
     def catch_up(self, member: Member) -> None:
         """Before anything else is sent to ``member``: its lines so far."""
