@@ -47,6 +47,7 @@ def _bars(
     rows: list[tuple[str, dict[str, float]]],
     unit: str,
     target: tuple[float, str] | None = None,
+    invert: bool = True,
 ) -> None:
     """Horizontal bars: one group per scenario, one bar per server."""
     servers = [s for s in _ORDER if any(s in values for _, values in rows)]
@@ -63,7 +64,8 @@ def _bars(
         ax.bar_label(bars, fmt="%.3g", padding=2, fontsize=7)
     ax.set_yticks([row + 0.4 - height / 2 for row in range(len(rows))])
     ax.set_yticklabels([name for name, _ in rows])
-    ax.invert_yaxis()
+    if invert:  # (once per shared axis: twice would undo it)
+        ax.invert_yaxis()
     ax.set_xlabel(unit)
     if target is not None:
         value, label = target
@@ -114,7 +116,7 @@ def write_charts(report: dict[str, Any], directory: Path) -> list[Path]:
                 (name, {s: by[s]["latency_ms"][pct] for s in _servers(by)})
                 for name, by in paced
             ]
-            _bars(ax, rows, f"latency {pct}, ms (lower is better)")
+            _bars(ax, rows, f"latency {pct}, ms (lower is better)", invert=pct == "p50")
         fig.suptitle(f"Latency: paced lines, and one line to 10,000 ({when})", size=9)
         written.append(_save(fig, directory / "latency.svg"))
 
