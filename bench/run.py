@@ -14,7 +14,6 @@ with every figure and the twchat/peer ratios. See bench/README.md.
 from __future__ import annotations
 
 import argparse
-import datetime
 import json
 import os
 import platform
@@ -556,34 +555,14 @@ def build_loadgen() -> None:
 
 def _certificate(workdir: str) -> tuple[str, str]:
     """A self-signed key and certificate for 127.0.0.1, for the TLS runs."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
-    now = datetime.datetime.now(datetime.UTC)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .sign(key, hashes.SHA256())
-    )
-    key_path, cert_path = Path(workdir, "key.pem"), Path(workdir, "cert.pem")
-    key_path.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    return str(key_path), str(cert_path)
+    # The tests' own maker: one way to make a certificate in this repository.
+    sys.path.insert(0, str(ROOT))
+    try:
+        from tests.support.certificates import make_certificate
+    finally:
+        sys.path.remove(str(ROOT))
+    key, cert = make_certificate(Path(workdir))
+    return str(key), str(cert)
 
 
 def _raise_fd_limit() -> None:

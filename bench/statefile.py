@@ -18,23 +18,11 @@ _RIGHT = "the-right-password"
 
 def prepare_accounts(path: str, count: int = ACCOUNTS) -> list[str]:
     """Create ``count`` accounts in the state file at ``path``; their names."""
-    from twchat.accounts import Account
     from twchat.accounts.hashing import hash_password
-    from twchat.accounts.sqlite import operations
-    from twchat.statefile import prepare_state
 
-    prepare_state(path)
     names = [f"member{i}" for i in range(count)]
     # One hash for all of them: each check costs the same whatever it is.
-    hash = hash_password(_RIGHT)
-    connection = sqlite3.connect(path)
-    try:
-        with connection:
-            cursor = connection.cursor()
-            for name in names:
-                operations["add"](cursor, Account(name, hash, False, time.time()))
-    finally:
-        connection.close()
+    _add_accounts(path, names, hash_password(_RIGHT))
     return names
 
 
@@ -46,14 +34,18 @@ def prepare_logins(path: str, names: list[str], password: str) -> None:
     """
     from argon2 import PasswordHasher
 
-    from twchat.accounts import Account
     from twchat.accounts.hashing import hash_password
+
+    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+    _add_accounts(path, names, hash_password(password, cheap))
+
+
+def _add_accounts(path: str, names: list[str], hash: str) -> None:
+    from twchat.accounts import Account
     from twchat.accounts.sqlite import operations
     from twchat.statefile import prepare_state
 
     prepare_state(path)
-    cheap = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
-    hash = hash_password(password, cheap)
     connection = sqlite3.connect(path)
     try:
         with connection:

@@ -13,28 +13,32 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def _bench(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
+    """``bench/run.py --quick ARGS``, which must succeed."""
+    run = subprocess.run(
+        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    return run
+
+
 @pytest.mark.timeout(300)
 def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     charts = tmp_path / "charts"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "run.py"),
-            "--quick",
-            "--servers",
-            "twchat,textbook,threaded,climit",
-            "--out",
-            str(out),
-            "--charts",
-            str(charts),
-        ],
-        capture_output=True,
-        text=True,
+    run = _bench(
+        "--servers",
+        "twchat,textbook,threaded,climit",
+        "--out",
+        str(out),
+        "--charts",
+        str(charts),
         timeout=280,
-        check=False,
     )
-    assert run.returncode == 0, run.stderr
     report = json.loads(out.read_text())
     assert report["mode"] == "quick"
     for scenario in ("throughput", "latency", "crowd", "scale"):
@@ -121,24 +125,9 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
 @pytest.mark.timeout(120)
 def test_paired_runs_give_each_pair_and_the_median(tmp_path: Path) -> None:
     out = tmp_path / "pairs.json"
-    run = subprocess.run(
-        [
-            sys.executable,
-            str(ROOT / "bench" / "run.py"),
-            "--quick",
-            "--paired",
-            "throughput:metrics",
-            "--runs",
-            "2",
-            "--out",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=110,
-        check=False,
+    run = _bench(
+        "--paired", "throughput:metrics", "--runs", "2", "--out", str(out), timeout=110
     )
-    assert run.returncode == 0, run.stderr
     found = json.loads(out.read_text())["paired"]["metrics/throughput"]
     assert len(found["deliveries_per_s"]) == len(found["p99"]) == 2
     assert all(ratio > 0 for ratio in found["deliveries_per_s"])

@@ -51,6 +51,33 @@ class PushModeTests(SynchronousTestCase):
             self.transport.value(), b"".join(b"line %d\r\n" % i for i in range(5))
         )
 
+    def test_end_of_turn_work_fills_outboxes_that_send_in_the_same_run(
+        self,
+    ) -> None:
+        self.flusher.later(lambda: self.outbox.write(b"from the room\r\n"))
+        self.outbox.write(b"direct\r\n")
+        self.clock.advance(0)
+        self.assertEqual(self.transport.writes, 1)
+        self.assertEqual(self.transport.value(), b"direct\r\nfrom the room\r\n")
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
+    def test_what_sending_brings_waits_for_the_next_turn(self) -> None:
+        turns: list[int] = []
+
+        def write_more(data: bytes) -> None:
+            CountingTransport.write(self.transport, data)
+            if self.transport.writes == 1:
+                self.outbox.write(b"next chunk\r\n")  # a producer's, say
+                # Not sent in this run: a turn of its own is scheduled.
+                turns.append(len(self.clock.getDelayedCalls()))
+
+        self.transport.write = write_more  # type: ignore[method-assign]
+        self.outbox.write(b"first\r\n")
+        self.clock.advance(0)
+        self.assertEqual(turns, [1])
+        self.assertEqual(self.transport.writes, 2)
+        self.assertEqual(self.transport.value(), b"first\r\nnext chunk\r\n")
+
     def test_paused_transport_lines_wait_and_are_counted(self) -> None:
         self.clock.advance(3)
         self.outbox.pauseProducing()

@@ -69,19 +69,18 @@ class Flusher:
             self._call = self._reactor.callLater(0, self.run)
 
     def run(self) -> None:
-        # Still "scheduled" while running: what this run fills, it sends.
+        # Still "scheduled" while the work runs: the outboxes it fills are
+        # sent in this run. What sending brings (a producer's next chunk)
+        # waits for the next turn, as before: one turn cannot be hogged.
         try:
-            while self._work or self._dirty:
-                work, self._work = self._work, []
-                for job in work:
-                    job()
-                dirty, self._dirty = self._dirty, []
-                for outbox in dirty:
-                    outbox.flush()
+            work, self._work = self._work, []
+            for job in work:
+                job()
         finally:
             self._call = None
-            if self._work or self._dirty:
-                self._call = self._reactor.callLater(0, self.run)
+            dirty, self._dirty = self._dirty, []
+            for outbox in dirty:
+                outbox.flush()
 
 
 def _socket_of(transport: object) -> socket.socket | None:
