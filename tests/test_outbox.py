@@ -61,6 +61,18 @@ class PushModeTests(SynchronousTestCase):
         self.assertEqual(self.transport.value(), b"direct\r\nfrom the room\r\n")
         self.assertEqual(self.clock.getDelayedCalls(), [])
 
+    def test_work_brought_by_work_runs_next_turn(self) -> None:
+        done: list[str] = []
+
+        def first() -> None:
+            done.append("first")
+            self.flusher.later(lambda: done.append("second"))
+
+        self.flusher.later(first)
+        self.clock.advance(0)
+        self.assertEqual(done, ["first", "second"])
+        self.assertEqual(self.clock.getDelayedCalls(), [])
+
     def test_what_sending_brings_waits_for_the_next_turn(self) -> None:
         turns: list[int] = []
 

@@ -81,6 +81,9 @@ class Flusher:
             dirty, self._dirty = self._dirty, []
             for outbox in dirty:
                 outbox.flush()
+            if self._work and self._call is None:
+                # Work that the work itself brought: the next turn's.
+                self._call = self._reactor.callLater(0, self.run)
 
 
 def _socket_of(transport: object) -> socket.socket | None:
