@@ -25,6 +25,8 @@ TOO_LONG = TooLong()
 class LineSplitter:
     """Turn received chunks into complete lines (without line ends)."""
 
+    __slots__ = ("_after_cr", "_buffer", "_discarding", "max_length")
+
     def __init__(self, max_length: int) -> None:
         self.max_length = max_length
         self._buffer = b""
