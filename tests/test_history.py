@@ -59,6 +59,15 @@ class HistoryStoreTests(SynchronousTestCase):
         self.clock.advance(COMMIT_INTERVAL)
         self.assertEqual(stored(self.path), [("lobby", 1, "chat", "a", text)])
 
+    def test_times_are_stored_to_the_millisecond_as_seconds(self) -> None:
+        self.clock.advance(1_763_800_000.1234)
+        self.history.record("lobby", "chat", "a", "when")
+        self.clock.advance(COMMIT_INTERVAL)
+        with sqlite3.connect(self.path) as connection:
+            (ts,) = connection.execute("SELECT ts FROM messages").fetchone()
+        self.assertIsInstance(ts, float)
+        self.assertAlmostEqual(ts, 1_763_800_000.123, places=6)
+
     def test_many_lines_commit_before_the_interval(self) -> None:
         for i in range(COMMIT_ROWS):
             self.history.record("lobby", "chat", "a", str(i))

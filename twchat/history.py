@@ -116,12 +116,30 @@ def _read_tail(cursor: Any, room: str, keep: int) -> tuple[list[HistoryEntry], s
 def _insert(cursor: Any, batch: str) -> None:
     # One statement and one parameter for the whole batch: SQLite walks the
     # JSON in C, so this thread does not fight the reactor thread for the
-    # GIL row by row (executemany did, and cost the broadcast 15 %).
+    # GIL row by row (executemany did, and cost the broadcast 15 %). Times
+    # come as integer milliseconds (see ``_batch``).
     cursor.execute(
         "INSERT INTO messages (room, seq, ts, kind, sender, text)"
-        " SELECT value->>0, value->>1, value->>2, value->>3, value->>4, value->>5"
-        " FROM json_each(?)",
+        " SELECT value->>0, value->>1, value->>2 / 1000.0, value->>3, value->>4,"
+        " value->>5 FROM json_each(?)",
         (batch,),
+    )
+
+
+_ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"))
+
+
+def _batch(rows: list[HistoryEntry]) -> str:
+    """
+    The rows as one JSON text, made on the reactor thread: the time as
+    integer milliseconds, since a float's repr was the dearest part of it
+    (2.6 -> 1.4 µs a row).
+    """
+    return _ENCODER.encode(
+        [
+            (room, seq, int(ts * 1000), kind, sender, text)
+            for room, seq, ts, kind, sender, text in rows
+        ]
     )
 
 
@@ -300,7 +318,7 @@ class History:
             self.writes.wrote(self._clock.seconds() - started)
             return result
 
-        d = self._run(_insert, json.dumps(rows), what=f"writing {len(rows)} lines")
+        d = self._run(_insert, _batch(rows), what=f"writing {len(rows)} lines")
         return d.addBoth(written)
 
     def prune(self) -> Deferred[None]:
