@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -159,14 +160,27 @@ class Twistd:
         self._reader.join(WAIT)
 
     def wait_for_port(self, port: int) -> None:
+        """
+        Until the server listens on ``port`` and has let go of the probe:
+        a probe it still counted would take a slot from the test's own
+        connections (per-address limits).
+        """
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:
             assert self.process.poll() is None, "".join(self.log)
             try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                return
+                probe = socket.create_connection(("127.0.0.1", port), timeout=1)
             except OSError:
                 time.sleep(0.05)
+                continue
+            with probe:
+                # Our end first; the server's end once it has seen ours.
+                probe.shutdown(socket.SHUT_WR)
+                probe.settimeout(WAIT)
+                with contextlib.suppress(ConnectionResetError):
+                    while probe.recv(65536):
+                        pass
+            return
         raise TimeoutError(f"twistd did not listen on {port}")
 
     def wait_for_log(self, text: str) -> str:
