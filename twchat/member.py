@@ -18,7 +18,8 @@ class Member(Protocol):
     One connected user as the hub and rooms see it.
 
     The core never touches sockets: it hands events to ``send`` and, for a
-    broadcast, bytes rendered once per ``renderer`` to ``deliver``.
+    room's lines, bytes rendered once per ``renderer`` to ``deliver`` (once
+    per reactor turn: all the lines of the turn that are for this member).
     """
 
     #: Empty until the user has registered a nickname.
@@ -43,7 +44,11 @@ class Member(Protocol):
         """Queue bytes already rendered with ``renderer``."""
 
     def send(self, event: Event) -> None:
-        """Render ``event`` for this user and queue it."""
+        """
+        Render ``event`` for this user and queue it, after the lines its
+        room holds for it this turn (``room.catch_up(self)`` first), so
+        that nothing overtakes them.
+        """
 
     def tag_lines(self) -> None:
         """From now on, mark history ids and rooms entered (``/ids``)."""
