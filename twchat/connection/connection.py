@@ -373,6 +373,10 @@ class Connection(Protocol):
             self._handle(line)
         if self._held or self._closing:
             return
+        self._inbox_drained()
+
+    def _inbox_drained(self) -> None:
+        """Nothing waits any more: reading goes on."""
         self._inbox = None
         self._inbox_bytes = 0
         self._resume_reading("flood")
@@ -419,10 +423,7 @@ class Connection(Protocol):
         if self._inbox:
             self._resume = self.server.reactor.callLater(0, self._drain)
         else:
-            # Nothing came meanwhile: nothing to run a turn for.
-            self._inbox = None
-            self._inbox_bytes = 0
-            self._resume_reading("flood")
+            self._inbox_drained()  # nothing came meanwhile: no turn to run
 
     def _refuse_too_long(self) -> None:
         limit = self.config.max_line
