@@ -21,6 +21,7 @@ import resource
 import shutil
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -623,8 +624,9 @@ def _start(
     command: list[str], workdir: str, env: dict[str, str]
 ) -> subprocess.Popen[bytes]:
     # What it says on stderr is kept: a start-up mistake says why.
-    path = Path(tempfile.mkstemp(dir=workdir, suffix=".stderr")[1])
-    with path.open("wb") as errors:
+    fd, name = tempfile.mkstemp(dir=workdir, suffix=".stderr")
+    path = Path(name)
+    with os.fdopen(fd, "wb") as errors:
         process = subprocess.Popen(
             command,
             stdout=subprocess.DEVNULL,
@@ -991,14 +993,6 @@ def check_targets(
     return checks
 
 
-def _median(values: list[float]) -> float:
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    if len(ordered) % 2:
-        return ordered[middle]
-    return (ordered[middle - 1] + ordered[middle]) / 2
-
-
 def paired(
     pairs: list[tuple[Scenario, Scenario]], runs: int
 ) -> dict[str, dict[str, Any]]:
@@ -1027,9 +1021,9 @@ def paired(
             tail.append(round(rb["latency_ms"]["p99"] / ra["latency_ms"]["p99"], 3))
         out[f"{b.name}/{a.name}"] = {
             "deliveries_per_s": speed,
-            "deliveries_per_s_median": round(_median(speed), 3),
+            "deliveries_per_s_median": round(statistics.median(speed), 3),
             "p99": tail,
-            "p99_median": round(_median(tail), 3),
+            "p99_median": round(statistics.median(tail), 3),
             "lost": lost,
         }
     return out
