@@ -136,7 +136,7 @@ static void record_latency(int64_t ns) {
 
 static ssize_t io_send(client_t *c, const char *buf, size_t len);
 static void send_registration(client_t *c, int index);
-static void send_lines(client_t *c, int index, int with_nick);
+static void send_lines(client_t *c, int index, int with_nick, int with_rest);
 
 /* A data line carries "~<send ns>~<sender>~<seq>". */
 static void handle_line(client_t *c, const char *line, size_t len, int64_t now) {
@@ -163,7 +163,7 @@ static void handle_line(client_t *c, const char *line, size_t len, int64_t now) 
         if (c->state == CONNECTED && opt.wait_welcome && memmem(line, len, welcome, strlen(welcome))) {
             /* Logged in: now the room and the ignore list (sent earlier,
                they would answer a prompt the server may ask again). */
-            if (opt.password) send_lines(c, (int)(c - cl), 0);
+            if (opt.password) send_lines(c, (int)(c - cl), 0, 1);
             c->state = opt.rooms ? JOINING : READY;
         }
         else if (c->state == JOINING && len > strlen(in_room) &&
@@ -454,22 +454,16 @@ static void registered_transport(client_t *c, int index) {
 /* The nickname, then the room and the ignore list (with --password: once
    logged in). */
 static void send_registration(client_t *c, int index) {
-    if (!opt.send_nick) return;
-    if (opt.password) {
-        char out[64];
-        int n = snprintf(out, sizeof out, "%s%05d\r\n", c->is_sender ? "s" : "c", index);
-        if (io_send(c, out, n) != n) die("send nick");
-        return;
-    }
-    send_lines(c, index, 1);
+    if (opt.send_nick) send_lines(c, index, 1, !opt.password);
 }
 
-static void send_lines(client_t *c, int index, int with_nick) {
+/* Any of: the nickname; the room and the ignore list. */
+static void send_lines(client_t *c, int index, int with_nick, int with_rest) {
     char nick[32], join[32], ignore[32], out[192];
     int a = with_nick ? snprintf(nick, sizeof nick, "%s%05d", c->is_sender ? "s" : "c", index)
                       : 0;
-    int b = opt.rooms ? snprintf(join, sizeof join, "/join r%d", room_of(index)) : 0;
-    int d = opt.ignore && !c->is_sender
+    int b = with_rest && opt.rooms ? snprintf(join, sizeof join, "/join r%d", room_of(index)) : 0;
+    int d = with_rest && opt.ignore && !c->is_sender
                 ? snprintf(ignore, sizeof ignore, "/ignore z%05d", index)
                 : 0;
     int n;
