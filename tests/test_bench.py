@@ -10,27 +10,29 @@ from xml.etree import ElementTree
 
 import pytest
 
+from .support.proc import run
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
 def _bench(*args: str, timeout: float) -> subprocess.CompletedProcess[str]:
     """``bench/run.py --quick ARGS``, which must succeed."""
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "run.py"), "--quick", *args],
-        capture_output=True,
-        text=True,
+    done = run(
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        "--quick",
+        *args,
         timeout=timeout,
-        check=False,
     )
-    assert run.returncode == 0, run.stderr
-    return run
+    assert done.returncode == 0, done.stderr
+    return done
 
 
 @pytest.mark.timeout(300)
 def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
     charts = tmp_path / "charts"
-    run = _bench(
+    done = _bench(
         "--servers",
         "twchat,textbook,threaded,climit",
         "--out",
@@ -97,17 +99,17 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         # Every receiver ignoring someone, 1000 bans: still every line.
         assert ours["delivered"] == ours["expected"] > 0
         assert ours["gaps"] == ours["reordered"] == 0
-    assert "- moderated (ignores, 1000 bans) / throughput" in run.stdout
+    assert "- moderated (ignores, 1000 bans) / throughput" in done.stdout
     assert "deliveries_per_s twchat/textbook" in report["ratios"]["throughput"]
     # Every figure is also a ratio to the C limit (bench/peers/climit.c).
     assert report["ratios"]["throughput"]["deliveries_per_s twchat/climit"] > 0
-    assert "| throughput | twchat" in run.stdout
-    assert "nothing lost" in run.stdout
+    assert "| throughput | twchat" in done.stdout
+    assert "nothing lost" in done.stdout
     # A quick run judges only what it can: every line delivered.
     for what, target in report["targets"].items():
         assert target["pass"] is (True if what.endswith("nothing lost") else None)
-    assert "- INFO throughput >= 1.0x textbook:" in run.stdout
-    assert "- INFO throughput >= 0.8x the C limit:" in run.stdout
+    assert "- INFO throughput >= 1.0x textbook:" in done.stdout
+    assert "- INFO throughput >= 0.8x the C limit:" in done.stdout
     # The pictures: SVG files that parse, naming what they show.
     for name, shows in (
         ("throughput.svg", "tls"),
@@ -119,13 +121,13 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         text = " ".join(svg.itertext())
         assert "twchat" in text
         assert shows in text
-        assert f"chart: {charts / name}" in run.stderr
+        assert f"chart: {charts / name}" in done.stderr
 
 
 @pytest.mark.timeout(120)
 def test_paired_runs_give_each_pair_and_the_median(tmp_path: Path) -> None:
     out = tmp_path / "pairs.json"
-    run = _bench(
+    done = _bench(
         "--paired", "throughput:metrics", "--runs", "2", "--out", str(out), timeout=110
     )
     found = json.loads(out.read_text())["paired"]["metrics/throughput"]
@@ -134,18 +136,13 @@ def test_paired_runs_give_each_pair_and_the_median(tmp_path: Path) -> None:
     low, high = sorted(found["deliveries_per_s"])
     assert found["deliveries_per_s_median"] == round((low + high) / 2, 3)
     assert found["lost"] == 0
-    assert "- metrics/throughput: deliveries/s median" in run.stdout
+    assert "- metrics/throughput: deliveries/s median" in done.stdout
 
 
 @pytest.mark.parametrize("extra", [[], ["--moderated"]], ids=["plain", "moderated"])
 def test_micro_benchmark_delivers_everything(extra: list[str]) -> None:
     # --moderated also checks its bans were loaded and its ignores confirmed.
-    run = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "micro.py"), "--reps", "1", *extra],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert run.returncode == 0, run.stderr
-    assert "for 2000 lines x 99 receivers (best of 1)" in run.stdout
+    micro = str(ROOT / "bench" / "micro.py")
+    done = run(sys.executable, micro, "--reps", "1", *extra, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "for 2000 lines x 99 receivers (best of 1)" in done.stdout

@@ -20,7 +20,7 @@ import pytest
 from .support import WAIT
 from .support.fakes import client_frame, server_frames
 from .support.net import free_port
-from .support.proc import Twistd, User, cpu_seconds, rss_kib
+from .support.proc import Twistd, User, closed_within, cpu_seconds, rss_kib
 
 UPGRADE = (
     "GET /ws HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
@@ -83,18 +83,6 @@ def web(tmp_path: Path) -> Iterator[WebServer]:
         yield WebServer(server, port, web_port)
 
 
-def _closed_within(sock: socket.socket, seconds: float) -> float:
-    """Read and drop until the server closes; how long that took."""
-    started = time.monotonic()
-    sock.settimeout(seconds)
-    try:
-        while sock.recv(65536):
-            pass
-    except ConnectionResetError:
-        pass
-    return time.monotonic() - started
-
-
 def test_a_fragmented_20_mib_message_with_pongs_is_cut_at_once(
     web: WebServer,
 ) -> None:
@@ -112,7 +100,7 @@ def test_a_fragmented_20_mib_message_with_pongs_is_cut_at_once(
             sent += 4096
     except OSError:
         pass  # closed under us, as it should be
-    took = _closed_within(sock, WAIT)
+    took = closed_within(sock, WAIT)
     assert time.monotonic() - started < 3.0
     assert took < 3.0
     # What sendall accepted includes both kernels' socket buffers (several
@@ -164,7 +152,7 @@ def test_partial_requests_are_bounded_in_number_and_time(web: WebServer) -> None
             with contextlib.suppress(OSError):
                 sock.sendall(b"X-Dribble: 1\r\n")
         time.sleep(0.5)  # the attack's pace, not a wait for the server
-    durations = [_closed_within(sock, WAIT) for sock in socks[:16]]
+    durations = [closed_within(sock, WAIT) for sock in socks[:16]]
     assert time.monotonic() - started < 3.0 + 2.0  # --web-request-timeout 3
     assert max(durations) < 5.0
     # The chat port was never starved.

@@ -97,6 +97,16 @@ def at_prompt(port: int) -> User:
     return user
 
 
+def closed_within(sock: socket.socket, seconds: float) -> float:
+    """Read and drop until the server closes; how long that took."""
+    started = time.monotonic()
+    sock.settimeout(seconds)
+    with contextlib.suppress(ConnectionResetError):
+        while sock.recv(65536):
+            pass
+    return time.monotonic() - started
+
+
 def guest(port: int, nick: str) -> User:
     """A guest called ``nick``, the welcome read."""
     user = at_prompt(port)
@@ -176,10 +186,7 @@ class Twistd:
             with probe:
                 # Our end first; the server's end once it has seen ours.
                 probe.shutdown(socket.SHUT_WR)
-                probe.settimeout(WAIT)
-                with contextlib.suppress(ConnectionResetError):
-                    while probe.recv(65536):
-                        pass
+                closed_within(probe, WAIT)
             return
         raise TimeoutError(f"twistd did not listen on {port}")
 
