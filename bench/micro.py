@@ -16,6 +16,11 @@ repeat exactly: a way to tell a real hot-path cost from run-to-run noise.
 bans and every user but the last ignores the last one (who never speaks),
 so each line goes through the room's ban and ignore bookkeeping; the
 deliveries are the same, so the instruction counts compare directly.
+
+``--history`` prices history on the reactor thread: every line is recorded
+(kept in memory, buffered, encoded into its batch) and the batches go to a
+pool that drops them, since the database thread's work is not the
+reactor's.
 """
 
 from __future__ import annotations
@@ -24,12 +29,16 @@ import argparse
 import itertools
 import sys
 import time
+from typing import Any
 
 from twisted.internet.address import IPv4Address
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
+from twchat.backend.memory import MemoryBackend
 from twchat.config import ChatConfig
+from twchat.history import History
 from twchat.moderation.masks import parse_mask
 from twchat.moderation.memory import MemoryModeration
 from twchat.moderation.state import Sanction, ban_field, room_scope
@@ -52,11 +61,40 @@ def _banned(room: str) -> MemoryModeration:
     return store
 
 
+class _NoRows:
+    """A cursor on an empty database that writes nowhere."""
+
+    def execute(self, *args: object) -> None:
+        pass
+
+    def executemany(self, *args: object) -> None:
+        pass
+
+    def fetchall(self) -> list[Any]:
+        return []
+
+    def fetchone(self) -> None:
+        return None
+
+
+class _DroppingPool:
+    """Runs each interaction at once on a cursor that keeps nothing."""
+
+    def runInteraction(self, interaction: Any, *args: Any) -> Deferred[Any]:
+        return succeed(interaction(_NoRows(), *args))
+
+    def close(self) -> None:
+        pass
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
     parser.add_argument(
         "--moderated", action="store_true", help="1000 bans, everyone ignoring one"
+    )
+    parser.add_argument(
+        "--history", action="store_true", help="every line recorded (no disk)"
     )
     args = parser.parse_args(argv)
     clock = Clock()
@@ -64,7 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         flood_rate=0, max_recvq=10**7, max_clients=USERS + 1, max_per_ip=0
     )
     moderation = _banned(config.default_room) if args.moderated else None
-    server = ChatServer(clock, config, moderation=moderation)
+    backend = None
+    if args.history:
+        history = History(clock, _DroppingPool())
+        backend = MemoryBackend(config.default_room, history)
+    server = ChatServer(clock, config, backend=backend, moderation=moderation)
     server.start()
     factory = server.tcp_factory()
     ports = itertools.count(40000)

@@ -82,6 +82,22 @@ class HistoryStoreTests(SynchronousTestCase):
         self.assertEqual(len(self.history.recent("lobby", 50)), 5)
         self.assertEqual(self.history.recent("nowhere", 5), [])
 
+    def test_a_tail_is_read_across_commits_with_its_oldest_topic(self) -> None:
+        self.history.record("lobby", "topic", "op", "long ago")
+        for i in range(3):
+            for j in range(3):
+                self.history.record("lobby", "chat", "a", f"{i}.{j}")
+            self.clock.advance(COMMIT_INTERVAL)  # one row per commit
+        self.assertEqual(len(stored(self.path)), 10)
+        again = History(self.clock, SyncPool(self.path), keep=4)
+        self.successResultOf(again.load("lobby"))
+        self.assertEqual(
+            [(e.seq, e.text) for e in again.recent("lobby", 10)],
+            [(7, "1.2"), (8, "2.0"), (9, "2.1"), (10, "2.2")],
+        )
+        self.assertEqual(again.topic("lobby"), "long ago")
+        self.assertEqual(again.record("lobby", "chat", "a", "next"), 11)
+
     def test_a_restart_picks_up_where_it_left(self) -> None:
         for i in range(7):
             self.history.record("lobby", "chat", "a", str(i))
@@ -90,7 +106,7 @@ class HistoryStoreTests(SynchronousTestCase):
         again = History(self.clock, SyncPool(self.path), 3)
         self.successResultOf(again.load("lobby"))
         self.assertEqual([e.text for e in again.recent("lobby", 5)], ["4", "5", "6"])
-        self.assertEqual(again.record("lobby", "chat", "a", "next").seq, 8)
+        self.assertEqual(again.record("lobby", "chat", "a", "next"), 8)
 
     def test_only_live_rooms_and_a_few_more_stay_in_memory(self) -> None:
         history = History(self.clock, self.pool, keep=5, cached=2)
@@ -109,7 +125,7 @@ class HistoryStoreTests(SynchronousTestCase):
         self.assertEqual(
             [e.text for e in history.recent("room0", 5)], ["said in room0"]
         )
-        self.assertEqual(history.record("room0", "chat", "a", "again").seq, 2)
+        self.assertEqual(history.record("room0", "chat", "a", "again"), 2)
         # Live rooms are never dropped, however many others come and go.
         history.retain("room0")
         for i in range(10, 20):
@@ -124,7 +140,7 @@ class HistoryStoreTests(SynchronousTestCase):
         history = History(self.clock, self.pool, keep=5)
         self.successResultOf(history.load("lost"))
         self.assertFalse(history.available)
-        self.assertEqual(history.record("lost", "chat", "a", "hi").seq, 0)
+        self.assertEqual(history.record("lost", "chat", "a", "hi"), 0)
         self.assertEqual([e.text for e in history.recent("lost", 5)], ["hi"])
         self.pool.failing = False
         history.commit()
@@ -174,14 +190,35 @@ class SchemaTests(SynchronousTestCase):
             for statement in MIGRATIONS[1]:
                 connection.execute(statement)
             connection.execute("PRAGMA user_version = 1")
-            connection.execute(
-                "INSERT INTO messages VALUES ('lobby', 1, 0.0, 'chat', 'old', 'kept')"
+            connection.executemany(
+                "INSERT INTO messages VALUES (?, ?, ?, ?, ?, ?)",
+                [
+                    ("lobby", 1, 0.0, "topic", "op", "first topic"),
+                    ("lobby", 2, 1.5, "chat", "old", "kept"),
+                    ("lobby", 3, 2.25, "topic", "op", "last topic"),
+                    ("games", 1, 3.0, "action", "bob", "waves"),
+                ],
             )
         prepare_history(str(path))
         history = History(Clock(), SyncPool(path), keep=10)
         self.successResultOf(history.load("lobby"))
-        self.assertEqual([e.text for e in history.recent("lobby", 10)], ["kept"])
-        self.assertEqual(history.record("lobby", "chat", "new", "next").seq, 2)
+        self.assertEqual(
+            [(e.seq, e.ts, e.text) for e in history.recent("lobby", 10)],
+            [(1, 0.0, "first topic"), (2, 1.5, "kept"), (3, 2.25, "last topic")],
+        )
+        self.assertEqual(history.topic("lobby"), "last topic")
+        self.assertEqual(history.record("lobby", "chat", "new", "next"), 4)
+        history.commit()
+        self.assertEqual(
+            stored(path),
+            [
+                ("games", 1, "action", "bob", "waves"),
+                ("lobby", 1, "topic", "op", "first topic"),
+                ("lobby", 2, "chat", "old", "kept"),
+                ("lobby", 3, "topic", "op", "last topic"),
+                ("lobby", 4, "chat", "new", "next"),
+            ],
+        )
         with sqlite3.connect(path) as connection:
             (version,) = connection.execute("PRAGMA user_version").fetchone()
             indexes = connection.execute(
@@ -189,7 +226,7 @@ class SchemaTests(SynchronousTestCase):
             ).fetchall()
             (mode,) = connection.execute("PRAGMA journal_mode").fetchone()
         self.assertEqual(version, SCHEMA_VERSION)
-        self.assertIn(("messages_ts",), indexes)
+        self.assertIn(("history_ts",), indexes)
         self.assertEqual(mode, "wal")
 
 

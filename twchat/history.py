@@ -9,8 +9,10 @@ nobody is in keep their lines in memory only in a small cache
 (``CACHED_ROOMS``): memory follows the live rooms, not every room ever
 used. Writes go through ``twisted.enterprise.adbapi`` with a single
 connection (one writer keeps the order), grouped into one transaction per
-``COMMIT_INTERVAL`` or ``COMMIT_ROWS`` lines. After a ``kill -9`` at most
-the last interval is missing; a clean shutdown writes everything.
+``COMMIT_INTERVAL`` or ``COMMIT_ROWS`` lines, in which each room's lines
+are one row (a JSON array; the ``messages`` view shows them a line a row).
+After a ``kill -9`` at most the last interval is missing; a clean shutdown
+writes everything.
 """
 
 from __future__ import annotations
@@ -56,8 +58,8 @@ class HistoryEntry(NamedTuple):
     """
     One stored line. ``kind`` is chat, action or topic.
 
-    A tuple, in the table's column order: cheap to make on the broadcast
-    path, and handed to ``executemany`` as it is.
+    What ``recent`` gives. Lines are kept as plain ``_Row`` tuples and only
+    made into entries when read, since most are never replayed.
     """
 
     room: str
@@ -66,6 +68,17 @@ class HistoryEntry(NamedTuple):
     kind: str
     sender: str
     text: str
+
+
+#: A line as kept in memory (in its room's tail) and written (in its room's
+#: row): sequence number, time in integer milliseconds, kind, sender, text.
+#: Built with one tuple display on the broadcast path and encoded as it is.
+_Row = tuple[int, int, str, str, str]
+
+
+def _entry(room: str, row: _Row) -> HistoryEntry:
+    seq, ms, kind, sender, text = row
+    return HistoryEntry(room, seq, ms / 1000, kind, sender, text)
 
 
 class RoomHistory(Protocol):
@@ -93,65 +106,81 @@ class Pool(Protocol):
     def close(self) -> None: ...
 
 
-def _read_tail(cursor: Any, room: str, keep: int) -> tuple[list[HistoryEntry], str]:
+def _read_tail(cursor: Any, room: str, keep: int) -> tuple[list[_Row], str]:
     """
     A room's last ``keep`` lines, oldest first, and its topic: the last
     one set, however long ago (runs on the pool's thread).
     """
     cursor.execute(
-        "SELECT room, seq, ts, kind, sender, text FROM messages"
-        " WHERE room = ? ORDER BY seq DESC LIMIT ?",
-        (room, keep),
+        "SELECT lines FROM history WHERE room = ? ORDER BY last DESC", (room,)
     )
-    tail = [HistoryEntry._make(row) for row in reversed(cursor.fetchall())]
-    cursor.execute(
-        "SELECT text FROM messages WHERE room = ? AND kind = 'topic'"
-        " ORDER BY seq DESC LIMIT 1",
-        (room,),
-    )
+    newest_first: list[list[_Row]] = []
+    count = 0
+    while count < keep:
+        found = cursor.fetchone()  # adbapi's cursor is not iterable
+        if found is None:
+            break
+        rows = [tuple(row) for row in json.loads(found[0])]
+        newest_first.append(rows)
+        count += len(rows)
+    tail = [row for rows in reversed(newest_first) for row in rows]
+    cursor.execute("SELECT text FROM topics WHERE room = ?", (room,))
     found = cursor.fetchone()
-    return tail, found[0] if found else ""
+    return tail[-keep:] if keep else [], found[0] if found else ""
 
 
-def _insert(cursor: Any, batch: str) -> None:
-    # One statement and one parameter for the whole batch: SQLite walks the
-    # JSON in C, so this thread does not fight the reactor thread for the
-    # GIL row by row (executemany did, and cost the broadcast 15 %). Times
-    # come as integer milliseconds (see ``_batch``).
-    cursor.execute(
-        "INSERT INTO messages (room, seq, ts, kind, sender, text)"
-        " SELECT value->>0, value->>1, value->>2 / 1000.0, value->>3, value->>4,"
-        " value->>5 FROM json_each(?)",
-        (batch,),
-    )
+#: One commit's rows of one room: (room, first seq, last seq, time of the
+#: last line in seconds, the lines as JSON).
+_Batch = tuple[str, int, int, float, str]
+
+
+def _insert(cursor: Any, batches: list[_Batch], topics: list[tuple[str, str]]) -> None:
+    # A row per room per commit, its lines already one JSON text (made on
+    # the reactor thread, see ``_batches``): SQLite copies it and is done.
+    cursor.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?)", batches)
+    cursor.executemany("INSERT OR REPLACE INTO topics VALUES (?, ?)", topics)
 
 
 _ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"))
 
 
-def _batch(rows: list[HistoryEntry]) -> str:
+def _batches(pending: dict[str, list[_Row]]) -> list[_Batch]:
     """
-    The rows as one JSON text, made on the reactor thread: the time as
-    integer milliseconds, since a float's repr was the dearest part of it
-    (2.6 -> 1.4 µs a row).
+    Each room's waiting rows as one JSON text, straight from the kept
+    tuples. Their time is in integer milliseconds because a float's repr
+    was the dearest part of the text.
     """
-    return _ENCODER.encode(
-        [
-            (room, seq, int(ts * 1000), kind, sender, text)
-            for room, seq, ts, kind, sender, text in rows
-        ]
-    )
+    return [
+        (room, rows[0][0], rows[-1][0], rows[-1][1] / 1000, _ENCODER.encode(rows))
+        for room, rows in pending.items()
+    ]
 
 
 def _prune(cursor: Any, older_than: float | None, max_rows: int) -> None:
+    # A row goes when its newest line is past the limit; a row straddling
+    # the row limit is rewritten without its oldest lines. Age is kept to
+    # within a commit interval, the span of one row.
     if older_than is not None:
-        cursor.execute("DELETE FROM messages WHERE ts < ?", (older_than,))
-    if max_rows:
+        cursor.execute("DELETE FROM history WHERE ts < ?", (older_than,))
+    if not max_rows:
+        return
+    cursor.execute(
+        "WITH cut AS (SELECT room, max(last) - ? AS upto FROM history GROUP BY room)"
+        " DELETE FROM history WHERE last <="
+        " (SELECT upto FROM cut WHERE cut.room = history.room)",
+        (max_rows,),
+    )
+    cursor.execute(
+        "SELECT h.room, h.last, h.lines, c.upto FROM history AS h JOIN"
+        " (SELECT room, max(last) - ? AS upto FROM history GROUP BY room) AS c"
+        " ON h.room = c.room WHERE h.first <= c.upto",
+        (max_rows,),
+    )
+    for room, last, lines, upto in cursor.fetchall():
+        kept = [row for row in json.loads(lines) if row[0] > upto]
         cursor.execute(
-            "DELETE FROM messages WHERE rowid IN (SELECT rowid FROM ("
-            " SELECT rowid, ROW_NUMBER() OVER (PARTITION BY room ORDER BY seq DESC)"
-            " AS n FROM messages) WHERE n > ?)",
-            (max_rows,),
+            "UPDATE history SET first = ?, lines = ? WHERE room = ? AND last = ?",
+            (kept[0][0], _ENCODER.encode(kept), room, last),
         )
 
 
@@ -182,7 +211,7 @@ class History:
         self.max_rows = max_rows
         self._cached = cached
         #: Loaded rooms: their last lines and last sequence number.
-        self._tails: dict[str, deque[HistoryEntry]] = {}
+        self._tails: dict[str, deque[_Row]] = {}
         self._seqs: dict[str, int] = {}
         #: Loaded rooms' topics: the last set, kept with their history.
         self._topics: dict[str, str] = {}
@@ -191,10 +220,14 @@ class History:
         self._live: set[str] = set()
         self._cache: OrderedDict[str, None] = OrderedDict()
         self._loading: dict[str, Deferred[None]] = {}
-        self._buffer: list[HistoryEntry] = []
+        #: Lines waiting for the next commit, by room, and their count.
+        self._pending: dict[str, list[_Row]] = {}
+        self._pending_count = 0
+        #: Topics set since the last commit, by room.
+        self._new_topics: dict[str, str] = {}
         self._writing = 0
         #: For --metrics: lines waiting, and the commits' time.
-        self.writes = WriteStats(lambda: len(self._buffer) + self._writing)
+        self.writes = WriteStats(lambda: self._pending_count + self._writing)
         self._commit_call: IDelayedCall | None = None
         self._in_flight: set[Deferred[Any]] = set()
         self._failing = pool is None
@@ -234,12 +267,12 @@ class History:
         loading.addBoth(lambda _: done.callback(None))
         return done
 
-    def _loaded(self, read: tuple[list[HistoryEntry], str] | None, room: str) -> None:
+    def _loaded(self, read: tuple[list[_Row], str] | None, room: str) -> None:
         if read is None:
             return  # could not be read (logged): the room has no past here
         tail, self._topics[room] = read
         self._tails[room] = deque(tail, maxlen=self.keep)
-        self._seqs[room] = tail[-1].seq if tail else 0
+        self._seqs[room] = tail[-1][0] if tail else 0
         if room not in self._live:
             self._keep_cached(room)
 
@@ -271,54 +304,67 @@ class History:
         """The topic last set in a loaded room ("" if none ever was)."""
         return self._topics.get(room, "")
 
-    def record(self, room: str, kind: str, sender: str, text: str) -> HistoryEntry:
-        """Keep one line of ``room``; it reaches the disk within an interval."""
+    def record(self, room: str, kind: str, sender: str, text: str) -> int:
+        """
+        Keep one line of ``room``; it reaches the disk within an interval.
+        Its id (sequence number in the room) is returned: 0 when it is kept
+        in memory only.
+        """
         if self._pool is None or self._closed:
-            return HistoryEntry(room, 0, self._clock.seconds(), kind, sender, text)
+            return 0
+        ms = int(self._clock.seconds() * 1000)
         seq = self._seqs.get(room)
         if seq is None:
             # Its past could not be read: without the last sequence number
             # a write would collide with a stored line; keep it in memory.
-            entry = HistoryEntry(room, 0, self._clock.seconds(), kind, sender, text)
-            self._tails.setdefault(room, deque(maxlen=self.keep)).append(entry)
-            return entry
+            self._tails.setdefault(room, deque(maxlen=self.keep)).append(
+                (0, ms, kind, sender, text)
+            )
+            return 0
         seq += 1
         self._seqs[room] = seq
-        entry = HistoryEntry(room, seq, self._clock.seconds(), kind, sender, text)
-        self._tails[room].append(entry)
+        row = (seq, ms, kind, sender, text)
+        self._tails[room].append(row)
         if kind == "topic":
-            self._topics[room] = text
-        self._buffer.append(entry)
-        if len(self._buffer) >= COMMIT_ROWS:
+            self._topics[room] = self._new_topics[room] = text
+        pending = self._pending.get(room)
+        if pending is None:
+            self._pending[room] = [row]
+        else:
+            pending.append(row)
+        self._pending_count += 1
+        if self._pending_count >= COMMIT_ROWS:
             self.commit()
         elif self._commit_call is None:
             self._commit_call = self._clock.callLater(COMMIT_INTERVAL, self.commit)
-        return entry
+        return seq
 
     def recent(self, room: str, count: int) -> list[HistoryEntry]:
         """The last ``count`` lines of ``room`` (at most ``keep``), oldest first."""
         tail = self._tails.get(room)
         if not tail or count <= 0:
             return []
-        return list(tail)[-count:]
+        return [_entry(room, row) for row in list(tail)[-count:]]
 
     def commit(self) -> Deferred[None]:
         """Write what is waiting, in one transaction."""
         if self._commit_call is not None and self._commit_call.active():
             self._commit_call.cancel()
         self._commit_call = None
-        if not self._buffer or self._pool is None:
+        if not self._pending or self._pool is None:
             return succeed(None)
-        rows, self._buffer = self._buffer, []
-        self._writing += len(rows)
+        pending, self._pending = self._pending, {}
+        topics, self._new_topics = list(self._new_topics.items()), {}
+        lines, self._pending_count = self._pending_count, 0
+        self._writing += lines
         started = self._clock.seconds()
 
         def written(result: object) -> object:
-            self._writing -= len(rows)
+            self._writing -= lines
             self.writes.wrote(self._clock.seconds() - started)
             return result
 
-        d = self._run(_insert, _batch(rows), what=f"writing {len(rows)} lines")
+        d = self._run(_insert, _batches(pending), topics, what=f"writing {lines} lines")
         return d.addBoth(written)
 
     def prune(self) -> Deferred[None]:

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
+from twisted.enterprise import adbapi
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import ConnectionDone, ConnectionLost
@@ -209,6 +210,10 @@ class SyncHasher(Hasher):
 class SyncPool:
     """adbapi's ConnectionPool, but run at once on one SQLite connection."""
 
+    #: What adbapi.Transaction asks of its pool.
+    reconnect = False
+    noisy = False
+
     def __init__(self, path: Path) -> None:
         self.connection = sqlite3.connect(path)
         self.failing = False
@@ -217,7 +222,9 @@ class SyncPool:
     def runInteraction(self, interaction: Any, *args: Any) -> Deferred[Any]:
         if self.failing:
             return fail(sqlite3.OperationalError("database or disk is full"))
-        cursor = self.connection.cursor()
+        # adbapi's own cursor wrapper: only what it relays works here too
+        # (it is not iterable, for one).
+        cursor = adbapi.Transaction(self, self.connection)
         result = interaction(cursor, *args)
         self.connection.commit()
         return succeed(result)

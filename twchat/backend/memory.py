@@ -230,11 +230,7 @@ class MemoryBackend:
 
     def post(self, conn: str, room: str, kind: str, nick: str, text: str) -> None:
         # Recorded first: the live line carries its history id.
-        id = (
-            0
-            if self.history is None
-            else self.history.record(room, kind, nick, text).seq
-        )
+        id = 0 if self.history is None else self.history.record(room, kind, nick, text)
         event = Chat(nick, text, id) if kind == "chat" else Action(nick, text, id)
         self._tell(room, event, conn)
 
@@ -243,7 +239,7 @@ class MemoryBackend:
         state.topic = text
         id = 0
         if self.history is not None:
-            id = self.history.record(room, "topic", nick, text).seq
+            id = self.history.record(room, "topic", nick, text)
         self._tell(room, Topic(state.name, text, setter=nick, id=id), conn)
         return succeed(None)
 
