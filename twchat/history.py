@@ -129,7 +129,7 @@ def _read_tail(cursor: Any, room: str, keep: int) -> tuple[list[_Row], str]:
     tail = [row for rows in reversed(newest_first) for row in rows]
     cursor.execute("SELECT text FROM topics WHERE room = ?", (room,))
     found = cursor.fetchone()
-    return tail[-keep:] if keep else [], found[0] if found else ""
+    return tail[-keep:], found[0] if found else ""
 
 
 #: One commit's rows of one room: (room, first seq, last seq, time of the
@@ -159,6 +159,10 @@ def _batches(pending: dict[str, list[_Row]]) -> list[_Batch]:
     ]
 
 
+#: Each room's newest line number less the lines it keeps: the last one to go.
+_CUTS = "SELECT room, max(last) - ? AS upto FROM history GROUP BY room"
+
+
 def _prune(cursor: Any, older_than: float | None, max_rows: int) -> None:
     # A row goes when its newest line is past the limit; a row straddling
     # the row limit is rewritten without its oldest lines. Age is kept to
@@ -168,15 +172,13 @@ def _prune(cursor: Any, older_than: float | None, max_rows: int) -> None:
     if not max_rows:
         return
     cursor.execute(
-        "WITH cut AS (SELECT room, max(last) - ? AS upto FROM history GROUP BY room)"
-        " DELETE FROM history WHERE last <="
+        f"WITH cut AS ({_CUTS}) DELETE FROM history WHERE last <="
         " (SELECT upto FROM cut WHERE cut.room = history.room)",
         (max_rows,),
     )
     cursor.execute(
-        "SELECT h.room, h.last, h.lines, c.upto FROM history AS h JOIN"
-        " (SELECT room, max(last) - ? AS upto FROM history GROUP BY room) AS c"
-        " ON h.room = c.room WHERE h.first <= c.upto",
+        f"SELECT h.room, h.last, h.lines, c.upto FROM history AS h JOIN ({_CUTS})"
+        " AS c ON h.room = c.room WHERE h.first <= c.upto",
         (max_rows,),
     )
     for room, last, lines, upto in cursor.fetchall():
