@@ -137,288 +137,151 @@ class Scenario:
 #: first commit to sway a paired ratio by a fifth; 5000 take 0.6-0.8 s.
 FLAT_OUT = 5000
 
-FULL = [
-    Scenario(
-        "throughput",
-        100,
-        10,
-        lines=FLAT_OUT,
-        what=f"100 clients, 10 x {FLAT_OUT} lines flat out",
+#: Each load, at full size and at --quick size. A scenario is a load and
+#: what it switches on, so the two scenarios of a pair carry the same load.
+_LOADS: dict[str, tuple[dict[str, Any], dict[str, Any]]] = {
+    "throughput": (
+        {"clients": 100, "senders": 10, "lines": FLAT_OUT},
+        {"clients": 50, "senders": 5, "lines": 400},
     ),
-    Scenario(
-        "latency",
-        100,
-        10,
-        rate=1000,
-        duration=3,
-        what="100 clients, 1000 lines/s for 3 s",
+    "latency": (
+        {"clients": 100, "senders": 10, "rate": 1000, "duration": 3},
+        {"clients": 50, "senders": 5, "rate": 500, "duration": 1},
     ),
-    Scenario("crowd", 2000, 2, rate=20, duration=3, what="2000 clients, 20 lines/s"),
-    Scenario("scale", 10000, 1, lines=1, what="10,000 clients, one line to all"),
-    Scenario(
+    "crowd": (
+        {"clients": 2000, "senders": 2, "rate": 20, "duration": 3},
+        {"clients": 500, "senders": 2, "rate": 20, "duration": 1},
+    ),
+    "scale": (
+        {"clients": 10000, "senders": 1, "lines": 1},
+        {"clients": 1000, "senders": 1, "lines": 1},
+    ),
+    "rooms": (
+        {"clients": 1000, "senders": 50, "lines": 200, "rooms": 50},
+        {"clients": 200, "senders": 10, "lines": 100, "rooms": 10},
+    ),
+}
+_MODERATED = {"ignore": True, "bans": 1000}
+
+#: Name, load, what is switched on, and what it is.
+_SCENARIOS: list[tuple[str, str, dict[str, Any], str]] = [
+    ("throughput", "throughput", {}, f"100 clients, 10 x {FLAT_OUT} lines flat out"),
+    ("latency", "latency", {}, "100 clients, 1000 lines/s for 3 s"),
+    ("crowd", "crowd", {}, "2000 clients, 20 lines/s"),
+    ("scale", "scale", {}, "10,000 clients, one line to all"),
+    (
         "rooms",
-        1000,
-        50,
-        lines=200,
-        rooms=50,
-        what="1000 clients in 50 rooms, one sender per room x 200 lines flat out",
+        "rooms",
+        {},
+        "1000 clients in 50 rooms, one sender per room x 200 lines flat out",
     ),
-    Scenario(
+    (
         "history",
-        100,
-        10,
-        lines=FLAT_OUT,
-        history=True,
-        what="the throughput load with SQLite history on",
+        "throughput",
+        {"history": True},
+        "the throughput load with SQLite history on",
     ),
-    Scenario(
+    (
         "websocket",
-        100,
-        10,
-        lines=FLAT_OUT,
-        websocket=True,
-        what="the throughput load with every client a browser (WebSocket)",
+        "throughput",
+        {"websocket": True},
+        "the throughput load with every client a browser (WebSocket)",
     ),
-    Scenario(
+    (
         "websocket-latency",
-        100,
-        10,
-        rate=1000,
-        duration=3,
-        websocket=True,
-        what="the latency load with every client a browser (WebSocket)",
+        "latency",
+        {"websocket": True},
+        "the latency load with every client a browser (WebSocket)",
     ),
-    Scenario(
+    (
         "tls",
-        100,
-        10,
-        lines=FLAT_OUT,
-        tls=True,
-        what="the throughput load with every client on TLS",
+        "throughput",
+        {"tls": True},
+        "the throughput load with every client on TLS",
     ),
-    Scenario(
+    (
         "tls-latency",
-        100,
-        10,
-        rate=1000,
-        duration=3,
-        tls=True,
-        what="the latency load with every client on TLS",
+        "latency",
+        {"tls": True},
+        "the latency load with every client on TLS",
     ),
-    Scenario(
+    (
         "cluster",
-        100,
-        10,
-        lines=FLAT_OUT,
-        nodes=2,
-        what="the throughput load on two nodes sharing Redis, half on each",
+        "throughput",
+        {"nodes": 2},
+        "the throughput load on two nodes sharing Redis, half on each",
     ),
-    Scenario(
+    (
         "cluster-latency",
-        100,
-        10,
-        rate=1000,
-        duration=3,
-        nodes=2,
-        what="the latency load on two nodes sharing Redis, half on each",
+        "latency",
+        {"nodes": 2},
+        "the latency load on two nodes sharing Redis, half on each",
     ),
-    Scenario(
+    (
         "cluster-history",
-        100,
-        10,
-        lines=FLAT_OUT,
-        nodes=2,
-        history=True,
-        what="the cluster load with history on (kept in Redis streams)",
+        "throughput",
+        {"nodes": 2, "history": True},
+        "the cluster load with history on (kept in Redis streams)",
     ),
-    Scenario(
+    (
         "logins",
-        100,
-        10,
-        rate=1000,
-        duration=3,
-        failed_logins=20,
-        what="the latency load while 20 logins a second fail",
+        "latency",
+        {"failed_logins": 20},
+        "the latency load while 20 logins a second fail",
     ),
-    Scenario(
+    (
         "logins-throughput",
-        100,
-        10,
-        lines=FLAT_OUT,
-        failed_logins=20,
-        what="the throughput load while 20 logins a second fail",
+        "throughput",
+        {"failed_logins": 20},
+        "the throughput load while 20 logins a second fail",
     ),
-    Scenario(
+    (
         "metrics",
-        100,
-        10,
-        lines=FLAT_OUT,
-        metrics=True,
-        what="the throughput load with --metrics on, scraped twice a second",
+        "throughput",
+        {"metrics": True},
+        "the throughput load with --metrics on, scraped twice a second",
     ),
-    Scenario(
+    (
         "moderated",
-        100,
-        10,
-        lines=FLAT_OUT,
-        ignore=True,
-        bans=1000,
-        what="the throughput load, every receiver ignoring someone, 1000 bans",
+        "throughput",
+        _MODERATED,
+        "the throughput load, every receiver ignoring someone, 1000 bans",
     ),
-    Scenario(
+    (
         "moderated-crowd",
-        2000,
-        2,
-        rate=20,
-        duration=3,
-        ignore=True,
-        bans=1000,
-        what="the crowd load, every receiver ignoring someone, 1000 bans",
+        "crowd",
+        _MODERATED,
+        "the crowd load, every receiver ignoring someone, 1000 bans",
     ),
-    Scenario(
+    (
         "accounts",
-        100,
-        10,
-        lines=FLAT_OUT,
-        logged_in=True,
-        what="the throughput load with every client logged in to its account",
+        "throughput",
+        {"logged_in": True},
+        "the throughput load with every client logged in to its account",
     ),
-    Scenario(
+    (
         "priced",
-        100,
-        10,
-        lines=FLAT_OUT,
-        ignore=True,
-        bans=1000,
-        logged_in=True,
-        metrics=True,
-        what="the throughput load with all of them: ignores, 1000 bans, "
+        "throughput",
+        {**_MODERATED, "logged_in": True, "metrics": True},
+        "the throughput load with all of them: ignores, 1000 bans, "
         "accounts logged in, --metrics scraped",
     ),
 ]
-QUICK = [
-    Scenario("throughput", 50, 5, lines=400, register_timeout=5, idle_timeout=1),
-    Scenario(
-        "latency", 50, 5, rate=500, duration=1, register_timeout=5, idle_timeout=1
-    ),
-    Scenario("crowd", 500, 2, rate=20, duration=1, register_timeout=5, idle_timeout=1),
-    Scenario("scale", 1000, 1, lines=1, register_timeout=5, idle_timeout=1),
-    Scenario("rooms", 200, 10, lines=100, rooms=10, register_timeout=5, idle_timeout=1),
-    Scenario(
-        "history", 50, 5, lines=400, history=True, register_timeout=5, idle_timeout=1
-    ),
-    Scenario(
-        "websocket",
-        50,
-        5,
-        lines=400,
-        websocket=True,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario(
-        "websocket-latency",
-        50,
-        5,
-        rate=500,
-        duration=1,
-        websocket=True,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario("tls", 50, 5, lines=400, tls=True, register_timeout=5, idle_timeout=1),
-    Scenario(
-        "tls-latency",
-        50,
-        5,
-        rate=500,
-        duration=1,
-        tls=True,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario("cluster", 50, 5, lines=400, nodes=2, register_timeout=5, idle_timeout=1),
-    Scenario(
-        "cluster-latency",
-        50,
-        5,
-        rate=500,
-        duration=1,
-        nodes=2,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario(
-        "cluster-history",
-        50,
-        5,
-        lines=400,
-        nodes=2,
-        history=True,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario(
-        "logins",
-        50,
-        5,
-        rate=500,
-        duration=1,
-        failed_logins=20,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario(
-        "logins-throughput",
-        50,
-        5,
-        lines=400,
-        failed_logins=20,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario(
-        "metrics", 50, 5, lines=400, metrics=True, register_timeout=5, idle_timeout=1
-    ),
-    Scenario(
-        "moderated",
-        50,
-        5,
-        lines=400,
-        ignore=True,
-        bans=1000,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario(
-        "moderated-crowd",
-        500,
-        2,
-        rate=20,
-        duration=1,
-        ignore=True,
-        bans=1000,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
-    Scenario(
-        "accounts", 50, 5, lines=400, logged_in=True, register_timeout=5, idle_timeout=1
-    ),
-    Scenario(
-        "priced",
-        50,
-        5,
-        lines=400,
-        ignore=True,
-        bans=1000,
-        logged_in=True,
-        metrics=True,
-        register_timeout=5,
-        idle_timeout=1,
-    ),
+FULL = [
+    Scenario(name, **_LOADS[load][0], **switched, what=what)
+    for name, load, switched, what in _SCENARIOS
 ]
-for _quick, _full in zip(QUICK, FULL, strict=True):
-    object.__setattr__(_quick, "what", f"quick: {_quick.clients} clients")
+QUICK = [
+    Scenario(
+        name,
+        **_LOADS[load][1],
+        **switched,
+        register_timeout=5,
+        idle_timeout=1,
+        what=f"quick: {_LOADS[load][1]['clients']} clients",
+    )
+    for name, load, switched, _ in _SCENARIOS
+]
 
 #: Failed logins run this long before the chat load starts.
 LOGIN_WARM_UP = 1.5
