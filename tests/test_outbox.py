@@ -31,10 +31,10 @@ class PushModeTests(SynchronousTestCase):
         self.transport = CountingTransport()
         self.overflows = 0
         self.outbox = Outbox(
-            self.transport, self.flusher, 100, self._overflow, self.clock.seconds
+            self.transport, self.flusher, 100, self, self.clock.seconds
         )
 
-    def _overflow(self) -> None:
+    def send_queue_exceeded(self) -> None:
         self.overflows += 1
 
     def test_registers_as_streaming_producer(self) -> None:
@@ -177,9 +177,12 @@ class DirectModeTests(SynchronousTestCase):
             self.transport,
             Flusher(self.reactor),
             1_000_000,
-            lambda: None,
+            self,
             self.reactor.seconds,
         )
+
+    def send_queue_exceeded(self) -> None:
+        self.fail("nothing here comes near the 1 MB bound")
 
     def received(self) -> bytes:
         chunks: list[bytes] = []

@@ -171,8 +171,9 @@ class Hub:
         self._resuming: dict[Member, tuple[str, int]] = {}
         #: Who is logged in to which account (guests are not here).
         self._account_of: dict[Member, LoggedIn] = {}
-        #: When each registered member got their name (epoch seconds).
-        self._since: dict[Member, float] = {}
+        #: What was last told of each registered member (``describe``); when
+        #: they got their name and were last active are kept only here.
+        self._profiles: dict[Member, Profile] = {}
         #: What bans, mutes and idle times are measured by (tests drive it).
         self.wall: IReactorTime = clock
         #: Roles and sanctions (the moderation rules), over their store.
@@ -181,8 +182,6 @@ class Hub:
         )
         #: Ignore lists, away messages, /whois.
         self.people = People(self)
-        #: When each member last said something, to the minute (see describe).
-        self._active: dict[Member, float] = {}
         backend.attach(self)
 
     # Lifetime
@@ -397,8 +396,9 @@ class Hub:
         conn = f"{self.backend.node}.{next(self._serial)}"
         self._conns[conn] = member
         self._conn_of[member] = conn
-        self._since[member] = time.time()
-        self._active[member] = self.wall.seconds()
+        self._profiles[member] = Profile(
+            nick, None, member.host, False, time.time(), active=self.wall.seconds()
+        )
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
         room = self._local_room(self.default_room)
         try:
@@ -446,8 +446,7 @@ class Hub:
             raise RefusedError(refusal)
 
     def _forget(self, member: Member) -> str:
-        self._since.pop(member, None)
-        self._active.pop(member, None)
+        self._profiles.pop(member, None)
         self.people.forget(member)
         conn = self._conn_of.pop(member, "")
         self._conns.pop(conn, None)
@@ -527,24 +526,27 @@ class Hub:
         self.describe(member)
         await renamed
 
-    def describe(self, member: Member) -> None:
-        """What other nodes may learn of ``member`` (moderation, /whois)."""
-        if member not in self._since:
+    def describe(self, member: Member, active: float | None = None) -> None:
+        """
+        What other nodes may learn of ``member`` (moderation, /whois), with
+        when they were last ``active`` if that changed.
+        """
+        last = self._profiles.get(member)
+        if last is None:
             return
         avatar = self._account_of.get(member)
         room = member.room
-        self.backend.describe(
-            Profile(
-                member.nick,
-                None if avatar is None else nick_key(avatar.name),
-                member.host,
-                avatar is not None and avatar.operator,
-                self._since[member],
-                "" if room is None else room.name,
-                self._active[member],
-                self.people.away.get(member, ""),
-            )
+        profile = self._profiles[member] = Profile(
+            member.nick,
+            None if avatar is None else nick_key(avatar.name),
+            member.host,
+            avatar is not None and avatar.operator,
+            last.since,
+            "" if room is None else room.name,
+            last.active if active is None else active,
+            self.people.away.get(member, ""),
         )
+        self.backend.describe(profile)
 
     def ignores_changed(self, member: Member) -> None:
         """``member``'s ignore list changed: their room skips them anew."""
@@ -790,9 +792,8 @@ class Hub:
             member.send(Error(refusal))
             return None
         now = self.wall.seconds()
-        if now - self._active[member] >= 60:
-            self._active[member] = now  # others' /whois: idle to the minute
-            self.describe(member)
+        if now - self._profiles[member].active >= 60:
+            self.describe(member, active=now)  # others' /whois: idle to the minute
         # The user goes on typing; a line that did not go out is told
         # (not_sent).
         self.backend.post(self._conn_of[member], room.key, kind, member.nick, text)

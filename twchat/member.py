@@ -24,12 +24,14 @@ class Member(Protocol):
 
     #: Empty until the user has registered a nickname.
     nick: str
-    #: Where the user connects from, for the log.
-    peer: str
     #: The address alone (failed logins are counted per address).
     host: str
     #: The room the user is in (None until registered).
     room: Room | None
+
+    @property
+    def peer(self) -> str:
+        """Where the user connects from, for the log."""
 
     @property
     def renderer(self) -> Renderer:

@@ -165,7 +165,6 @@ class Connection(Protocol):
         "last_heard",
         "nick",
         "outbox",
-        "peer",
         "renderer",
         "room",
         "server",
@@ -184,7 +183,6 @@ class Connection(Protocol):
         self.disconnecting = False
         # The Member interface (see member.py).
         self.nick = ""
-        self.peer = ""
         self.room: Room | None = None
         self.renderer: Renderer = render_line
         #: The peer's host, for the per-address connection limit.
@@ -248,13 +246,12 @@ class Connection(Protocol):
             self.transport_name = "unix"
         else:
             self.transport_name = "tls" if secure else "tcp"
-        self.peer = describe_address(address)
         self.host = getattr(address, "host", "")
         self.outbox = Outbox(
             transport,
             server.flusher,
             self.config.max_sendq,
-            self._send_queue_exceeded,
+            self,
             server.reactor.seconds,
         )
 
@@ -391,7 +388,9 @@ class Connection(Protocol):
         self._set_paused(self._paused - {why})
 
     def _set_paused(self, paused: frozenset[str]) -> None:
-        was, self._paused = self._paused, paused
+        # An empty set difference is a new object (216 bytes), and most
+        # connections are left holding one after their greeting: share one.
+        was, self._paused = self._paused, paused or _NOT_PAUSED
         if self._closing or bool(was) == bool(paused):
             return
         transport: Any = self.transport
@@ -587,7 +586,7 @@ class Connection(Protocol):
         self.server.hub.leave(self, reason)
         self.disconnect(last)
 
-    def _send_queue_exceeded(self) -> None:
+    def send_queue_exceeded(self) -> None:
         # Called from inside a broadcast: leaving now would change the room
         # while it is being iterated, and tell later members about the
         # leave before the line being delivered. The outbox already takes
@@ -690,6 +689,16 @@ class Connection(Protocol):
     def getPeerCertificate(self) -> Any:
         transport: Any = self.transport
         return transport.getPeerCertificate()
+
+    @property
+    def peer(self) -> str:
+        """
+        Where the peer is (``127.0.0.1:5000``), for the log. Made when
+        asked, not kept: few connections are logged about after they join,
+        and thousands of idle ones kept 64 bytes each.
+        """
+        transport = self.transport
+        return "" if transport is None else describe_address(transport.getPeer())
 
     def logPrefix(self) -> str:
         return clean_text(self.peer) or "Connection"

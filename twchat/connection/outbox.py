@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
-from typing import cast
+from typing import Protocol, cast
 
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import (
@@ -37,7 +37,7 @@ from zope.interface import implementer
 
 from ..stats import Stats
 
-__all__ = ["Flusher", "Outbox"]
+__all__ = ["Flusher", "Outbox", "Overflowing"]
 
 
 class Flusher:
@@ -95,14 +95,20 @@ def _socket_of(transport: object) -> socket.socket | None:
     return None
 
 
+class Overflowing(Protocol):
+    """Who hears of an outbox's overflow: its connection."""
+
+    def send_queue_exceeded(self) -> None: ...
+
+
 @implementer(IPullProducer, IPushProducer)
 class Outbox:
     """
     One connection's queue of outgoing bytes, with a byte count.
 
-    ``on_overflow`` is called once when more than ``max_bytes`` wait here
-    behind a transport that has not drained; ``waiting_since`` says since
-    when it has not.
+    ``owner.send_queue_exceeded`` is called once when more than
+    ``max_bytes`` wait here behind a transport that has not drained;
+    ``waiting_since`` says since when it has not.
     """
 
     __slots__ = (
@@ -110,7 +116,7 @@ class Outbox:
         "_flusher",
         "_idle",
         "_now",
-        "_on_overflow",
+        "_owner",
         "_pending",
         "_socket",
         "_transport",
@@ -125,13 +131,15 @@ class Outbox:
         transport: ITransport,
         flusher: Flusher,
         max_bytes: int,
-        on_overflow: Callable[[], None],
+        owner: Overflowing,
         now: Callable[[], float],
     ) -> None:
         self._transport = transport
         self._flusher = flusher
         self.max_bytes = max_bytes
-        self._on_overflow = on_overflow
+        # The owner, not a bound method of it: one of those per idle
+        # connection was 64 bytes.
+        self._owner = owner
         self._pending: bytes | list[bytes] | None = None
         #: Bytes waiting here (not yet handed to the transport).
         self.queued = 0
@@ -224,7 +232,7 @@ class Outbox:
         self._pending = None
         self.queued = 0
         self._closed = True
-        self._on_overflow()
+        self._owner.send_queue_exceeded()
 
     # IPullProducer / IPushProducer: the transport's side of the bargain.
 

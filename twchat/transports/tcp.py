@@ -35,8 +35,13 @@ _NOT_HTTP = (
 _NOT_TLS = "this port speaks plain text, not TLS; connect without TLS"
 
 
-class ChatProtocol(LineReceiver):
-    """One text-line user: lines in, rendered lines out (through the connection)."""
+class ChatProtocol(LineSplitter, LineReceiver):
+    """
+    One text-line user: lines in, rendered lines out (through the connection).
+
+    It is its own ``LineSplitter``: a separate one per idle connection was
+    64 bytes more.
+    """
 
     delimiter = EOL
     renderer = staticmethod(render_line)
@@ -44,14 +49,7 @@ class ChatProtocol(LineReceiver):
     keepalive = False  # TCP keepalive is on; no ping in this wire
     # Slots: one of these per connection, thousands of them idle; an
     # instance dictionary grown by a late attribute cost 272 bytes each.
-    __slots__ = (
-        "MAX_LENGTH",
-        "_heard",
-        "_pending",
-        "_splitter",
-        "connected",
-        "transport",
-    )
+    __slots__ = ("_heard", "_pending", "connected", "transport")
 
     @property
     def connection(self) -> Connection:
@@ -59,6 +57,7 @@ class ChatProtocol(LineReceiver):
         return cast("Connection", self.transport)
 
     def __init__(self) -> None:
+        LineSplitter.__init__(self, 0)  # the limit is the server's, when connected
         self.transport = None
         self.connected = 0
         self._heard = False
@@ -68,8 +67,7 @@ class ChatProtocol(LineReceiver):
         self._pending: deque[bytes | TooLong] | None = None
 
     def connectionMade(self) -> None:
-        self.MAX_LENGTH = self.connection.config.max_line
-        self._splitter = LineSplitter(self.MAX_LENGTH)
+        self.max_length = self.connection.config.max_line
         self.connection.attach(self)
 
     def dataReceived(self, data: bytes) -> None:
@@ -85,12 +83,12 @@ class ChatProtocol(LineReceiver):
                 return
         pending = self._pending
         if pending is None:
-            lines = self._splitter.feed(data)
+            lines = self.feed(data)
             if not lines:
                 return
             pending = self._pending = deque(lines)
         else:
-            pending.extend(self._splitter.feed(data))
+            pending.extend(self.feed(data))
         while pending and not self.paused:
             line = pending.popleft()
             if type(line) is bytes:
