@@ -59,14 +59,50 @@ class HistoryStoreTests(SynchronousTestCase):
         self.clock.advance(COMMIT_INTERVAL)
         self.assertEqual(stored(self.path), [("lobby", 1, "chat", "a", text)])
 
-    def test_times_are_stored_to_the_millisecond_as_seconds(self) -> None:
+    def test_a_separator_in_a_field_cannot_shift_the_row(self) -> None:
+        # The hub's clean text never holds one; History must not trust that.
+        self.history.record("lobby", "chat", "a", "one\x1ftwo")
+        self.history.record("lobby", "chat", "b", "after")
+        self.clock.advance(COMMIT_INTERVAL)
+        self.assertEqual(
+            stored(self.path),
+            [("lobby", 1, "chat", "a", "one two"), ("lobby", 2, "chat", "b", "after")],
+        )
+
+    def test_a_line_is_timed_by_the_first_of_its_interval(self) -> None:
         self.clock.advance(1_763_800_000.1234)
+        first = self.clock.seconds()
         self.history.record("lobby", "chat", "a", "when")
+        self.clock.advance(COMMIT_INTERVAL / 2)
+        self.history.record("lobby", "chat", "a", "soon after")
+        self.clock.advance(COMMIT_INTERVAL / 2)
+        second = self.clock.seconds()
+        self.history.record("lobby", "chat", "a", "next interval")
         self.clock.advance(COMMIT_INTERVAL)
         with sqlite3.connect(self.path) as connection:
-            (ts,) = connection.execute("SELECT ts FROM messages").fetchone()
-        self.assertIsInstance(ts, float)
-        self.assertAlmostEqual(ts, 1_763_800_000.123, places=6)
+            times = connection.execute(
+                "SELECT ts FROM messages ORDER BY seq"
+            ).fetchall()
+        self.assertEqual(times, [(first,), (first,), (second,)])
+        self.assertEqual(
+            [e.ts for e in self.history.recent("lobby", 3)], [first, first, second]
+        )
+
+    def test_a_busy_rooms_tail_holds_keep_lines_after_a_commit(self) -> None:
+        for i in range(1000):
+            self.assertEqual(self.history.record("lobby", "chat", "a", str(i)), i + 1)
+        self.assertEqual(
+            [(e.seq, e.text) for e in self.history.recent("lobby", 3)],
+            [(998, "997"), (999, "998"), (1000, "999")],
+        )
+        self.clock.advance(COMMIT_INTERVAL)
+        self.assertEqual(len(stored(self.path)), 1000)
+        self.assertEqual(sum(map(len, self.history._tails["lobby"])), 5)
+        self.history.record("lobby", "chat", "a", "after")
+        self.assertEqual(
+            [(e.seq, e.text) for e in self.history.recent("lobby", 5)],
+            [(997, "996"), (998, "997"), (999, "998"), (1000, "999"), (1001, "after")],
+        )
 
     def test_many_lines_commit_before_the_interval(self) -> None:
         for i in range(COMMIT_ROWS):
@@ -83,7 +119,7 @@ class HistoryStoreTests(SynchronousTestCase):
         self.assertEqual(self.history.recent("nowhere", 5), [])
 
     def test_a_tail_is_read_across_commits_with_its_oldest_topic(self) -> None:
-        self.history.record("lobby", "topic", "op", "long ago")
+        self.history.record_topic("lobby", "op", "long ago")
         for i in range(3):
             for j in range(3):
                 self.history.record("lobby", "chat", "a", f"{i}.{j}")
@@ -132,6 +168,20 @@ class HistoryStoreTests(SynchronousTestCase):
             self.successResultOf(history.load(f"room{i}"))
         self.assertEqual(len(history.recent("room0", 5)), 2)
         self.assertEqual(history.rooms_in_memory, 3)
+
+    def test_a_room_dropped_from_memory_before_its_commit_is_written(self) -> None:
+        history = History(self.clock, self.pool, keep=5, cached=1)
+        self.successResultOf(history.load("lobby"))
+        history.record("lobby", "chat", "a", "said just before leaving")
+        history.release("lobby")
+        self.successResultOf(history.load("games"))  # pushes lobby out
+        self.assertEqual(history.recent("lobby", 5), [])
+        self.clock.advance(COMMIT_INTERVAL)
+        self.assertEqual(
+            stored(self.path), [("lobby", 1, "chat", "a", "said just before leaving")]
+        )
+        self.successResultOf(history.load("lobby"))
+        self.assertEqual(history.record("lobby", "chat", "a", "back"), 2)
 
     def test_a_room_whose_past_cannot_be_read_keeps_its_lines_in_memory(
         self,
@@ -228,6 +278,48 @@ class SchemaTests(SynchronousTestCase):
         self.assertEqual(version, SCHEMA_VERSION)
         self.assertIn(("history_ts",), indexes)
         self.assertEqual(mode, "wal")
+
+    def test_rows_of_five_fields_a_line_become_rows_of_three(self) -> None:
+        path = Path(self.mktemp())
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with sqlite3.connect(path) as connection:
+            for version in range(1, 7):
+                for statement in MIGRATIONS[version]:
+                    connection.execute(statement)
+            connection.execute("PRAGMA user_version = 6")
+            connection.executemany(
+                "INSERT INTO history VALUES (?, ?, ?, ?, ?)",
+                [
+                    (
+                        "lobby",
+                        1,
+                        2,
+                        1.25,
+                        '[[1,1000,"chat","a","x"],[2,1250,"chat","b","y"]]',
+                    ),
+                    ("lobby", 3, 3, 2.5, '[[3,2500,"action","a","waves \\"hi\\""]]'),
+                ],
+            )
+        prepare_history(str(path))
+        self.assertEqual(
+            stored(path),
+            [
+                ("lobby", 1, "chat", "a", "x"),
+                ("lobby", 2, "chat", "b", "y"),
+                ("lobby", 3, "action", "a", 'waves "hi"'),
+            ],
+        )
+        history = History(Clock(), SyncPool(path), keep=10)
+        self.successResultOf(history.load("lobby"))
+        self.assertEqual(
+            [(e.seq, e.ts, e.kind, e.text) for e in history.recent("lobby", 10)],
+            [
+                (1, 1.0, "chat", "x"),
+                (2, 1.0, "chat", "y"),
+                (3, 2.5, "action", 'waves "hi"'),
+            ],
+        )
+        self.assertEqual(history.record("lobby", "chat", "c", "next"), 4)
 
 
 _STAMP = r"\[(\d{4}-\d\d-\d\d )?\d\d:\d\d\] "

@@ -10,16 +10,23 @@ nobody is in keep their lines in memory only in a small cache
 used. Writes go through ``twisted.enterprise.adbapi`` with a single
 connection (one writer keeps the order), grouped into one transaction per
 ``COMMIT_INTERVAL`` or ``COMMIT_ROWS`` lines, in which each room's lines
-are one row (a JSON array; the ``messages`` view shows them a line a row).
+are one row (their fields in one text; the ``messages`` view shows them a
+line a row).
 After a ``kill -9`` at most the last interval is missing; a clean shutdown
 writes everything.
+
+A line is kept as (kind, sender, text) in its room's batch: the lines of
+one room between two commits. Its id follows from its place in the batch,
+and its time is the batch's (when the first of them was said): at most
+``COMMIT_INTERVAL`` early, and nothing per line for the reactor to make
+or encode.
 """
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict, deque
 from collections.abc import Callable
+from itertools import chain, count, repeat
 from typing import Any, NamedTuple, Protocol
 
 from twisted.internet.defer import Deferred, gatherResults, succeed
@@ -41,10 +48,10 @@ __all__ = [
 
 #: Seconds between group commits: the most a crash can lose.
 COMMIT_INTERVAL = 0.1
-#: Lines that make a commit happen before the interval is up: a bound on
-#: memory, not a pace. Each commit wakes the database thread, which takes
-#: the GIL from the reactor a few times; at 500 a flat-out room made the
-#: reactor switch 4-9 times as often as without history (/proc/*/status).
+#: Lines of one room that make a commit happen before the interval is up:
+#: a bound on memory, not a pace. Each commit wakes the database thread,
+#: which takes the GIL from the reactor a few times; at 500 a flat-out room
+#: made the reactor switch 4-9 times as often as without history.
 COMMIT_ROWS = 10000
 #: Rooms nobody is in whose last lines stay in memory, most recent first:
 #: someone who leaves a room and comes back finds it without a disk read.
@@ -61,8 +68,8 @@ class HistoryEntry(NamedTuple):
     """
     One stored line. ``kind`` is chat, action or topic.
 
-    What ``recent`` gives. Lines are kept as plain ``_Row`` tuples and only
-    made into entries when read, since most are never replayed.
+    What ``recent`` gives. Lines are kept as plain tuples in batches and
+    only made into entries when read, since most are never replayed.
     """
 
     room: str
@@ -73,15 +80,32 @@ class HistoryEntry(NamedTuple):
     text: str
 
 
-#: A line as kept in memory (in its room's tail) and written (in its room's
-#: row): sequence number, time in integer milliseconds, kind, sender, text.
-#: Built with one tuple display on the broadcast path and encoded as it is.
-_Row = tuple[int, int, str, str, str]
+#: A line as kept: kind, sender, text. Made with one tuple display on the
+#: broadcast path, and written as it is.
+_Line = tuple[str, str, str]
 
 
-def _entry(room: str, row: _Row) -> HistoryEntry:
-    seq, ms, kind, sender, text = row
-    return HistoryEntry(room, seq, ms / 1000, kind, sender, text)
+class _Batch(list[_Line]):
+    """
+    Lines of one room from one commit interval: ids ``first`` on (0 for
+    lines kept in memory only), all said at ``ts`` to within the interval.
+    """
+
+    __slots__ = ("first", "ts")
+
+    def __init__(self, lines: list[_Line], first: int, ts: float) -> None:
+        super().__init__(lines)
+        self.first = first
+        self.ts = ts
+
+    def entries(self, room: str, start: int = 0) -> list[HistoryEntry]:
+        """Its lines from ``start`` on, as entries of ``room``."""
+        ids = count(self.first + start) if self.first else repeat(0)
+        ts = self.ts
+        return [
+            HistoryEntry(room, id, ts, kind, sender, text)
+            for id, (kind, sender, text) in zip(ids, self[start:], strict=False)
+        ]
 
 
 class RoomHistory(Protocol):
@@ -109,54 +133,63 @@ class Pool(Protocol):
     def close(self) -> None: ...
 
 
-def _read_tail(cursor: Any, room: str, keep: int) -> tuple[list[_Row], str]:
+def _read_tail(cursor: Any, room: str, keep: int) -> tuple[list[_Batch], str]:
     """
-    A room's last ``keep`` lines, oldest first, and its topic: the last
-    one set, however long ago (runs on the pool's thread).
+    A room's last ``keep`` lines (or a few more), oldest first, and its
+    topic: the last one set, however long ago (runs on the pool's thread).
     """
     cursor.execute(
-        "SELECT lines FROM history WHERE room = ? ORDER BY last DESC", (room,)
+        "SELECT first, ts, lines FROM history WHERE room = ? ORDER BY last DESC",
+        (room,),
     )
-    newest_first: list[list[_Row]] = []
-    count = 0
-    while count < keep:
+    newest_first: list[_Batch] = []
+    read = 0
+    while read < keep:
         found = cursor.fetchone()  # adbapi's cursor is not iterable
         if found is None:
             break
-        rows = [tuple(row) for row in json.loads(found[0])]
-        newest_first.append(rows)
-        count += len(rows)
-    tail = [row for rows in reversed(newest_first) for row in rows]
+        first, ts, text = found
+        lines = _decode(text)
+        newest_first.append(_Batch(lines, first, ts))
+        read += len(lines)
     cursor.execute("SELECT text FROM topics WHERE room = ?", (room,))
     found = cursor.fetchone()
-    return tail[-keep:], found[0] if found else ""
+    return newest_first[::-1], found[0] if found else ""
 
 
-#: One commit's rows of one room: (room, first seq, last seq, time of the
-#: last line in seconds, the lines as JSON).
-_Batch = tuple[str, int, int, float, str]
+#: One commit's row of one room: room, first id, last id, time, the lines
+#: (``_encode``: made on the reactor thread, SQLite copies it and is done).
+_Row = tuple[str, int, int, float, str]
 
 
-def _insert(cursor: Any, batches: list[_Batch], topics: list[tuple[str, str]]) -> None:
-    # A row per room per commit, its lines already one JSON text (made on
-    # the reactor thread, see ``_batches``): SQLite copies it and is done.
-    cursor.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?)", batches)
+def _insert(cursor: Any, rows: list[_Row], topics: list[tuple[str, str]]) -> None:
+    cursor.executemany("INSERT INTO history VALUES (?, ?, ?, ?, ?)", rows)
     cursor.executemany("INSERT OR REPLACE INTO topics VALUES (?, ?)", topics)
 
 
-_ENCODER = json.JSONEncoder(check_circular=False, separators=(",", ":"))
+#: Between the fields of a row's lines: the unit separator, which no
+#: chat text (``clean_text``) nor nickname can hold.
+_SEPARATOR = "\x1f"
 
 
-def _batches(pending: dict[str, list[_Row]]) -> list[_Batch]:
+def _encode(lines: list[_Line]) -> str:
     """
-    Each room's waiting rows as one JSON text, straight from the kept
-    tuples. Their time is in integer milliseconds because a float's repr
-    was the dearest part of the text.
+    A row's lines as one text: kind, sender and text of each in turn, with
+    ``_SEPARATOR`` between them. One join: JSON was two thirds of what
+    history cost the reactor in a busy room, and escaping was its work.
     """
-    return [
-        (room, rows[0][0], rows[-1][0], rows[-1][1] / 1000, _ENCODER.encode(rows))
-        for room, rows in pending.items()
-    ]
+    text = _SEPARATOR.join(chain.from_iterable(lines))
+    if text.count(_SEPARATOR) != 3 * len(lines) - 1:
+        # Never from the hub's clean text, but a row must not be misread.
+        text = _SEPARATOR.join(
+            field.replace(_SEPARATOR, " ") for line in lines for field in line
+        )
+    return text
+
+
+def _decode(text: str) -> list[_Line]:
+    fields = iter(text.split(_SEPARATOR))
+    return list(zip(fields, fields, fields, strict=True))
 
 
 #: Each room's newest line number less the lines it keeps: the last one to go.
@@ -164,9 +197,9 @@ _CUTS = "SELECT room, max(last) - ? AS upto FROM history GROUP BY room"
 
 
 def _prune(cursor: Any, older_than: float | None, max_rows: int) -> None:
-    # A row goes when its newest line is past the limit; a row straddling
-    # the row limit is rewritten without its oldest lines. Age is kept to
-    # within a commit interval, the span of one row.
+    # A row goes when its time is past the limit; a row straddling the row
+    # limit is rewritten without its oldest lines. Age is kept to within a
+    # commit interval, the span of one row.
     if older_than is not None:
         cursor.execute("DELETE FROM history WHERE ts < ?", (older_than,))
     if not max_rows:
@@ -177,15 +210,15 @@ def _prune(cursor: Any, older_than: float | None, max_rows: int) -> None:
         (max_rows,),
     )
     cursor.execute(
-        f"SELECT h.room, h.last, h.lines, c.upto FROM history AS h JOIN ({_CUTS})"
-        " AS c ON h.room = c.room WHERE h.first <= c.upto",
+        f"SELECT h.room, h.first, h.last, h.lines, c.upto FROM history AS h"
+        f" JOIN ({_CUTS}) AS c ON h.room = c.room WHERE h.first <= c.upto",
         (max_rows,),
     )
-    for room, last, lines, upto in cursor.fetchall():
-        kept = [row for row in json.loads(lines) if row[0] > upto]
+    for room, first, last, lines, upto in cursor.fetchall():
+        kept = _decode(lines)[upto + 1 - first :]
         cursor.execute(
             "UPDATE history SET first = ?, lines = ? WHERE room = ? AND last = ?",
-            (kept[0][0], _ENCODER.encode(kept), room, last),
+            (upto + 1, _encode(kept), room, last),
         )
 
 
@@ -215,9 +248,11 @@ class History:
         self.max_age = max_age
         self.max_rows = max_rows
         self._cached = cached
-        #: Loaded rooms: their last lines and last sequence number.
-        self._tails: dict[str, deque[_Row]] = {}
-        self._seqs: dict[str, int] = {}
+        #: Rooms' last lines, in batches (loaded rooms, and rooms whose past
+        #: could not be read, with their lines since in memory only).
+        self._tails: dict[str, deque[_Batch]] = {}
+        #: Loaded rooms: the id the next batch starts at.
+        self._next: dict[str, int] = {}
         #: Loaded rooms' topics: the last set, kept with their history.
         self._topics: dict[str, str] = {}
         #: Rooms people are in (kept), and loaded rooms nobody is in
@@ -225,14 +260,15 @@ class History:
         self._live: set[str] = set()
         self._cache: OrderedDict[str, None] = OrderedDict()
         self._loading: dict[str, Deferred[None]] = {}
-        #: Lines waiting for the next commit, by room, and their count.
-        self._pending: dict[str, list[_Row]] = {}
-        self._pending_count = 0
+        #: Each room's batch waiting for the next commit (the newest in its tail).
+        self._open: dict[str, _Batch] = {}
         #: Topics set since the last commit, by room.
         self._new_topics: dict[str, str] = {}
         self._writing = 0
         #: For --metrics: lines waiting, and the commits' time.
-        self.writes = WriteStats(lambda: self._pending_count + self._writing)
+        self.writes = WriteStats(
+            lambda: sum(map(len, self._open.values())) + self._writing
+        )
         self._commit_call: IDelayedCall | None = None
         self._in_flight: set[Deferred[Any]] = set()
         self._failing = pool is None
@@ -255,7 +291,7 @@ class History:
 
     def load(self, room: str) -> Deferred[None]:
         """Have ``room``'s last lines in memory; fires once they are."""
-        if room in self._seqs or self._pool is None or self._closed:
+        if room in self._next or self._pool is None or self._closed:
             if room in self._cache:
                 self._cache.move_to_end(room)
             return succeed(None)
@@ -272,12 +308,14 @@ class History:
         loading.addBoth(lambda _: done.callback(None))
         return done
 
-    def _loaded(self, read: tuple[list[_Row], str] | None, room: str) -> None:
+    def _loaded(self, read: tuple[list[_Batch], str] | None, room: str) -> None:
         if read is None:
             return  # could not be read (logged): the room has no past here
-        tail, self._topics[room] = read
-        self._tails[room] = deque(tail, maxlen=self.keep)
-        self._seqs[room] = tail[-1][0] if tail else 0
+        batches, self._topics[room] = read
+        self._tails[room] = deque(batches)
+        last = batches[-1] if batches else None
+        self._next[room] = 1 if last is None else last.first + len(last)
+        self._trim(room)
         if room not in self._live:
             self._keep_cached(room)
 
@@ -301,8 +339,9 @@ class History:
         self._cache.move_to_end(room)
         while len(self._cache) > self._cached:
             gone, _ = self._cache.popitem(last=False)
+            # A batch of theirs still open is written all the same.
             self._tails.pop(gone, None)
-            self._seqs.pop(gone, None)
+            self._next.pop(gone, None)
             self._topics.pop(gone, None)
 
     def topic(self, room: str) -> str:
@@ -311,56 +350,92 @@ class History:
 
     def record(self, room: str, kind: str, sender: str, text: str) -> int:
         """
-        Keep one line of ``room``; it reaches the disk within an interval.
-        Its id (sequence number in the room) is returned: 0 when it is kept
-        in memory only.
+        Keep one line of ``room`` (a topic goes through ``record_topic``);
+        it reaches the disk within an interval. Its id (sequence number in
+        the room) is returned: 0 when it is kept in memory only.
         """
-        if self._pool is None or self._closed:
-            return 0
-        ms = int(self._clock.seconds() * 1000)
-        seq = self._seqs.get(room)
-        if seq is None:
-            # Its past could not be read: without the last sequence number
-            # a write would collide with a stored line; keep it in memory.
-            self._tails.setdefault(room, deque(maxlen=self.keep)).append(
-                (0, ms, kind, sender, text)
-            )
-            return 0
-        seq += 1
-        self._seqs[room] = seq
-        row = (seq, ms, kind, sender, text)
-        self._tails[room].append(row)
-        if kind == "topic":
-            self._topics[room] = self._new_topics[room] = text
-        pending = self._pending.get(room)
-        if pending is None:
-            self._pending[room] = [row]
-        else:
-            pending.append(row)
-        self._pending_count += 1
-        if self._pending_count >= COMMIT_ROWS:
+        # On every line of a busy room: one tuple, one append.
+        batch = self._open.get(room)
+        if batch is None:
+            batch = self._open_batch(room)
+            if batch is None:
+                return self._keep_unstored(room, (kind, sender, text))
+        batch.append((kind, sender, text))
+        held = len(batch)
+        if held >= COMMIT_ROWS:
             self.commit()
-        elif self._commit_call is None:
+        return batch.first + held - 1
+
+    def record_topic(self, room: str, sender: str, text: str) -> int:
+        """Keep a new topic of ``room`` as a line, and as the room's topic."""
+        id = self.record(room, "topic", sender, text)
+        if id:
+            self._topics[room] = self._new_topics[room] = text
+        return id
+
+    def _open_batch(self, room: str) -> _Batch | None:
+        first = self._next.get(room)
+        if first is None or self._pool is None or self._closed:
+            return None
+        batch = self._open[room] = _Batch([], first, self._clock.seconds())
+        self._tails[room].append(batch)
+        if self._commit_call is None:
             self._commit_call = self._clock.callLater(COMMIT_INTERVAL, self.commit)
-        return seq
+        return batch
+
+    def _keep_unstored(self, room: str, line: _Line) -> int:
+        if self._pool is not None and not self._closed:
+            # Its past could not be read: without the last id a write would
+            # collide with a stored line; keep it in memory.
+            tail = self._tails.setdefault(room, deque(maxlen=self.keep))
+            tail.append(_Batch([line], 0, self._clock.seconds()))
+        return 0
+
+    def _trim(self, room: str) -> None:
+        """Keep ``keep`` lines of ``room``'s closed batches (and not more)."""
+        tail = self._tails.get(room)
+        if not tail:
+            return
+        total = sum(map(len, tail))
+        while total - len(tail[0]) >= self.keep:
+            total -= len(tail.popleft())
+        extra = total - self.keep
+        if extra > 0:
+            old = tail[0]
+            tail[0] = _Batch(old[extra:], old.first + extra, old.ts)
 
     def recent(self, room: str, count: int) -> list[HistoryEntry]:
         """The last ``count`` lines of ``room`` (at most ``keep``), oldest first."""
         tail = self._tails.get(room)
+        count = min(count, self.keep)
         if not tail or count <= 0:
             return []
-        return [_entry(room, row) for row in list(tail)[-count:]]
+        newest_first: list[HistoryEntry] = []
+        for batch in reversed(tail):
+            start = max(0, len(batch) - (count - len(newest_first)))
+            newest_first.extend(reversed(batch.entries(room, start)))
+            if len(newest_first) >= count:
+                break
+        return newest_first[::-1]
 
     def commit(self) -> Deferred[None]:
         """Write what is waiting, in one transaction."""
         if self._commit_call is not None and self._commit_call.active():
             self._commit_call.cancel()
         self._commit_call = None
-        if not self._pending or self._pool is None:
+        if not self._open or self._pool is None:
             return succeed(None)
-        pending, self._pending = self._pending, {}
+        batches, self._open = self._open, {}
         topics, self._new_topics = list(self._new_topics.items()), {}
-        lines, self._pending_count = self._pending_count, 0
+        rows: list[_Row] = []
+        lines = 0
+        for room, batch in batches.items():
+            last = batch.first + len(batch) - 1
+            rows.append((room, batch.first, last, batch.ts, _encode(batch)))
+            lines += len(batch)
+            if room in self._next:  # still loaded
+                self._next[room] = last + 1
+                self._trim(room)
         self._writing += lines
         started = self._clock.seconds()
 
@@ -369,7 +444,7 @@ class History:
             self.writes.wrote(self._clock.seconds() - started)
             return result
 
-        d = self._run(_insert, _batches(pending), topics, what=f"writing {lines} lines")
+        d = self._run(_insert, rows, topics, what=f"writing {lines} lines")
         return d.addBoth(written)
 
     def prune(self) -> Deferred[None]:

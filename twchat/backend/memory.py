@@ -239,7 +239,7 @@ class MemoryBackend:
         state.topic = text
         id = 0
         if self.history is not None:
-            id = self.history.record(room, "topic", nick, text)
+            id = self.history.record_topic(room, nick, text)
         self._tell(room, Topic(state.name, text, setter=nick, id=id), conn)
         return succeed(None)
 
