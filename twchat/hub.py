@@ -396,8 +396,10 @@ class Hub:
         conn = f"{self.backend.node}.{next(self._serial)}"
         self._conns[conn] = member
         self._conn_of[member] = conn
+        # Registered and last active now: one time (and one float) for both.
+        now = self.wall.seconds()
         self._profiles[member] = Profile(
-            nick, None, member.host, False, time.time(), active=self.wall.seconds()
+            nick, None, member.host, False, now, active=now
         )
         self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
         room = self._local_room(self.default_room)

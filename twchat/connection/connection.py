@@ -204,6 +204,7 @@ class Connection(Protocol):
         self._inbox_bytes = 0
         self._bucket: TokenBucket | None = None
         self._budget = 0
+        #: When what is being handled (the connection, a read) happened.
         self._now = 0.0
         self._resume: IDelayedCall | None = None
         #: Why reading is paused: "flood" (ours) and/or "inner" (the wrapped
@@ -231,7 +232,7 @@ class Connection(Protocol):
     def connectionMade(self) -> None:
         server = self.server
         now = server.reactor.seconds()
-        self.connected_at = self.last_heard = now
+        self.connected_at = self.last_heard = self._now = now
         transport = self.transport
         assert transport is not None
         if ITCPTransport.providedBy(transport):
@@ -259,7 +260,9 @@ class Connection(Protocol):
         """The peer can chat now: greet it and ask for its nickname."""
         self._wire = wire
         self.renderer = wire.renderer
-        self.attached_at = self.last_heard = self.server.reactor.seconds()
+        # Attached while the connection or a read is being handled (_now):
+        # on TCP that is the connection's own time, and no new float to keep.
+        self.attached_at = self.last_heard = self._now
         config = self.config
         if config.flood_rate > 0:
             self._bucket = TokenBucket(
