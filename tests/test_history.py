@@ -169,6 +169,16 @@ class HistoryStoreTests(SynchronousTestCase):
         self.assertEqual(len(history.recent("room0", 5)), 2)
         self.assertEqual(history.rooms_in_memory, 3)
 
+    def test_keeping_no_lines_in_memory_still_writes_them(self) -> None:
+        history = History(self.clock, self.pool, keep=0)
+        self.successResultOf(history.load("lobby"))
+        self.assertEqual(history.record("lobby", "chat", "a", "one"), 1)
+        self.clock.advance(COMMIT_INTERVAL)
+        self.assertEqual(history.recent("lobby", 5), [])
+        self.assertEqual(history.record("lobby", "chat", "a", "two"), 2)
+        self.clock.advance(COMMIT_INTERVAL)
+        self.assertEqual(len(stored(self.path)), 2)
+
     def test_a_room_dropped_from_memory_before_its_commit_is_written(self) -> None:
         history = History(self.clock, self.pool, keep=5, cached=1)
         self.successResultOf(history.load("lobby"))

@@ -397,10 +397,10 @@ class History:
         if not tail:
             return
         total = sum(map(len, tail))
-        while total - len(tail[0]) >= self.keep:
+        while tail and total - len(tail[0]) >= self.keep:
             total -= len(tail.popleft())
         extra = total - self.keep
-        if extra > 0:
+        if tail and extra > 0:
             old = tail[0]
             tail[0] = _Batch(old[extra:], old.first + extra, old.ts)
 
