@@ -1,6 +1,8 @@
 import signal
+from typing import Any, cast
 
 from twisted.internet.task import Clock
+from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.config import ChatConfig
@@ -88,3 +90,44 @@ class ServerServiceTests(SynchronousTestCase):
         self.successResultOf(d)
         self.assertIsNone(clock._exitSignal)
         self.assertFalse(service.running)
+
+
+class JoinLogTests(SynchronousTestCase):
+    """Registrations are logged with their peer, a line per reactor turn."""
+
+    def joins(self) -> list[str]:
+        return [
+            str(formatEvent(e)) for e in self.events if "joined" in str(formatEvent(e))
+        ]
+
+    def setUp(self) -> None:
+        self.events: list[dict[str, Any]] = []
+        observer = cast(ILogObserver, self.events.append)  # zope adapts it
+        globalLogPublisher.addObserver(observer)
+        self.addCleanup(globalLogPublisher.removeObserver, observer)
+        self.clock = Clock()
+        self.server = ChatServer(self.clock, ChatConfig(flood_rate=0))
+        self.server.start()
+
+    def test_one_join_one_line(self) -> None:
+        user = register(self.server, "ann")
+        port = user.transport.getPeer().port
+        self.assertEqual(self.joins(), [f"ann joined from 127.0.0.1:{port}"])
+
+    def test_the_joins_of_one_turn_share_a_line(self) -> None:
+        users = [FakeUser(self.server) for _ in range(3)]
+        for user, nick in zip(users, ("ann", "bob", "cy"), strict=True):
+            user.send(nick)  # all in this turn: nothing has run the clock
+        self.assertEqual(self.joins(), [])
+        self.clock.advance(0)
+        ports = [u.transport.getPeer().port for u in users]
+        self.assertEqual(
+            self.joins(),
+            [
+                f"3 joined: ann from 127.0.0.1:{ports[0]}, "
+                f"bob from 127.0.0.1:{ports[1]}, cy from 127.0.0.1:{ports[2]}"
+            ],
+        )
+        register(self.server, "dee")
+        self.assertEqual(len(self.joins()), 2)
+        self.assertIn("dee joined from 127.0.0.1:", self.joins()[1])

@@ -145,6 +145,8 @@ class Hub:
         self.backend = backend
         #: How rooms hand out a turn's lines at its end (see ``Room``).
         self._later = later
+        #: This turn's registrations, for its one log line: nick and peer.
+        self._joins: list[tuple[str, str]] = []
         #: Counters for --metrics (rooms count their deliveries in it).
         self.stats = stats if stats is not None else Stats()
         #: Accounts: the store, the portal, the throttle, the policy.
@@ -231,6 +233,28 @@ class Hub:
             d.addErrback(self._failed, member)
             return None
         return d
+
+    def _log_join(self, nick: str, peer: str) -> None:
+        # The joins of one reactor turn share a log line: in a storm of
+        # arrivals twistd's text log, at about 60 µs and a write an event,
+        # was a quarter of each registration's time.
+        if not self._joins:
+            later = self._later or (lambda work: self._clock.callLater(0, work))
+            later(self._log_joins)
+        self._joins.append((nick, peer))
+
+    def _log_joins(self) -> None:
+        joins, self._joins = self._joins, []
+        if len(joins) == 1:
+            ((nick, peer),) = joins
+            self.log.info("{nick} joined from {peer}", nick=nick, peer=peer)
+        elif joins:
+            self.log.info(
+                "{count} joined: {who}",
+                count=len(joins),
+                who=", ".join(f"{nick} from {peer}" for nick, peer in joins),
+                joins=joins,
+            )
 
     def _failed(self, failure: Failure, member: Member) -> None:
         self.log.failure("handling a line of {nick}", failure, nick=member.nick)
@@ -401,7 +425,7 @@ class Hub:
         self._profiles[member] = Profile(
             nick, None, member.host, False, now, active=now
         )
-        self.log.info("{nick} joined from {peer}", nick=nick, peer=member.peer)
+        self._log_join(nick, member.peer)
         room = self._local_room(self.default_room)
         try:
             entered = await self._enter(member, room, limit=WELCOME_NAMES)
