@@ -96,9 +96,8 @@ class JoinLogTests(SynchronousTestCase):
     """Registrations are logged with their peer, a line per reactor turn."""
 
     def joins(self) -> list[str]:
-        return [
-            str(formatEvent(e)) for e in self.events if "joined" in str(formatEvent(e))
-        ]
+        texts = [str(formatEvent(e)) for e in self.events]
+        return [text for text in texts if "joined" in text]
 
     def setUp(self) -> None:
         self.events: list[dict[str, Any]] = []

@@ -143,8 +143,9 @@ class Hub:
         later: Later | None = None,
     ) -> None:
         self.backend = backend
-        #: How rooms hand out a turn's lines at its end (see ``Room``).
-        self._later = later
+        #: Work for the end of this reactor turn: rooms hand out a turn's
+        #: lines then (see ``Room``), and the turn's joins are logged.
+        self._later: Later = later or (lambda work: clock.callLater(0, work))
         #: This turn's registrations, for its one log line: nick and peer.
         self._joins: list[tuple[str, str]] = []
         #: Counters for --metrics (rooms count their deliveries in it).
@@ -239,8 +240,7 @@ class Hub:
         # arrivals twistd's text log, at about 60 µs and a write an event,
         # was a quarter of each registration's time.
         if not self._joins:
-            later = self._later or (lambda work: self._clock.callLater(0, work))
-            later(self._log_joins)
+            self._later(self._log_joins)
         self._joins.append((nick, peer))
 
     def _log_joins(self) -> None:
