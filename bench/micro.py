@@ -18,7 +18,7 @@ so each line goes through the room's ban and ignore bookkeeping; the
 deliveries are the same, so the instruction counts compare directly.
 
 ``--history`` prices history on the reactor thread: every line is recorded
-(kept in memory, buffered, encoded into its batch) and the batches go to a
+(kept in its room's batch, the batch joined into its row) and the rows go to a
 pool that drops them, since the database thread's work is not the
 reactor's.
 """
