@@ -13,12 +13,23 @@ from twisted.python.failure import Failure
 
 from . import WAIT
 
+#: Ports handed out in this run: none is handed out twice.
+_given: set[int] = set()
+
 
 def free_port() -> int:
-    """A loopback port nobody listens on right now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """
+    A loopback port nobody listens on right now, and not one given before
+    in this run: two asked for back to back (a chat port and a web port)
+    were sometimes the same one, since neither is bound in between.
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 class LineClient(Protocol):
