@@ -18,7 +18,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from twchat.backend.redis.backend import RedisBackend, _Arrival, _Followed
 from twchat.backend.redis.link import redacted
 from twchat.commands import handle_line
-from twchat.hub import NOT_SENT, UNAVAILABLE, Hub
+from twchat.hub import MAYBE_NOT_SENT, NOT_SENT, UNAVAILABLE, Hub
 
 from .support.fakes import RecordingMember
 from .support.hubs import Hubs
@@ -95,6 +95,36 @@ def test_during_an_outage_lines_get_an_error_and_local_things_work(
     assert "<alice> lost" not in bob.lines
     nodes.type(two, bob, "/who")
     nodes.until(lambda: "*** #lobby has 2 users: alice, bob" in bob.lines)
+
+
+def test_a_line_on_its_way_when_redis_dies_is_not_called_unsent(
+    nodes: Hubs, redis: RedisServer
+) -> None:
+    one, two = nodes.hub(), nodes.hub()
+    alice = nodes.join(one, "alice")
+    nodes.join(two, "bob")
+    nodes.settle()
+    assert nodes.loop is not None
+    found = nodes.loop.run_until_complete(backend(one).store.holder("bob"))
+    assert found is not None
+    alice.take()
+
+    async def known(nick: str) -> tuple[str, str] | None:
+        return found  # as if the lookup had answered just before the end
+
+    backend(one).store.holder = known  # type: ignore[method-assign]
+    redis.stop()
+    # Typed before the node has noticed: each goes out, and no answer comes
+    # back. Redis may have stored it, so "not sent" would be a guess.
+    assert one.backend.up
+    for line in ("in flight", "/msg bob in flight too"):
+        nodes.type(one, alice, line)
+    nodes.until(lambda: len(alice.lines) == 2)
+    assert alice.take() == [f"! {MAYBE_NOT_SENT}"] * 2
+    # Once the node knows, a line is refused at once: surely not sent.
+    assert not one.backend.up
+    nodes.type(one, alice, "refused")
+    assert alice.take() == [f"! {NOT_SENT}"]
 
 
 def test_a_leave_before_the_join_is_read_is_not_lost(nodes: Hubs) -> None:

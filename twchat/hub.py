@@ -36,6 +36,7 @@ from .backend import (
     Profile,
     RoomEvent,
     UnavailableError,
+    UnconfirmedError,
 )
 from .events import (
     Action,
@@ -70,6 +71,7 @@ from .text import clean_text
 
 __all__ = [
     "LOGGED_IN_ELSEWHERE",
+    "MAYBE_NOT_SENT",
     "NODE_LOST",
     "NOT_SENT",
     "SHUTTING_DOWN",
@@ -92,6 +94,12 @@ UNAVAILABLE = "the chat has lost contact with its Redis server; try again shortl
 NOT_SENT = (
     "the chat has lost contact with its Redis server; "
     "your line was not sent, try again shortly"
+)
+#: Redis was lost while the line was on its way: it may have been stored
+#: and seen, and saying "not sent" would have the user send it twice.
+MAYBE_NOT_SENT = (
+    "the chat lost contact with its Redis server as your line went out; "
+    "others may not have seen it"
 )
 #: Leave reasons others read.
 SHUTTING_DOWN = "server shutting down"
@@ -213,9 +221,11 @@ class Hub:
         work: Awaitable[object],
         refusal: str = UNAVAILABLE,
         prompt: bool = False,
+        unsure: str | None = None,
     ) -> Waiting:
         """
-        Run ``work``; if the shared state is out of reach, the member is told.
+        Run ``work``; if the shared state is out of reach, the member is told
+        ``refusal`` (``unsure``, if given, when the work may have been done).
 
         Returns None if it is already done (always, in one process).
         """
@@ -224,7 +234,12 @@ class Hub:
             try:
                 await work
             except (UnavailableError, RefusedError) as e:
-                text = str(e) if isinstance(e, RefusedError) else refusal
+                if isinstance(e, RefusedError):
+                    text = str(e)
+                elif unsure is not None and isinstance(e, UnconfirmedError):
+                    text = unsure
+                else:
+                    text = refusal
                 member.send(Error(text))
                 if prompt and not member.nick and member not in self._asking:
                     member.send(NickPrompt())
@@ -834,7 +849,9 @@ class Hub:
         if not text:
             member.send(Error(_NOTHING_LEFT))
             return None
-        return self.background(member, self._tell(member, target, text), NOT_SENT)
+        return self.background(
+            member, self._tell(member, target, text), NOT_SENT, unsure=MAYBE_NOT_SENT
+        )
 
     async def _tell(self, member: Member, target: str, text: str) -> None:
         receiver = await self.backend.tell(member.nick, target, text)
@@ -1084,10 +1101,10 @@ class Hub:
         if receiver is not None and not self.people.ignores(receiver, event.sender):
             receiver.send(event)
 
-    def not_sent(self, conn: str) -> None:
+    def not_sent(self, conn: str, sure: bool) -> None:
         member = self._conns.get(conn)
         if member is not None:
-            member.send(Error(NOT_SENT))
+            member.send(Error(NOT_SENT if sure else MAYBE_NOT_SENT))
 
     def name_lost(self, conn: str) -> None:
         """Another node holds this name now (it expired during an outage)."""

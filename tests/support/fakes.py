@@ -352,8 +352,8 @@ class RecordingListener:
     def private(self, to: str, event: Private) -> None:
         self.told.append((to, event))
 
-    def not_sent(self, conn: str) -> None:
-        self.told.append((conn, "not sent"))
+    def not_sent(self, conn: str, sure: bool) -> None:
+        self.told.append((conn, "not sent" if sure else "maybe not sent"))
 
     def name_lost(self, conn: str) -> None:
         self.told.append((conn, "name lost"))

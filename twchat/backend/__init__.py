@@ -39,6 +39,7 @@ __all__ = [
     "Profile",
     "RoomEvent",
     "UnavailableError",
+    "UnconfirmedError",
 ]
 
 #: What a room's members are told, in the room's order.
@@ -47,6 +48,13 @@ RoomEvent = Chat | Action | Topic | Joined | Left | NickChanged | Moderated
 
 class UnavailableError(Exception):
     """The shared state cannot be reached right now; nothing was done."""
+
+
+class UnconfirmedError(UnavailableError):
+    """
+    The shared state was lost while this was on its way: it may have been
+    done or not, and nobody can tell which.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,8 +104,11 @@ class IListener(Interface):
     def private(to: str, event: Private) -> None:
         """A private message for the user whose nickname key is ``to``."""
 
-    def not_sent(conn: str) -> None:
-        """A line ``post`` accepted from ``conn`` could not be stored."""
+    def not_sent(conn: str, sure: bool) -> None:
+        """
+        A line ``post`` accepted from ``conn`` was not stored (``sure``), or
+        may not have been: the state was lost while it was on its way.
+        """
 
     def name_lost(conn: str) -> None:
         """Connection ``conn`` no longer holds its nickname (taken elsewhere)."""

@@ -9,7 +9,9 @@ room, under which nickname, lives in Redis; the liveness service renews
 this node's claims and clears away the users of nodes that stopped.
 
 While Redis cannot be reached, every call fails with ``UnavailableError`` at
-once (``up`` is False); leaves are kept and published once it is back.
+once (``up`` is False); leaves are kept and published once it is back. A
+call that was on its way when Redis was lost fails with
+``UnconfirmedError``: it may have been carried out.
 """
 
 from __future__ import annotations
@@ -32,7 +34,14 @@ from ...events import Moderated, Private
 from ...nicknames import nick_key
 from ...room import room_key
 from ...stats import WriteStats
-from .. import Entered, IBackend, IListener, Profile, UnavailableError
+from .. import (
+    Entered,
+    IBackend,
+    IListener,
+    Profile,
+    UnavailableError,
+    UnconfirmedError,
+)
 from .codec import (
     HISTORY_KINDS,
     KIND,
@@ -50,7 +59,7 @@ from .codec import (
     topic_fields,
 )
 from .history import StreamHistory
-from .link import Command, Entry, RedisLink
+from .link import Command, Entry, RedisLink, UnansweredError
 from .liveness import Liveness
 from .store import NODE_TTL, STREAM_MAX, Keys, Store, entry_number
 
@@ -201,6 +210,9 @@ class RedisBackend:
         async def asked() -> _T:
             try:
                 return await work
+            except UnansweredError as e:
+                self.link.lost(e)
+                raise UnconfirmedError(str(e)) from e
             except (RedisError, OSError) as e:
                 self.link.lost(e)
                 raise UnavailableError(str(e)) from e
@@ -478,8 +490,9 @@ class RedisBackend:
             future.add_done_callback(lambda f: self._not_sent(f, conn))
 
     def _not_sent(self, future: asyncio.Future[Any], conn: str) -> None:
-        if future.exception() is not None and self._listener is not None:
-            self._listener.not_sent(conn)
+        error = future.exception()
+        if error is not None and self._listener is not None:
+            self._listener.not_sent(conn, sure=not isinstance(error, UnansweredError))
 
     def set_topic(self, conn: str, room: str, nick: str, text: str) -> Deferred[None]:
         self.link.send(self.store.set_topic(room, text))

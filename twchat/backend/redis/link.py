@@ -32,7 +32,15 @@ from twisted.logger import Logger
 
 from ...stats import WriteStats
 
-__all__ = ["BACKOFF_MAX", "Command", "Entry", "RedisLink", "connect", "redacted"]
+__all__ = [
+    "BACKOFF_MAX",
+    "Command",
+    "Entry",
+    "RedisLink",
+    "UnansweredError",
+    "connect",
+    "redacted",
+]
 
 #: A stream entry as redis-py gives it: (ID, fields).
 Entry = tuple[str, dict[str, str]]
@@ -83,6 +91,13 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT, name: str = "") -> Redis:
         client_name=name or None,
     )
     return client
+
+
+class UnansweredError(RedisConnectionError):
+    """
+    Redis was lost while a pipeline was out: each of its commands may or
+    may not have been carried out (a reply can die with the connection).
+    """
 
 
 #: Adds one command to a pipeline.
@@ -194,13 +209,16 @@ class RedisLink:
                         await queued  # scripts queue themselves this way
                 replies = await pipe.execute(raise_on_error=False)
         except Exception as e:
+            failed: Exception = e
             if isinstance(e, RedisError | OSError):
                 self.lost(e)
+                failed = UnansweredError(f"no answer from Redis: {e}")
+                failed.__cause__ = e
             else:
                 self.log.failure("writing to Redis")
             for _, future in batch:
                 if not future.done():
-                    future.set_exception(e)
+                    future.set_exception(failed)
             return
         self.writes.wrote(asyncio.get_event_loop().time() - started)
         for (_, future), reply in zip(batch, replies, strict=True):
