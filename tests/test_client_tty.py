@@ -6,6 +6,7 @@ the cursor after it; editing is by character; Ctrl-D restores the terminal.
 
 from __future__ import annotations
 
+import itertools
 import os
 import re
 import shlex
@@ -24,13 +25,16 @@ from .support.proc import Twistd, User, guest
 
 ROOT = Path(__file__).resolve().parent.parent
 WAIT = 10.0
+#: Each terminal gets a tmux server of its own: the last test's may still
+#: be on its way out, and a new session on its socket can fail.
+_SERVERS = itertools.count()
 
 
 class Tmux:
     """One tmux server of our own with one 80x24 pane running bash."""
 
     def __init__(self) -> None:
-        self.socket = f"twchat-test-{os.getpid()}"
+        self.socket = f"twchat-test-{os.getpid()}-{next(_SERVERS)}"
         self.run(
             "new-session",
             "-d",
