@@ -10,11 +10,13 @@ from typing import Any, cast
 
 import pytest
 from twisted.internet.defer import Deferred
+from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
+from twisted.python.failure import Failure
 
 from twchat.accounts import Account
 from twchat.accounts.logins import Logins
-from twchat.accounts.sqlite import SQLiteAccounts
+from twchat.accounts.sqlite import NAMES_FRESH, SQLiteAccounts, operations
 from twchat.commands import handle_line
 from twchat.hub import ACCOUNTS_UNAVAILABLE, BUSY, REGISTRATION_CLOSED, Hub
 from twchat.statefile import prepare_state
@@ -297,42 +299,129 @@ def test_an_unreadable_store_refuses_names(hubs: Hubs) -> None:
     assert member.nick == ""
 
 
-def test_lookups_share_trips_to_the_database_thread(tmp_path: Path) -> None:
+class _HeldPool:
+    """The database thread, answering only when told to."""
+
+    def __init__(self, real: SyncPool) -> None:
+        self.real = real
+        self.held: list[tuple[Any, tuple[Any, ...], Deferred[Any]]] = []
+
+    def runInteraction(self, work: Any, *args: Any) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.held.append((work, args, d))
+        return d
+
+    def answer(self) -> None:
+        work, args, d = self.held.pop(0)
+        self.real.runInteraction(work, *args).chainDeferred(d)
+
+    def close(self) -> None:
+        pass
+
+
+def _state(tmp_path: Path) -> Path:
     path = tmp_path / "state.sqlite3"
     prepare_state(str(path))
+    return path
+
+
+def _found(d: Deferred[Account | None]) -> str | None:
+    got: list[Account | None] = []
+    d.addCallback(got.append)
+    assert got, "answered"
+    return None if got[0] is None else got[0].name
+
+
+def test_lookups_share_trips_to_the_database_thread(tmp_path: Path) -> None:
+    path = _state(tmp_path)
     real = SyncPool(path)
-    held: list[tuple[Any, tuple[Any, ...], Deferred[Any]]] = []
-
-    class HeldPool:
-        """The database thread, answering only when told to."""
-
-        def runInteraction(self, work: Any, *args: Any) -> Deferred[Any]:
-            d: Deferred[Any] = Deferred()
-            held.append((work, args, d))
-            return d
-
-        def close(self) -> None:
-            pass
-
-    def answer() -> None:
-        work, args, d = held.pop(0)
-        real.runInteraction(work, *args).chainDeferred(d)
-
-    accounts = SQLiteAccounts(HeldPool())
-    writer = SQLiteAccounts(real)
+    pool = _HeldPool(real)
+    accounts = SQLiteAccounts(pool, Clock())
+    writer = SQLiteAccounts(real, Clock())
     writer.add(Account("alice", "$argon2id$x", created=1.0))
     first = accounts.get("alice")
-    assert len(held) == 1  # the first lookup goes at once
+    # The set of names is asked for, and the first lookup goes at once.
+    assert len(pool.held) == 2
     waiting = [accounts.get(name) for name in ("bob", "ALICE", "carol")]
-    assert len(held) == 1  # the rest wait for it
-    answer()
-    found: list[Any] = []
-    first.addCallback(found.append)
-    assert found[0].name == "alice"
-    assert len(held) == 1  # then go together, in one read
-    answer()
-    results: list[Any] = []
-    for d in waiting:
-        d.addCallback(results.append)
-    assert [r and r.name for r in results] == [None, "alice", None]
-    assert held == []
+    assert len(pool.held) == 2  # the rest wait for it
+    pool.answer()  # the set of names
+    pool.answer()
+    assert _found(first) == "alice"
+    assert len(pool.held) == 1  # then go together, in one read
+    pool.answer()
+    assert [_found(d) for d in waiting] == [None, "alice", None]
+    assert pool.held == []
+
+
+def test_guest_names_are_answered_without_a_trip_once_names_are_known(
+    tmp_path: Path,
+) -> None:
+    path = _state(tmp_path)
+    pool = _HeldPool(SyncPool(path))
+    SQLiteAccounts(pool.real, Clock()).add(Account("alice", "$argon2id$x", created=1.0))
+    clock = Clock()
+    accounts = SQLiteAccounts(pool, clock)
+    accounts.get("nobody")
+    pool.answer()  # the set of names
+    pool.answer()
+    guests = [accounts.get(f"guest{i}") for i in range(100)]
+    assert pool.held == [], "no guest's name went to the database thread"
+    assert all(_found(d) is None for d in guests)
+    # An account's name is still read, for its password.
+    alice = accounts.get("Alice")
+    assert len(pool.held) == 1
+    pool.answer()
+    assert _found(alice) == "alice"
+    # Half the freshness on, the set is read again, while it still answers.
+    clock.advance(NAMES_FRESH / 2)
+    assert _found(accounts.get("guest")) is None
+    assert len(pool.held) == 1
+    pool.answer()
+    clock.advance(NAMES_FRESH / 2)
+    assert _found(accounts.get("guest")) is None, "read again: fresh"
+
+
+def test_an_account_the_admin_tool_adds_is_known_within_a_second(
+    tmp_path: Path,
+) -> None:
+    path = _state(tmp_path)
+    clock = Clock()
+    accounts = SQLiteAccounts(SyncPool(path), clock)
+    assert _found(accounts.get("bob")) is None
+    # The admin tool: its own connection to the file.
+    assert _found(SQLiteAccounts(SyncPool(path), Clock()).get("bob")) is None
+    admin = SyncPool(path)
+    admin.runInteraction(operations["add"], Account("bob", "$argon2id$x", created=1.0))
+    clock.advance(NAMES_FRESH / 2)
+    assert _found(accounts.get("bob")) == "bob"
+    # Removed by the admin tool: read from the file, so gone at once.
+    admin.runInteraction(operations["remove"], "bob")
+    assert _found(accounts.get("bob")) is None
+
+
+def test_accounts_this_server_adds_or_removes_are_known_at_once(
+    tmp_path: Path,
+) -> None:
+    path = _state(tmp_path)
+    accounts = SQLiteAccounts(SyncPool(path), Clock())
+    assert _found(accounts.get("carol")) is None  # the set is read
+    accounts.add(Account("carol", "$argon2id$x", created=1.0))
+    assert _found(accounts.get("CAROL")) == "carol"
+    accounts.remove("carol")
+    assert _found(accounts.get("carol")) is None
+
+
+def test_names_are_read_from_the_file_when_the_set_cannot_be(tmp_path: Path) -> None:
+    path = _state(tmp_path)
+    clock = Clock()
+    pool = SyncPool(path)
+    accounts = SQLiteAccounts(pool, clock)
+    assert _found(accounts.get("dave")) is None
+    pool.failing = True
+    clock.advance(NAMES_FRESH)
+    failed: list[Failure] = []
+    accounts.get("dave").addErrback(failed.append)
+    assert failed, "not answered from a set it could not read again"
+    pool.failing = False
+    clock.advance(NAMES_FRESH)
+    assert _found(accounts.get("dave")) is None

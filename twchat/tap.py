@@ -433,7 +433,7 @@ def makeService(
         moderation: IModerationStore = RedisModeration(backend.link.client)
     else:
         pool = open_pool(reactor, options["db"])  # type: ignore[arg-type]
-        store = SQLiteAccounts(pool)
+        store = SQLiteAccounts(pool, reactor)  # type: ignore[arg-type]
         moderation = SQLiteModeration(pool)
         log.info("state (history, accounts) in {path}", path=options["db"])
         if not options["no-history"]:

@@ -100,7 +100,7 @@ class Hubs:
             if history:
                 store = History(self.reactor, pool, keep=100)
             backend = MemoryBackend("lobby", store)
-            accounts = SQLiteAccounts(pool)
+            accounts = SQLiteAccounts(pool, self.wall)
             moderation: IModerationStore = SQLiteModeration(pool)
         else:
             backend = RedisBackend(

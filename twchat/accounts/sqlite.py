@@ -5,17 +5,20 @@ Each operation is a function of a cursor: the server runs it on the state
 file's single database thread (``runInteraction``), the admin tool on its
 own connection; the SQL is written once.
 
-Every nickname chosen is looked up here, so lookups share trips to the
-database thread: while one read is under way, the names asked meanwhile
-wait and go together in the next (10,000 people arriving at once cost a
-few dozen trips, not 10,000).
+Every nickname chosen is looked up here. Most are guests' names, and the
+set of every account's name, read on the database thread and kept a
+second at a time, answers those at once: a crowd arriving costs no trip
+to the thread each. A name in the set (or any name, when the set is older
+than that) is read from the file; those lookups share trips: while one
+read is under way, the names asked meanwhile go together in the next.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from twisted.internet.defer import Deferred
+from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import IReactorTime
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
@@ -23,9 +26,15 @@ from ..history import Pool
 from ..nicknames import nick_key
 from . import Account, IAccountStore
 
-__all__ = ["SQLiteAccounts", "operations"]
+__all__ = ["NAMES_FRESH", "SQLiteAccounts", "operations"]
 
 _COLUMNS = "name, hash, operator, created"
+
+#: Seconds the set of account names answers "no such account" for after
+#: it was read. Outside the server only the admin tool adds accounts, and
+#: one it adds is known within this: a guest who takes that name meanwhile
+#: is like one who had it already, who keeps it until they leave.
+NAMES_FRESH = 1.0
 
 
 def _account(row: tuple[Any, ...]) -> Account:
@@ -54,6 +63,21 @@ def _get_many(cursor: Any, keys: list[str]) -> dict[str, Account]:
         for key, *row in cursor.fetchall():
             found[key] = _account(tuple(row))
     return found
+
+
+def _keys_if_changed(
+    cursor: Any, seen: int | None
+) -> tuple[int, frozenset[str] | None]:
+    """
+    The file's data version, and every account's key if another connection
+    (the admin tool) has changed the file since version ``seen``.
+    """
+    cursor.execute("PRAGMA data_version")
+    (version,) = cursor.fetchone()
+    if version == seen:
+        return version, None
+    cursor.execute("SELECT key FROM accounts")
+    return version, frozenset(key for (key,) in cursor.fetchall())
 
 
 def _add(cursor: Any, account: Account) -> bool:
@@ -109,18 +133,55 @@ operations = {
 class SQLiteAccounts:
     """Accounts in the state file, through its database thread."""
 
-    def __init__(self, pool: Pool) -> None:
+    def __init__(self, pool: Pool, clock: IReactorTime) -> None:
         self._pool = pool
+        self._clock = clock
         #: Lookups waiting for the next read, by nickname key.
         self._waiting: dict[str, list[Deferred[Account | None]]] = {}
         self._reading = False
+        #: Every account's key, as of ``_keys_at`` (None until first read).
+        #: The pool's one thread keeps order: an add or removal by this
+        #: server lands after any read of the set queued before it.
+        self._keys: set[str] | None = None
+        self._keys_at = float("-inf")
+        self._version: int | None = None
+        self._listing = False
 
     def get(self, name: str) -> Deferred[Account | None]:
+        key = nick_key(name)
+        age = self._clock.seconds() - self._keys_at
+        if age >= NAMES_FRESH / 2:
+            self._list()  # fresh again before it goes stale
+        if self._keys is not None and age < NAMES_FRESH and key not in self._keys:
+            return succeed(None)
         d: Deferred[Account | None] = Deferred()
-        self._waiting.setdefault(nick_key(name), []).append(d)
+        self._waiting.setdefault(key, []).append(d)
         if not self._reading:
             self._read()
         return d
+
+    def _list(self) -> None:
+        """Read the set of names again, if another connection changed it."""
+        if self._listing:
+            return
+        self._listing = True
+        asked = self._clock.seconds()
+
+        def listed(found: tuple[int, frozenset[str] | None]) -> None:
+            version, keys = found
+            if keys is not None:
+                self._keys = set(keys)
+            self._version = version
+            self._keys_at = asked
+
+        def failed(failure: Failure) -> None:
+            self._keys = None  # unknown: every name is read from the file
+
+        def done(_: object) -> None:
+            self._listing = False
+
+        d = self._pool.runInteraction(_keys_if_changed, self._version)
+        d.addCallbacks(listed, failed).addBoth(done)
 
     def _read(self) -> None:
         batch, self._waiting = self._waiting, {}
@@ -147,7 +208,14 @@ class SQLiteAccounts:
         read.addCallbacks(done, failed).addBoth(next_batch)
 
     def add(self, account: Account) -> Deferred[bool]:
-        return self._pool.runInteraction(_add, account)
+        key = nick_key(account.name)
+
+        def added(done: bool) -> bool:
+            if self._keys is not None:
+                self._keys.add(key)
+            return done
+
+        return self._pool.runInteraction(_add, account).addCallback(added)
 
     def set_hash(self, name: str, hash: str) -> Deferred[bool]:
         return self._pool.runInteraction(_set_hash, name, hash)
@@ -156,7 +224,14 @@ class SQLiteAccounts:
         return self._pool.runInteraction(_set_operator, name, operator)
 
     def remove(self, name: str) -> Deferred[bool]:
-        return self._pool.runInteraction(_remove, name)
+        key = nick_key(name)
+
+        def removed(done: bool) -> bool:
+            if self._keys is not None:
+                self._keys.discard(key)
+            return done
+
+        return self._pool.runInteraction(_remove, name).addCallback(removed)
 
     def all(self) -> Deferred[list[Account]]:
         return self._pool.runInteraction(_all)
