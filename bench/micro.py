@@ -17,6 +17,10 @@ bans and every user but the last ignores the last one (who never speaks),
 so each line goes through the room's ban and ignore bookkeeping; the
 deliveries are the same, so the instruction counts compare directly.
 
+``--register`` measures arrivals instead: each repetition connects
+``ARRIVALS`` new users one turn at a time (greeting, nickname, welcome), as
+a crowd arriving at once reaches the reactor, and checks every welcome.
+
 ``--history`` prices history on the reactor thread: every line is recorded
 (kept in its room's batch, the batch joined into its row) and the rows go to a
 pool that drops them, since the database thread's work is not the
@@ -47,6 +51,7 @@ from twchat.server import ChatServer
 
 USERS, SENDERS, LINES = 100, 10, 200
 BANS = 1000
+ARRIVALS = 1000
 
 
 def _banned(room: str) -> MemoryModeration:
@@ -96,7 +101,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--history", action="store_true", help="every line recorded (no disk)"
     )
+    parser.add_argument(
+        "--register", action="store_true", help=f"{ARRIVALS} arrivals a repetition"
+    )
     args = parser.parse_args(argv)
+    if args.register:
+        return _arrivals(args.reps)
     clock = Clock()
     config = ChatConfig(
         flood_rate=0, max_recvq=10**7, max_clients=USERS + 1, max_per_ip=0
@@ -154,6 +164,38 @@ def main(argv: list[str] | None = None) -> int:
         f"{best * 1000:.1f} ms for {SENDERS * LINES} lines x {USERS - 1} receivers "
         f"(best of {args.reps})"
     )
+    return 0
+
+
+def _arrivals(reps: int) -> int:
+    """``ARRIVALS`` registrations a repetition, each in a reactor turn."""
+    clock = Clock()
+    config = ChatConfig(
+        flood_rate=0, max_recvq=10**7, max_clients=reps * ARRIVALS + 1, max_per_ip=0
+    )
+    server = ChatServer(clock, config)
+    server.start()
+    factory = server.tcp_factory()
+    ports = itertools.count(40000)
+    best = float("inf")
+    for rep in range(reps):
+        transports = []
+        started = time.perf_counter()
+        for i in range(ARRIVALS):
+            address = IPv4Address("TCP", "127.0.0.1", next(ports))
+            transport = StringTransport(peerAddress=address)
+            protocol = factory.buildProtocol(address)
+            assert protocol is not None
+            protocol.makeConnection(transport)
+            clock.advance(0)
+            protocol.dataReceived(f"u{rep}x{i}\n".encode())
+            clock.advance(0)
+            transports.append(transport)
+        best = min(best, time.perf_counter() - started)
+        welcomed = sum(b"*** Welcome, u" in t.value() for t in transports)
+        if welcomed != ARRIVALS:
+            sys.exit(f"only {welcomed} of {ARRIVALS} arrivals were welcomed")
+    print(f"{best * 1e6 / ARRIVALS:.1f} us an arrival (best of {reps})")
     return 0
 
 

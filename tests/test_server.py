@@ -1,14 +1,17 @@
 import signal
 from typing import Any, cast
 
+from twisted.internet.defer import Deferred, succeed
 from twisted.internet.task import Clock
 from twisted.logger import ILogObserver, formatEvent, globalLogPublisher
 from twisted.trial.unittest import SynchronousTestCase
 
+from twchat.backend import UnavailableError
 from twchat.config import ChatConfig
+from twchat.hub import UNAVAILABLE
 from twchat.server import ChatServer
 
-from .support.fakes import FakeUser, make_server, register, room
+from .support.fakes import FakeUser, RecordingMember, make_server, register, room
 
 
 class ServerFullTests(SynchronousTestCase):
@@ -130,3 +133,58 @@ class JoinLogTests(SynchronousTestCase):
         register(self.server, "dee")
         self.assertEqual(len(self.joins()), 2)
         self.assertIn("dee joined from 127.0.0.1:", self.joins()[1])
+
+
+class BackgroundTests(SynchronousTestCase):
+    """The hub runs an action's work at once, and waits only if it must."""
+
+    def setUp(self) -> None:
+        self.hub = ChatServer(Clock(), ChatConfig()).hub
+        self.member = RecordingMember("ann")
+        self.seen: list[object] = []
+
+    def test_work_that_needs_no_wait_is_done_before_the_call_returns(self) -> None:
+        async def work() -> None:
+            self.seen.append(await succeed(1))
+            self.seen.append(await succeed(2))
+
+        self.assertIsNone(self.hub.background(self.member, work()))
+        self.assertEqual(self.seen, [1, 2])
+
+    def test_work_that_waits_goes_on_with_what_it_waited_for(self) -> None:
+        first: Deferred[int] = Deferred()
+        second: Deferred[int] = Deferred()
+
+        async def work() -> None:
+            self.seen.append(await first)
+            self.seen.append(await succeed(2))
+            self.seen.append(await second)
+
+        waiting = self.hub.background(self.member, work())
+        assert waiting is not None
+        self.assertNoResult(waiting)
+        first.callback(1)
+        self.assertEqual(self.seen, [1, 2])
+        self.assertNoResult(waiting)
+        second.callback(3)
+        self.assertEqual(self.seen, [1, 2, 3])
+        self.assertIsNone(self.successResultOf(waiting))
+
+    def test_the_state_out_of_reach_after_a_wait_is_told(self) -> None:
+        later: Deferred[None] = Deferred()
+
+        async def work() -> None:
+            await later
+
+        waiting = self.hub.background(self.member, work())
+        assert waiting is not None
+        later.errback(UnavailableError("gone"))
+        self.successResultOf(waiting)
+        self.assertEqual(self.member.take(), [f"! {UNAVAILABLE}"])
+
+    def test_a_bug_in_work_done_at_once_is_logged_not_raised(self) -> None:
+        async def work() -> None:
+            raise ZeroDivisionError
+
+        self.assertIsNone(self.hub.background(self.member, work()))
+        self.assertEqual(len(self.flushLoggedErrors(ZeroDivisionError)), 1)

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import TypeVar
 
 from twisted.cred.error import UnauthorizedLogin
-from twisted.internet.defer import Deferred, ensureDeferred
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 from twisted.logger import Logger
 from twisted.python.failure import Failure
@@ -244,11 +244,19 @@ class Hub:
                 if prompt and not member.nick and member not in self._asking:
                     member.send(NickPrompt())
 
-        d = ensureDeferred(run())
-        if d.called:
-            d.addErrback(self._failed, member)
+        # Stepped here first: work that needs no wait (in one process,
+        # nearly all) is done without a Deferred wrapped around it.
+        coroutine = run()
+        try:
+            coroutine.send(None)
+        except StopIteration:
             return None
-        return d
+        except BaseException:
+            self._failed(Failure(), member)
+            return None
+        # It waits on a Deferred. Twisted drives the rest: being resumed
+        # before that fires, ``Deferred.__await__`` only looks again.
+        return Deferred.fromCoroutine(coroutine)
 
     def _log_join(self, nick: str, peer: str) -> None:
         # The joins of one reactor turn share a log line: in a storm of
