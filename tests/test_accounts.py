@@ -412,16 +412,23 @@ def test_accounts_this_server_adds_or_removes_are_known_at_once(
 
 
 def test_names_are_read_from_the_file_when_the_set_cannot_be(tmp_path: Path) -> None:
-    path = _state(tmp_path)
     clock = Clock()
-    pool = SyncPool(path)
+    pool = _HeldPool(SyncPool(_state(tmp_path)))
     accounts = SQLiteAccounts(pool, clock)
-    assert _found(accounts.get("dave")) is None
-    pool.failing = True
+    accounts.get("dave")
+    pool.answer()  # the set of names
+    pool.answer()
+    pool.real.failing = True
     clock.advance(NAMES_FRESH)
     failed: list[Failure] = []
     accounts.get("dave").addErrback(failed.append)
+    pool.answer()  # the set of names, again: it fails
+    pool.answer()
     assert failed, "not answered from a set it could not read again"
-    pool.failing = False
-    clock.advance(NAMES_FRESH)
-    assert _found(accounts.get("dave")) is None
+    pool.real.failing = False
+    accounts.get("dave")
+    pool.answer()  # read whole again, though nobody else changed the file
+    pool.answer()
+    guests = [accounts.get(f"guest{i}") for i in range(10)]
+    assert pool.held == [], "answered from the set again"
+    assert all(_found(d) is None for d in guests)

@@ -175,7 +175,9 @@ class SQLiteAccounts:
             self._keys_at = asked
 
         def failed(failure: Failure) -> None:
-            self._keys = None  # unknown: every name is read from the file
+            # Unknown: every name is read from the file, until the set is
+            # read whole again.
+            self._keys = self._version = None
 
         def done(_: object) -> None:
             self._listing = False
