@@ -92,6 +92,16 @@ class _DroppingPool:
         pass
 
 
+def _connect(factory: Any, port: int) -> tuple[Any, StringTransport]:
+    """A new connection from 127.0.0.1:``port``, on an in-memory transport."""
+    address = IPv4Address("TCP", "127.0.0.1", port)
+    transport = StringTransport(peerAddress=address)
+    protocol = factory.buildProtocol(address)
+    assert protocol is not None
+    protocol.makeConnection(transport)
+    return protocol, transport
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -123,11 +133,7 @@ def main(argv: list[str] | None = None) -> int:
     ports = itertools.count(40000)
     users = []
     for i in range(USERS):
-        address = IPv4Address("TCP", "127.0.0.1", next(ports))
-        transport = StringTransport(peerAddress=address)
-        protocol = factory.buildProtocol(address)
-        assert protocol is not None
-        protocol.makeConnection(transport)
+        protocol, transport = _connect(factory, next(ports))
         protocol.dataReceived(f"u{i}\n".encode())
         users.append((protocol, transport))
     clock.advance(0)
@@ -182,11 +188,7 @@ def _arrivals(reps: int) -> int:
         transports = []
         started = time.perf_counter()
         for i in range(ARRIVALS):
-            address = IPv4Address("TCP", "127.0.0.1", next(ports))
-            transport = StringTransport(peerAddress=address)
-            protocol = factory.buildProtocol(address)
-            assert protocol is not None
-            protocol.makeConnection(transport)
+            protocol, transport = _connect(factory, next(ports))
             clock.advance(0)
             protocol.dataReceived(f"u{rep}x{i}\n".encode())
             clock.advance(0)
