@@ -173,9 +173,10 @@ class DirectModeTests(SynchronousTestCase):
         self.peer.setblocking(False)
         self.reactor = MemoryReactorClock()
         self.transport = SocketTransport(self.ours, self.reactor)
+        self.flusher = Flusher(self.reactor)
         self.outbox = Outbox(
             self.transport,
-            Flusher(self.reactor),
+            self.flusher,
             1_000_000,
             self,
             self.reactor.seconds,
@@ -203,6 +204,27 @@ class DirectModeTests(SynchronousTestCase):
         self.reactor.advance(0)
         self.assertEqual(self.received(), b"hello\r\nworld\r\n")
         self.assertEqual(self.reactor.getWriters(), [])
+
+    def test_a_rooms_lines_at_the_turns_end_leave_as_they_are_handed_out(
+        self,
+    ) -> None:
+        seen: list[bytes] = []
+
+        def hand_out() -> None:  # a room at the end of its turn
+            self.outbox.write(b"<ann> hi\r\n")
+            seen.append(self.received())
+
+        self.flusher.later(hand_out)
+        self.reactor.advance(0)
+        self.assertEqual(seen, [b"<ann> hi\r\n"])
+        self.assertEqual(self.flusher.stats.bytes_out, len(b"<ann> hi\r\n"))
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_what_waits_from_earlier_in_the_turn_still_goes_first(self) -> None:
+        self.flusher.later(lambda: self.outbox.write(b"<ann> hi\r\n"))
+        self.outbox.write(b"*** notice\r\n")  # during the turn: it waits
+        self.reactor.advance(0)
+        self.assertEqual(self.received(), b"*** notice\r\n<ann> hi\r\n")
 
     def test_leftovers_go_through_the_transport_then_direct_again(self) -> None:
         big = bytes(range(256)) * 4096  # 1 MiB: more than the socket takes

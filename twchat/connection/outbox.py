@@ -47,7 +47,7 @@ class Flusher:
     handing out their lines).
     """
 
-    __slots__ = ("_call", "_dirty", "_reactor", "_work", "stats")
+    __slots__ = ("_call", "_dirty", "_reactor", "_work", "handing_out", "stats")
 
     def __init__(self, reactor: IReactorTime, stats: Stats | None = None) -> None:
         self._reactor = reactor
@@ -56,6 +56,9 @@ class Flusher:
         self._dirty: list[Outbox] = []
         self._work: list[Callable[[], None]] = []
         self._call: IDelayedCall | None = None
+        #: True while the end-of-turn work runs: what it writes to an
+        #: outbox with nothing waiting goes out at once (see Outbox.write).
+        self.handing_out = False
 
     def add(self, outbox: Outbox) -> None:
         self._dirty.append(outbox)
@@ -74,9 +77,11 @@ class Flusher:
         # waits for the next turn, as before: one turn cannot be hogged.
         try:
             work, self._work = self._work, []
+            self.handing_out = True
             for job in work:
                 job()
         finally:
+            self.handing_out = False
             self._call = None
             dirty, self._dirty = self._dirty, []
             for outbox in dirty:
@@ -167,6 +172,12 @@ class Outbox:
         # collector thousands of containers per broadcast.
         pending = self._pending
         if pending is None:
+            if self._idle and self._flusher.handing_out:
+                # The turn's end, a room handing out its lines: they would
+                # be sent later in this same run; a crowd's line to
+                # thousands skips the trip through the flush list.
+                self._send(data)
+                return
             self._pending = data
             self._flusher.add(self)
         elif isinstance(pending, bytes):
@@ -186,7 +197,10 @@ class Outbox:
             return
         self._pending = None
         self.queued = 0
-        data = pending if isinstance(pending, bytes) else b"".join(pending)
+        self._send(pending if isinstance(pending, bytes) else b"".join(pending))
+
+    def _send(self, data: bytes) -> None:
+        """``data`` to the socket now; what it does not take, to the transport."""
         self._flusher.stats.bytes_out += len(data)
         sock = self._socket
         if sock is not None:
