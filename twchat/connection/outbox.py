@@ -3,9 +3,11 @@ Getting lines out to one connection: batched, bounded, and fast.
 
 Every line for a connection goes through its ``Outbox``. Lines queued in
 one reactor turn leave together, in one ``send`` per connection, when the
-``Flusher`` runs at the start of the next turn. While the transport still
-holds unsent bytes the lines wait here, where they are counted, so a
-client that does not read is noticed and cut instead of growing memory.
+``Flusher`` runs at the start of the next turn; what the rooms hand out
+then, at the turn's end, goes to an idle connection at once. While the
+transport still holds unsent bytes the lines wait here, where they are
+counted, so a client that does not read is noticed and cut instead of
+growing memory.
 
 On plain TCP and UNIX connections an idle transport is written to straight
 through its socket (``ISystemHandle.getHandle``): a chat line to thousands
