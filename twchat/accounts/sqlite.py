@@ -65,19 +65,18 @@ def _get_many(cursor: Any, keys: list[str]) -> dict[str, Account]:
     return found
 
 
-def _keys_if_changed(
-    cursor: Any, seen: int | None
-) -> tuple[int, frozenset[str] | None]:
+def _keys_if_changed(cursor: Any, seen: int | None) -> tuple[int, set[str] | None]:
     """
     The file's data version, and every account's key if another connection
-    (the admin tool) has changed the file since version ``seen``.
+    (the admin tool) has changed the file since version ``seen``: a new set,
+    built here on the database thread, for the reactor to keep as it is.
     """
     cursor.execute("PRAGMA data_version")
     (version,) = cursor.fetchone()
     if version == seen:
         return version, None
     cursor.execute("SELECT key FROM accounts")
-    return version, frozenset(key for (key,) in cursor.fetchall())
+    return version, {key for (key,) in cursor.fetchall()}
 
 
 def _add(cursor: Any, account: Account) -> bool:
@@ -167,10 +166,10 @@ class SQLiteAccounts:
         self._listing = True
         asked = self._clock.seconds()
 
-        def listed(found: tuple[int, frozenset[str] | None]) -> None:
+        def listed(found: tuple[int, set[str] | None]) -> None:
             version, keys = found
             if keys is not None:
-                self._keys = set(keys)
+                self._keys = keys
             self._version = version
             self._keys_at = asked
 
