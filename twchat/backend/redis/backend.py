@@ -210,12 +210,11 @@ class RedisBackend:
         async def asked() -> _T:
             try:
                 return await work
-            except UnansweredError as e:
-                self.link.lost(e)
-                raise UnconfirmedError(str(e)) from e
             except (RedisError, OSError) as e:
                 self.link.lost(e)
-                raise UnavailableError(str(e)) from e
+                # A write that went out and got no answer may have been done.
+                unsure = isinstance(e, UnansweredError)
+                raise (UnconfirmedError if unsure else UnavailableError)(str(e)) from e
 
         return Deferred.fromFuture(self._spawn(asked()))
 
