@@ -700,7 +700,7 @@ def run_one(server_name: str, scenario: Scenario) -> dict[str, Any]:
 
 
 def _cell(result: dict[str, Any], key: str, fmt: str = "{:,.0f}") -> str:
-    value = result
+    value: Any = result
     for part in key.split("."):
         value = value.get(part, {}) if isinstance(value, dict) else {}
     return fmt.format(value) if isinstance(value, int | float) else "-"
@@ -865,14 +865,23 @@ def check_targets(
     return checks
 
 
-def paired(
-    pairs: list[tuple[Scenario, Scenario]], runs: int
-) -> dict[str, dict[str, Any]]:
+#: One side of a paired run: a server in a scenario.
+Side = tuple[str, Scenario]
+
+
+def _label(side: Side) -> str:
+    """``scenario``, or ``scenario@server`` for a server other than twchat."""
+    server, scenario = side
+    return scenario.name if server == "twchat" else f"{scenario.name}@{server}"
+
+
+def paired(pairs: list[tuple[Side, Side]], runs: int) -> dict[str, dict[str, Any]]:
     """
-    twchat in scenario A and in scenario B, alternately (ABBA...), ``runs``
-    times: B/A for deliveries/s and p99, each pair run back to back so the
-    machine's drift touches both alike. The median and the spread say
-    whether B costs anything beyond this machine's noise.
+    Side A and side B (twchat, or a peer such as the C limit, each in a
+    scenario), alternately (ABBA...), ``runs`` times: B/A for deliveries/s
+    and p99, each pair run back to back so the machine's drift touches both
+    alike. The median and the spread say whether B costs anything beyond
+    this machine's noise.
     """
     out: dict[str, dict[str, Any]] = {}
     for a, b in pairs:
@@ -882,16 +891,18 @@ def paired(
         for i in range(runs):
             order = (a, b) if i % 2 == 0 else (b, a)
             got = {}
-            for scenario in order:
-                print(f"# pair {i + 1}/{runs}: {scenario.name} ...", file=sys.stderr)
-                got[scenario.name] = run_one("twchat", scenario)
-            ra, rb = got[a.name], got[b.name]
+            for side in order:
+                print(f"# pair {i + 1}/{runs}: {_label(side)} ...", file=sys.stderr)
+                got[side] = run_one(*side)
+            ra, rb = got[a], got[b]
             if "error" in ra or "error" in rb:
-                raise SystemExit(f"{a.name}:{b.name}: {ra.get('error') or rb['error']}")
+                raise SystemExit(
+                    f"{_label(a)}:{_label(b)}: {ra.get('error') or rb['error']}"
+                )
             lost += ra["lost"] + rb["lost"]
             speed.append(round(rb["deliveries_per_s"] / ra["deliveries_per_s"], 3))
             tail.append(round(rb["latency_ms"]["p99"] / ra["latency_ms"]["p99"], 3))
-        out[f"{b.name}/{a.name}"] = {
+        out[f"{_label(b)}/{_label(a)}"] = {
             "deliveries_per_s": speed,
             "deliveries_per_s_median": round(statistics.median(speed), 3),
             "p99": tail,
@@ -910,7 +921,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scenarios", help="comma-separated subset of scenarios")
     parser.add_argument(
         "--paired",
-        help="A:B[,C:D...]: only twchat, in scenario A and B alternately; "
+        help="A:B[,C:D...]: twchat in scenario A and B alternately (a side "
+        "SCENARIO@SERVER runs another server, e.g. latency@climit:latency); "
         "prints B/A per pair, its median and spread",
     )
     parser.add_argument(
@@ -934,13 +946,23 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     if args.paired:
         by_name = {s.name: s for s in plan}
+
+        def side(text: str) -> Side:
+            name, _, server = text.partition("@")
+            if server and server not in available:
+                raise KeyError(server)
+            return (server or "twchat", by_name[name])
+
         try:
             pairs = [
-                (by_name[a], by_name[b])
+                (side(a), side(b))
                 for a, b in (p.split(":") for p in args.paired.split(","))
             ]
         except (KeyError, ValueError):
-            parser.error(f"--paired: pairs of scenario names, A:B (got {args.paired})")
+            parser.error(
+                "--paired: pairs of scenario names, A:B, a side perhaps "
+                f"SCENARIO@SERVER (got {args.paired})"
+            )
         found = paired(pairs, args.runs)
         for name, figures in found.items():
             speed, tail = figures["deliveries_per_s"], figures["p99"]

@@ -139,6 +139,38 @@ def test_paired_runs_give_each_pair_and_the_median(tmp_path: Path) -> None:
     assert "- metrics/throughput: deliveries/s median" in done.stdout
 
 
+@pytest.mark.timeout(120)
+def test_a_paired_side_may_be_another_server(tmp_path: Path) -> None:
+    out = tmp_path / "pairs.json"
+    done = _bench(
+        "--paired",
+        "latency@climit:latency",
+        "--runs",
+        "2",
+        "--out",
+        str(out),
+        timeout=110,
+    )
+    found = json.loads(out.read_text())["paired"]["latency/latency@climit"]
+    assert len(found["p99"]) == 2
+    assert all(ratio > 0 for ratio in found["p99"])
+    assert found["lost"] == 0
+    assert "# pair 2/2: latency@climit ..." in done.stderr
+    assert "- latency/latency@climit: deliveries/s median" in done.stdout
+
+
+def test_a_paired_side_names_a_known_server(tmp_path: Path) -> None:
+    done = run(
+        sys.executable,
+        str(ROOT / "bench" / "run.py"),
+        "--paired",
+        "latency@nosuch:latency",
+        timeout=60,
+    )
+    assert done.returncode == 2
+    assert "SCENARIO@SERVER" in done.stderr
+
+
 @pytest.mark.parametrize("extra", [[], ["--moderated"]], ids=["plain", "moderated"])
 def test_micro_benchmark_delivers_everything(extra: list[str]) -> None:
     # --moderated also checks its bans were loaded and its ignores confirmed.
