@@ -8,7 +8,7 @@ the same conversation.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from ._immutable import immutable
 
 __all__ = [
     "Action",
@@ -34,19 +34,19 @@ __all__ = [
 ]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Greeting:
     """First thing a new connection hears, before it has a nickname."""
 
     online: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class NickPrompt:
     """The server is waiting for a nickname."""
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class PasswordPrompt:
     """
     The server is waiting for ``nick``'s password (the next line is it);
@@ -57,7 +57,7 @@ class PasswordPrompt:
     new: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Welcome:
     """You are registered, in ``room``; ``names`` may be a sample."""
 
@@ -67,7 +67,7 @@ class Welcome:
     names: tuple[str, ...]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RoomInfo:
     """Who is in ``room``: on entering it, or asked with /who."""
 
@@ -80,7 +80,7 @@ class RoomInfo:
     entered: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Topic:
     """A room's topic: shown, or set by ``setter``."""
 
@@ -91,14 +91,14 @@ class Topic:
     id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class RoomList:
     """Every room: (name, users, topic)."""
 
     rooms: tuple[tuple[str, int, str], ...]
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Chat:
     nick: str
     text: str
@@ -108,7 +108,7 @@ class Chat:
     id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Action:
     """``/me waves``."""
 
@@ -117,7 +117,7 @@ class Action:
     id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Private:
     """A private message addressed to the receiver."""
 
@@ -125,7 +125,7 @@ class Private:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class PrivateSent:
     """Confirms to the sender what was delivered, and to whom."""
 
@@ -133,7 +133,7 @@ class PrivateSent:
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Joined:
     """``nick`` came into the room (from ``came_from``, or from outside)."""
 
@@ -142,7 +142,7 @@ class Joined:
     came_from: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Left:
     """``nick`` left the room (for ``went_to``, or the server)."""
 
@@ -152,7 +152,7 @@ class Left:
     went_to: str = ""
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Presence:
     """
     Joins and leaves in a big room, summed up over an interval.
@@ -168,13 +168,13 @@ class Presence:
     online: int
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class NickChanged:
     old: str
     new: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class HistoryLine:
     """A line from the room's past, replayed: ``kind`` is chat, action or topic."""
 
@@ -186,21 +186,21 @@ class HistoryLine:
     id: int = 0
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Notice:
     """Any other information from the server (help, goodbye, shutdown)."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Error:
     """Something the user asked for did not happen; ``text`` says why."""
 
     text: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Moderated:
     """
     An operator acted in a room (``action``: kick, ban, unban, mute,

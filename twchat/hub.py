@@ -15,7 +15,6 @@ from __future__ import annotations
 import itertools
 import time
 from collections.abc import Awaitable
-from dataclasses import dataclass
 from typing import TypeVar
 
 from twisted.cred.error import UnauthorizedLogin
@@ -25,6 +24,7 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 from zope.interface import implementer
 
+from ._immutable import immutable
 from .accounts import TOO_MANY_FAILURES, WRONG_PASSWORD, Account, password_error
 from .accounts.auth import LoggedIn
 from .accounts.hashing import BusyError
@@ -115,7 +115,7 @@ REGISTRATION_CLOSED = (
 _NOTHING_LEFT = "nothing left to send once control characters were removed"
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class _Asked:
     """A member the server asked for a password (the next line is it)."""
 

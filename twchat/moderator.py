@@ -22,13 +22,14 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from twisted.internet.defer import Deferred
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ._immutable import immutable
 from .events import Moderated, Notice
 from .member import Member
 from .moderation.masks import (
@@ -89,7 +90,7 @@ SERVER_RULES_TTL = 10.0
 SILENT = frozenset({"gban", "ungban"})
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Out:
     """A member a moderation action sends out, and what they are told."""
 
@@ -101,7 +102,7 @@ class Out:
     disconnect: bool = False
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class _Target:
     """Someone an operator names."""
 

@@ -12,10 +12,10 @@ has accepted the password, and never a password's hash.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from twisted.internet.defer import Deferred
 from zope.interface import Interface
+
+from .._immutable import immutable
 
 __all__ = [
     "MAX_PASSWORD",
@@ -38,7 +38,7 @@ MIN_PASSWORD = 8
 MAX_PASSWORD = 256
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Account:
     """A registered nickname, as stored."""
 

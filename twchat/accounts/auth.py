@@ -11,7 +11,6 @@ a hash.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from twisted.cred.checkers import ICredentialsChecker
@@ -21,6 +20,7 @@ from twisted.cred.portal import IRealm, Portal
 from twisted.internet.defer import Deferred, ensureDeferred
 from zope.interface import Attribute, Interface, implementer
 
+from .._immutable import immutable
 from . import IAccountStore
 from .hashing import Hasher
 
@@ -42,7 +42,7 @@ class IChatAccount(Interface):
 
 
 @implementer(IChatAccount)
-@dataclass(frozen=True, slots=True)
+@immutable
 class LoggedIn:
     name: str
     operator: bool = False

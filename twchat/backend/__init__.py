@@ -16,11 +16,10 @@ to the room's members connected here.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from twisted.internet.defer import Deferred
 from zope.interface import Attribute, Interface
 
+from .._immutable import immutable
 from ..events import (
     Action,
     Chat,
@@ -57,7 +56,7 @@ class UnconfirmedError(UnavailableError):
     """
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Entered:
     """A room as its newcomer finds it, exactly as of their arrival."""
 
@@ -71,7 +70,7 @@ class Entered:
     topic: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Profile:
     """What other nodes may learn of a connected user (moderation, /whois)."""
 

@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import ipaddress
 import re
-from dataclasses import dataclass
 
+from .._immutable import immutable
 from ..nicknames import nick_key
 
 __all__ = [
@@ -35,7 +35,7 @@ _UNIT = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 MAX_DURATION = 366 * 86400
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Identity:
     """A connected user as moderation sees them."""
 
@@ -45,7 +45,7 @@ class Identity:
     host: str
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Mask:
     """An account, or a block of addresses; ``text`` is how it is stored."""
 

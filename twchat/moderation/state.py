@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
+from .._immutable import immutable
 from ..nicknames import nick_key
 from .masks import ACCOUNT_PREFIX, Identity, Mask, parse_mask
 
@@ -72,7 +73,7 @@ def who_id(who: Identity) -> str:
     return "nick:" + nick_key(who.nick)
 
 
-@dataclass(frozen=True, slots=True)
+@immutable
 class Sanction:
     """A ban or a mute: on whom, until when (None: until lifted), why, by whom."""
 
