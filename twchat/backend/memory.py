@@ -35,7 +35,7 @@ class _Room:
     order: list[str] = field(default_factory=list)
     #: The first names as last listed, and how many were asked for: in a
     #: crowd's arrival every welcome lists the same few, and looking them
-    #: up anew in a big room was a tenth of a registration's work.
+    #: up anew in a big room was a tenth of the nickname line's time.
     _first: tuple[str, ...] | None = field(default=None, init=False)
     _first_limit: int = field(default=0, init=False)
 
