@@ -809,13 +809,12 @@ def check_targets(
     def get(scenario: str, server: str) -> dict[str, Any]:
         return results.get(scenario, {}).get(server, {})
 
-    def two_runs(a: str, b: str, figure: str, one: float | None) -> tuple[float, str]:
+    def two_runs(a: str, b: str, figure: str, one: float) -> tuple[float, str]:
         """B/A: the median of the pairs if run, else ``one``, and which."""
         found = pairs.get(f"{b}/{a}")
         if found is not None:
             n = len(found[figure])
             return found[f"{figure}_median"], f"median of {n} pairs"
-        assert one is not None
         return one, "one run"
 
     checks: dict[str, Any] = {}
@@ -900,11 +899,6 @@ def check_targets(
 
 #: One side of a paired run: a server in a scenario.
 Side = tuple[str, Scenario]
-
-
-def _label_name(text: str) -> str:
-    """The scenario of ``scenario`` or ``scenario@server``."""
-    return text.partition("@")[0]
 
 
 def _label(side: Side) -> str:
@@ -1052,14 +1046,13 @@ def main(argv: list[str] | None = None) -> int:
     print(table(results, names))
     target_pairs: dict[str, dict[str, Any]] = {}
     if not args.quick:
-        # Both sides of each were run above (and are wanted): alternate them.
+        # Those whose both sides were run above: alternate them.
         wanted = [
-            (side(a), side(b))
-            for a, b in PAIRED_TARGETS
+            sides
+            for sides in ((side(a), side(b)) for a, b in PAIRED_TARGETS)
             if all(
-                _label_name(x) in results
-                and (x.partition("@")[2] or "twchat") in chosen
-                for x in (a, b)
+                server in chosen and scenario.name in results
+                for server, scenario in sides
             )
         ]
         target_pairs = paired(wanted, PAIRED_TARGET_RUNS)
