@@ -57,15 +57,14 @@ class _Room:
 
     def names(self, limit: int | None = None) -> tuple[str, ...]:
         """The members' nicknames in key order (the first ``limit``)."""
-        if limit is None:
-            members = self.members
-            return tuple([members[key] for key in self.order])
-        first = self._first
-        if first is None or self._first_limit != limit:
-            members = self.members
-            first = tuple([members[key] for key in self.order[:limit]])
-            self._first, self._first_limit = first, limit
-        return first
+        if limit is not None and self._first is not None and self._first_limit == limit:
+            return self._first
+        keys = self.order if limit is None else self.order[:limit]
+        members = self.members
+        names = tuple([members[key] for key in keys])
+        if limit is not None:
+            self._first, self._first_limit = names, limit
+        return names
 
 
 #: Without a history file nothing is written.
