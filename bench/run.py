@@ -319,13 +319,17 @@ TRANSPORT_TARGETS = {
 }
 
 
+#: Each load without history and with it: history's cost is B/A.
+HISTORY_PAIRS: list[tuple[str, str]] = [
+    ("throughput", "history"),
+    ("cluster", "cluster-history"),
+]
 #: The targets that compare two runs (side A, side B), judged in a full
 #: run on the median of this many alternating pairs (``paired``): one run
 #: of each swings the ratio by a fifth and more on this machine.
 PAIRED_TARGET_RUNS = 3
 PAIRED_TARGETS: list[tuple[str, str]] = [
-    ("throughput", "history"),
-    ("cluster", "cluster-history"),
+    *HISTORY_PAIRS,
     *(("throughput", name) for name in TRANSPORT_TARGETS),
     ("latency@climit", "latency"),
     ("crowd@climit", "crowd"),
@@ -863,7 +867,7 @@ def check_targets(
                 round(ratio, 3),
                 ratio <= 1.0,
             )
-    for plain, priced in (("throughput", "history"), ("cluster", "cluster-history")):
+    for plain, priced in HISTORY_PAIRS:
         a, b = get(plain, "twchat"), get(priced, "twchat")
         if a.get("deliveries_per_s") and b.get("deliveries_per_s"):
             one = b["deliveries_per_s"] / a["deliveries_per_s"]
