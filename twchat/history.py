@@ -104,6 +104,7 @@ class _Batch(list[str]):
 
     @property
     def lines(self) -> int:
+        """How many lines it holds (each is ``_FIELDS`` items)."""
         return len(self) // _FIELDS
 
     def entries(self, room: str, start: int = 0) -> list[HistoryEntry]:
@@ -113,7 +114,7 @@ class _Batch(list[str]):
         fields = iter(self[start * _FIELDS :])
         return [
             HistoryEntry(room, id, ts, kind, sender, text)
-            # ids may be endless (repeat): strict would be wrong here.
+            # ids are endless (count or repeat): the fields end it.
             for id, kind, sender, text in zip(ids, fields, fields, fields, strict=False)
         ]
 
