@@ -45,15 +45,18 @@ class _Room:
         if key not in self.members:
             order.insert(at, key)
         self.members[key] = nick
-        if at < self._first_limit:
-            self._first = None
+        self._changed(at)
 
     def remove(self, key: str) -> None:
         if self.members.pop(key, None) is not None:
             at = bisect_left(self.order, key)
             del self.order[at]
-            if at < self._first_limit:
-                self._first = None
+            self._changed(at)
+
+    def _changed(self, at: int) -> None:
+        """``order`` changed at ``at``: among the first names, list them anew."""
+        if at < self._first_limit:
+            self._first = None
 
     def names(self, limit: int | None = None) -> tuple[str, ...]:
         """The members' nicknames in key order (the first ``limit``)."""
