@@ -107,11 +107,11 @@ class RoomTests(SynchronousTestCase):
         def broken(data: bytes) -> None:
             raise RuntimeError("a bug in one member")
 
-        self.bob.deliver = broken  # type: ignore[method-assign]
+        self.bob.write = broken  # type: ignore[method-assign]
         self.room.broadcast(Chat("x", "lost for some"))
         with self.assertRaises(RuntimeError):
             self.room.deliver_turn()
-        del self.bob.deliver  # mended
+        del self.bob.write  # mended
         # The next line is a new turn, handed out as usual.
         self.room.broadcast(Chat("x", "next"))
         self.clock.advance(0)

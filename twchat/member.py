@@ -10,7 +10,14 @@ from .wire import Renderer
 if TYPE_CHECKING:
     from .room import Room
 
-__all__ = ["Member"]
+__all__ = ["Member", "Outlet"]
+
+
+class Outlet(Protocol):
+    """Where a member's bytes go out: its connection's queue."""
+
+    def write(self, data: bytes) -> None:
+        """Queue bytes already rendered with the member's ``renderer``."""
 
 
 class Member(Protocol):
@@ -18,7 +25,7 @@ class Member(Protocol):
     One connected user as the hub and rooms see it.
 
     The core never touches sockets: it hands events to ``send`` and, for a
-    room's lines, bytes rendered once per ``renderer`` to ``deliver`` (once
+    room's lines, bytes rendered once per ``renderer`` to ``outbox`` (once
     per reactor turn: all the lines of the turn that are for this member).
     """
 
@@ -42,8 +49,12 @@ class Member(Protocol):
         renders each line once per transport, not once per user.
         """
 
-    def deliver(self, data: bytes) -> None:
-        """Queue bytes already rendered with ``renderer``."""
+    @property
+    def outbox(self) -> Outlet:
+        """
+        Where a room hands this member's lines. Rooms write to it directly,
+        not through a method of ours: a call less per receiver per line.
+        """
 
     def send(self, event: Event) -> None:
         """

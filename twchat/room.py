@@ -196,28 +196,38 @@ class Room:
         turn.append((event, exclude, skipped))
 
     def deliver_turn(self) -> None:
-        """Hand each member this turn's lines: one ``deliver`` each."""
+        """Hand each member this turn's lines: one ``outbox.write`` each."""
         turn = self._turn
         if not turn:
             return
         count = len(turn)
-        skipping, given = self._skipping, self._given
+        given = self._given
+        # One lookup a member: those some line is not for, or who have
+        # had some lines already, take the slow way.
+        special = self._skipping.union(given)
         shared: dict[object, bytes] = {}
+        # Neighbours mostly share a renderer: the last one's bytes are kept
+        # at hand, a dictionary lookup a receiver less.
+        last: object = None
+        every = b""
         delivered = 0
         try:
             for member in self._members.values():
-                renderer = member.renderer
-                if member in skipping or member in given:
+                if member in special:
                     data = self._lines_for(member, given.get(member, 0))
                     if not data:
                         continue
                 else:
-                    every = shared.get(renderer)
-                    if every is None:
-                        every = shared[renderer] = b"".join(self._rendering(renderer))
+                    renderer = member.renderer
+                    if renderer is not last:
+                        found = shared.get(renderer)
+                        if found is None:
+                            found = b"".join(self._rendering(renderer))
+                            shared[renderer] = found
+                        last, every = renderer, found
                     data = every
                     delivered += count
-                member.deliver(data)
+                member.outbox.write(data)
         finally:
             # Whatever happened, the next line starts a new turn: a turn
             # left behind would never be handed out, and the room go silent.
@@ -232,7 +242,7 @@ class Room:
         data = self._lines_for(member, self._given.get(member, 0))
         self._given[member] = len(self._turn)
         if data:
-            member.deliver(data)
+            member.outbox.write(data)
 
     def _rendering(self, renderer: Callable[[Event], bytes]) -> list[bytes]:
         """This turn's lines as ``renderer`` puts them, each rendered once."""

@@ -156,7 +156,12 @@ class RecordingMember:
     def tag_lines(self) -> None:
         self.renderer = self._tagged  # type: ignore[method-assign]
 
-    def deliver(self, data: bytes) -> None:
+    @property
+    def outbox(self) -> RecordingMember:
+        """A room's lines come to ``write``."""
+        return self
+
+    def write(self, data: bytes) -> None:
         self.written.append(data)
         self.lines.extend(data.decode().splitlines())
 

@@ -508,9 +508,6 @@ class Connection(Protocol):
 
     # Member interface
 
-    def deliver(self, data: bytes) -> None:
-        self.outbox.write(data)
-
     def send(self, event: Event) -> None:
         room = self.room
         if room is not None:

@@ -166,7 +166,12 @@ class Outbox:
         if self._socket is None:
             self._idle = True
 
-    def write(self, data: bytes) -> None:
+    def write(self, data: bytes, at_once: bool = False) -> None:
+        """
+        Queue ``data``, or send it now if nothing waits before it and the
+        transport takes bytes, when ``at_once`` or while the rooms hand out
+        their lines (the end of a turn).
+        """
         if self._closed:
             return
         # One waiting chunk is kept as is: most turns bring a connection one
@@ -174,11 +179,28 @@ class Outbox:
         # collector thousands of containers per broadcast.
         pending = self._pending
         if pending is None:
-            if self._idle and self._flusher.handing_out:
-                # The turn's end, a room handing out its lines: they would
-                # be sent later in this same run; a crowd's line to
-                # thousands skips the trip through the flush list.
-                self._send(data)
+            if self._idle and (at_once or self._flusher.handing_out):
+                # At the turn's end the lines would be sent later in this
+                # same run: a crowd's line to thousands skips the trip
+                # through the flush list. Inline, not a method: this runs
+                # once per receiver per line.
+                self._flusher.stats.bytes_out += len(data)
+                sock = self._socket
+                if sock is not None:
+                    try:
+                        sent = sock.send(data)
+                    except OSError:
+                        # Would block, or broken: then the transport finds
+                        # out and closes as usual.
+                        sent = 0
+                    if sent == len(data):
+                        return
+                    data = data[sent:]
+                    # Unsent bytes go to the transport; it calls
+                    # resumeProducing once they are out.
+                    self._idle = False
+                    self.waiting_since = self._now()
+                self._transport.write(data)
                 return
             self._pending = data
             self._flusher.add(self)
@@ -199,28 +221,9 @@ class Outbox:
             return
         self._pending = None
         self.queued = 0
-        self._send(pending if isinstance(pending, bytes) else b"".join(pending))
-
-    def _send(self, data: bytes) -> None:
-        """``data`` to the socket now; what it does not take, to the transport."""
-        self._flusher.stats.bytes_out += len(data)
-        sock = self._socket
-        if sock is not None:
-            try:
-                sent = sock.send(data)
-            except BlockingIOError:
-                sent = 0
-            except OSError:
-                # Broken: let the transport find out and close as usual.
-                sent = 0
-            if sent == len(data):
-                return
-            data = data[sent:]
-            # Unsent bytes go to the transport; it calls resumeProducing
-            # once they are out.
-            self._idle = False
-            self.waiting_since = self._now()
-        self._transport.write(data)
+        self.write(
+            pending if isinstance(pending, bytes) else b"".join(pending), at_once=True
+        )
 
     @property
     def writable(self) -> bool:
