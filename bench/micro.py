@@ -21,6 +21,12 @@ deliveries are the same, so the instruction counts compare directly.
 ``ARRIVALS`` new users one turn at a time (greeting, nickname, welcome), as
 a crowd arriving at once reaches the reactor, and checks every welcome.
 
+``--alone`` measures the other shape of load, the latency and crowd
+scenarios': each line alone in its reactor turn, to ``ALONE_USERS - 1``
+receivers on real sockets (socket pairs, whose other ends are read between
+repetitions), so the path to the socket and the ``send`` call itself are
+in the count, not an in-memory transport's ``write``.
+
 ``--history`` prices history on the reactor thread: every line is recorded
 (kept in its room's batch, the batch joined into its row) and the rows go to a
 pool that drops them, since the database thread's work is not the
@@ -31,14 +37,18 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import socket
 import sys
 import time
 from typing import Any
 
+from twisted.internet.abstract import FileDescriptor
 from twisted.internet.address import IPv4Address
 from twisted.internet.defer import Deferred, succeed
+from twisted.internet.interfaces import ISystemHandle
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
+from zope.interface import implementer
 
 from twchat.backend.memory import MemoryBackend
 from twchat.config import ChatConfig
@@ -52,6 +62,7 @@ from twchat.server import ChatServer
 USERS, SENDERS, LINES = 100, 10, 200
 BANS = 1000
 ARRIVALS = 1000
+ALONE_USERS, ALONE_LINES = 1000, 20
 
 
 def _banned(room: str) -> MemoryModeration:
@@ -102,6 +113,94 @@ def _connect(factory: Any, port: int) -> tuple[Any, StringTransport]:
     return protocol, transport
 
 
+@implementer(ISystemHandle)
+class _SocketTransport(FileDescriptor):
+    """
+    A connected socket with a TCP peer's address, as the outbox sees a
+    real one (it writes to ``getHandle()`` directly); never in a reactor.
+    """
+
+    def __init__(self, sock: socket.socket, port: int) -> None:
+        super().__init__()
+        self.socket = sock
+        self._peer = IPv4Address("TCP", "127.0.0.1", port)
+
+    def getHandle(self) -> socket.socket:
+        return self.socket
+
+    def getPeer(self) -> IPv4Address:
+        return self._peer
+
+    def getHost(self) -> IPv4Address:
+        return IPv4Address("TCP", "127.0.0.1", 6667)
+
+    def fileno(self) -> int:
+        return self.socket.fileno()
+
+    def writeSomeData(self, data: bytes) -> int:
+        return self.socket.send(data)
+
+
+def _read_all(socks: list[socket.socket]) -> bytes:
+    """What waits on each of ``socks``, without blocking."""
+    chunks = []
+    for sock in socks:
+        while True:
+            try:
+                chunk = sock.recv(1 << 20)
+            except BlockingIOError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _alone(reps: int) -> int:
+    """``ALONE_LINES`` lines, each alone in its turn, to everyone on sockets."""
+    clock = Clock()
+    config = ChatConfig(
+        flood_rate=0, max_recvq=10**7, max_clients=ALONE_USERS + 1, max_per_ip=0
+    )
+    server = ChatServer(clock, config)
+    server.start()
+    factory = server.tcp_factory()
+    ports = itertools.count(40000)
+    users, peers = [], []
+    for i in range(ALONE_USERS):
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)
+        theirs.setblocking(False)
+        transport = _SocketTransport(ours, next(ports))
+        protocol = factory.buildProtocol(transport.getPeer())
+        assert protocol is not None
+        protocol.makeConnection(transport)
+        protocol.dataReceived(f"u{i}\n".encode())
+        users.append(protocol)
+        peers.append(theirs)
+        clock.advance(0)
+    _read_all(peers)
+    lines = [f"line {i} {'x' * 40}\n".encode() for i in range(ALONE_LINES)]
+    best = float("inf")
+    for _ in range(reps):
+        started = time.perf_counter()
+        for line in lines:
+            users[0].dataReceived(line)
+            clock.advance(0)
+        best = min(best, time.perf_counter() - started)
+        # Read between repetitions, untimed: the sockets' buffers stay small.
+        received = _read_all(peers).count(b"<u0> line ")
+        expected = ALONE_LINES * (ALONE_USERS - 1)
+        if received != expected:
+            sys.exit(f"only {received} of {expected} deliveries in a repetition")
+    deliveries = ALONE_LINES * (ALONE_USERS - 1)
+    print(
+        f"{best * 1e9 / deliveries:.0f} ns a delivery, {ALONE_LINES} lines alone "
+        f"x {ALONE_USERS - 1} receivers on sockets (best of {reps})"
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -114,7 +213,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--register", action="store_true", help=f"{ARRIVALS} arrivals a repetition"
     )
+    parser.add_argument(
+        "--alone",
+        action="store_true",
+        help="each line alone in its turn, to receivers on sockets",
+    )
     args = parser.parse_args(argv)
+    if args.alone:
+        return _alone(args.reps)
     if args.register:
         return _arrivals(args.reps)
     clock = Clock()

@@ -173,13 +173,22 @@ def test_a_paired_side_names_a_known_server(tmp_path: Path) -> None:
     assert "SCENARIO@SERVER" in done.stderr
 
 
-@pytest.mark.parametrize("extra", [[], ["--moderated"]], ids=["plain", "moderated"])
-def test_micro_benchmark_delivers_everything(extra: list[str]) -> None:
-    # --moderated also checks its bans were loaded and its ignores confirmed.
+@pytest.mark.parametrize(
+    ("extra", "says"),
+    [
+        ([], "for 2000 lines x 99 receivers (best of 1)"),
+        (["--moderated"], "for 2000 lines x 99 receivers (best of 1)"),
+        (["--alone"], "20 lines alone x 999 receivers on sockets (best of 1)"),
+    ],
+    ids=["plain", "moderated", "alone"],
+)
+def test_micro_benchmark_delivers_everything(extra: list[str], says: str) -> None:
+    # --moderated also checks its bans were loaded and its ignores confirmed;
+    # --alone reads every receiver's socket and counts the lines.
     micro = str(ROOT / "bench" / "micro.py")
     done = run(sys.executable, micro, "--reps", "1", *extra, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert "for 2000 lines x 99 receivers (best of 1)" in done.stdout
+    assert says in done.stdout
 
 
 def _run_module(monkeypatch: pytest.MonkeyPatch) -> Any:
