@@ -179,12 +179,14 @@ class Outbox:
         # collector thousands of containers per broadcast.
         pending = self._pending
         if pending is None:
-            if self._idle and (at_once or self._flusher.handing_out):
+            flusher = self._flusher
+            if self._idle and (at_once or flusher.handing_out):
                 # At the turn's end the lines would be sent later in this
                 # same run: a crowd's line to thousands skips the trip
                 # through the flush list. Inline, not a method: this runs
                 # once per receiver per line.
-                self._flusher.stats.bytes_out += len(data)
+                size = len(data)
+                flusher.stats.bytes_out += size
                 sock = self._socket
                 if sock is not None:
                     try:
@@ -193,7 +195,7 @@ class Outbox:
                         # Would block, or broken: then the transport finds
                         # out and closes as usual.
                         sent = 0
-                    if sent == len(data):
+                    if sent == size:
                         return
                     data = data[sent:]
                     # Unsent bytes go to the transport; it calls
@@ -203,7 +205,7 @@ class Outbox:
                 self._transport.write(data)
                 return
             self._pending = data
-            self._flusher.add(self)
+            flusher.add(self)
         elif isinstance(pending, bytes):
             self._pending = [pending, data]
         else:
