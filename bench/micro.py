@@ -65,6 +65,13 @@ ARRIVALS = 1000
 ALONE_USERS, ALONE_LINES = 1000, 20
 
 
+def _config(users: int) -> ChatConfig:
+    """Room for ``users``; no flood control or bound that machine-made load trips."""
+    return ChatConfig(
+        flood_rate=0, max_recvq=10**7, max_clients=users + 1, max_per_ip=0
+    )
+
+
 def _banned(room: str) -> MemoryModeration:
     """A store holding ``BANS`` bans of addresses nobody connects from."""
     store = MemoryModeration()
@@ -137,9 +144,6 @@ class _SocketTransport(FileDescriptor):
     def fileno(self) -> int:
         return self.socket.fileno()
 
-    def writeSomeData(self, data: bytes) -> int:
-        return self.socket.send(data)
-
 
 def _read_all(socks: list[socket.socket]) -> bytes:
     """What waits on each of ``socks``, without blocking."""
@@ -159,9 +163,7 @@ def _read_all(socks: list[socket.socket]) -> bytes:
 def _alone(reps: int) -> int:
     """``ALONE_LINES`` lines, each alone in its turn, to everyone on sockets."""
     clock = Clock()
-    config = ChatConfig(
-        flood_rate=0, max_recvq=10**7, max_clients=ALONE_USERS + 1, max_per_ip=0
-    )
+    config = _config(ALONE_USERS)
     server = ChatServer(clock, config)
     server.start()
     factory = server.tcp_factory()
@@ -224,9 +226,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.register:
         return _arrivals(args.reps)
     clock = Clock()
-    config = ChatConfig(
-        flood_rate=0, max_recvq=10**7, max_clients=USERS + 1, max_per_ip=0
-    )
+    config = _config(USERS)
     moderation = _banned(config.default_room) if args.moderated else None
     backend = None
     history = None
@@ -282,9 +282,7 @@ def main(argv: list[str] | None = None) -> int:
 def _arrivals(reps: int) -> int:
     """``ARRIVALS`` registrations a repetition, each in a reactor turn."""
     clock = Clock()
-    config = ChatConfig(
-        flood_rate=0, max_recvq=10**7, max_clients=reps * ARRIVALS + 1, max_per_ip=0
-    )
+    config = _config(reps * ARRIVALS)
     server = ChatServer(clock, config)
     server.start()
     factory = server.tcp_factory()
