@@ -25,11 +25,12 @@ __all__ = ["write_charts"]
 _COLOURS = {
     "twchat": "#1f77b4",
     "climit": "#7f7f7f",
+    "pylimit": "#9467bd",
     "textbook": "#ff7f0e",
     "threaded": "#2ca02c",
     "ncat": "#d62728",
 }
-_ORDER = ["twchat", "climit", "textbook", "threaded", "ncat"]
+_ORDER = ["twchat", "climit", "pylimit", "textbook", "threaded", "ncat"]
 
 # Same bytes for the same figures: no date, no random ids in the SVG.
 plt.rcParams["svg.hashsalt"] = "twchat"

@@ -36,7 +36,7 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
     charts = tmp_path / "charts"
     done = _bench(
         "--servers",
-        "twchat,textbook,threaded,climit",
+        "twchat,textbook,threaded,climit,pylimit",
         "--out",
         str(out),
         "--charts",
@@ -54,7 +54,7 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert ours["server_alive"]
         assert ours["latency_ms"]["p50"] <= ours["latency_ms"]["p99"]
         assert ours["rss_peak_kib"] > 0
-        for peer in ("textbook", "climit"):
+        for peer in ("textbook", "climit", "pylimit"):
             theirs = report["results"][scenario][peer]
             assert theirs.get("delivered") == theirs.get("expected"), theirs
     history = report["results"]["history"]["twchat"]
@@ -217,17 +217,24 @@ def test_a_two_run_target_is_judged_on_the_pairs_median(
     results = {
         "throughput": {"twchat": _result(100.0, 5.0)},
         "history": {"twchat": _result(80.0, 5.0)},
-        "latency": {"twchat": _result(1.0, 3.0), "climit": _result(1.0, 2.0)},
+        "latency": {
+            "twchat": _result(1.0, 3.0),
+            "climit": _result(1.0, 2.0),
+            "pylimit": _result(1.0, 2.5),
+        },
     }
     alone = bench.check_targets(results)
     assert alone["history costs < 5% of throughput (one run)"] == (0.2, False)
     assert alone["latency p99 <= the C limit's (p99 ratio, one run)"] == (1.5, False)
+    floor = "latency p99 <= 1.25x the CPython limit's (p99 ratio, {})"
+    assert alone[floor.format("one run")] == (1.2, True)
     pairs = {
         "history/throughput": {
             "deliveries_per_s": [0.9, 0.97, 0.99],
             "deliveries_per_s_median": 0.97,
         },
         "latency/latency@climit": {"p99": [0.8, 0.9, 1.4], "p99_median": 0.9},
+        "latency/latency@pylimit": {"p99": [1.2, 1.3, 1.4], "p99_median": 1.3},
     }
     judged = bench.check_targets(results, pairs=pairs)
     assert judged["history costs < 5% of throughput (median of 3 pairs)"] == (
@@ -238,4 +245,5 @@ def test_a_two_run_target_is_judged_on_the_pairs_median(
         0.9,
         True,
     )
+    assert judged[floor.format("median of 3 pairs")] == (1.3, False)
     assert not any("one run" in what for what in judged if "history" in what)
