@@ -183,6 +183,7 @@ def _alone(reps: int) -> int:
         clock.advance(0)
     _read_all(peers)
     lines = [f"line {i} {'x' * 40}\n".encode() for i in range(ALONE_LINES)]
+    deliveries = ALONE_LINES * (ALONE_USERS - 1)
     best = float("inf")
     for _ in range(reps):
         started = time.perf_counter()
@@ -192,10 +193,8 @@ def _alone(reps: int) -> int:
         best = min(best, time.perf_counter() - started)
         # Read between repetitions, untimed: the sockets' buffers stay small.
         received = _read_all(peers).count(b"<u0> line ")
-        expected = ALONE_LINES * (ALONE_USERS - 1)
-        if received != expected:
-            sys.exit(f"only {received} of {expected} deliveries in a repetition")
-    deliveries = ALONE_LINES * (ALONE_USERS - 1)
+        if received != deliveries:
+            sys.exit(f"only {received} of {deliveries} deliveries in a repetition")
     print(
         f"{best * 1e9 / deliveries:.0f} ns a delivery, {ALONE_LINES} lines alone "
         f"x {ALONE_USERS - 1} receivers on sockets (best of {reps})"
