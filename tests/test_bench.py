@@ -54,6 +54,8 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert ours["server_alive"]
         assert ours["latency_ms"]["p50"] <= ours["latency_ms"]["p99"]
         assert ours["rss_peak_kib"] > 0
+        # The server's CPU, and the part of it in user space (the interpreter).
+        assert 0 <= ours["server_user_pct"] <= ours["server_cpu_pct"]
         for peer in ("textbook", "climit", "pylimit"):
             theirs = report["results"][scenario][peer]
             assert theirs.get("delivered") == theirs.get("expected"), theirs
