@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -77,6 +78,20 @@ def _bars(
     ax.grid(axis="x", alpha=0.3)
 
 
+#: A scenario, the results of the servers shown in it, and the C limit's.
+_Against = list[tuple[str, dict[str, Any], dict[str, Any]]]
+
+
+def _to_climit(
+    against: _Against, figure: Callable[[dict[str, Any]], float]
+) -> list[tuple[str, dict[str, float]]]:
+    """Each server's ``figure`` as a share of the C limit's, per scenario."""
+    return [
+        (name, {s: figure(r) / figure(c) for s, r in ours.items()})
+        for name, ours, c in against
+    ]
+
+
 def _save(fig: Any, path: Path) -> Path:
     fig.tight_layout()
     fig.savefig(path, format="svg", metadata=_METADATA)
@@ -122,35 +137,17 @@ def write_charts(report: dict[str, Any], directory: Path) -> list[Path]:
         written.append(_save(fig, directory / "latency.svg"))
 
     # twchat, and the CPython limit where it ran, each as a ratio to the C limit.
-    both: list[tuple[str, dict[str, Any], dict[str, Any]]] = []
+    against: _Against = []
     for name, by in results.items():
         ran = _servers(by)
         if {"twchat", "climit"} <= set(ran):
             ours = {s: by[s] for s in ran if s in ("twchat", "pylimit")}
-            both.append((name, ours, by["climit"]))
-    if both:
-        fig, axes = plt.subplots(1, 2, figsize=(10, 0.55 * len(both) + 1.6))
-        speed = [
-            (
-                name,
-                {
-                    s: r["deliveries_per_s"] / c["deliveries_per_s"]
-                    for s, r in ours.items()
-                },
-            )
-            for name, ours, c in both
-        ]
+            against.append((name, ours, by["climit"]))
+    if against:
+        fig, axes = plt.subplots(1, 2, figsize=(10, 0.55 * len(against) + 1.6))
+        speed = _to_climit(against, lambda r: r["deliveries_per_s"])
         _bars(axes[0], speed, "deliveries/s, server / C limit", (0.8, "target 0.8"))
-        tail = [
-            (
-                name,
-                {
-                    s: r["latency_ms"]["p99"] / c["latency_ms"]["p99"]
-                    for s, r in ours.items()
-                },
-            )
-            for name, ours, c in both
-        ]
+        tail = _to_climit(against, lambda r: r["latency_ms"]["p99"])
         _bars(axes[1], tail, "p99 latency, server / C limit", (1.0, "target 1.0"))
         fig.suptitle(
             f"twchat and the CPython limit against the C limit ({when})", size=9
