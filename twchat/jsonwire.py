@@ -80,13 +80,13 @@ def render_json(event: Event) -> bytes:
     payload: dict[str, object] = {"type": TYPES[kind]}
     for name in _FIELDS[kind]:
         payload[name] = _value(getattr(event, name))
-    if kind is Moderated:
+    if isinstance(event, Moderated):
         # The sentence, written once (wire.py), beside the fields.
-        payload["text"] = moderation_text(event)  # type: ignore[arg-type]
-    if kind is RoomList:
+        payload["text"] = moderation_text(event)
+    elif isinstance(event, RoomList):
         payload["rooms"] = [
             {"name": name, "users": users, "topic": topic}
-            for name, users, topic in event.rooms  # type: ignore[union-attr]
+            for name, users, topic in event.rooms
         ]
     return (
         json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode() + b"\n"

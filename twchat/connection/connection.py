@@ -38,6 +38,7 @@ from twisted.internet.interfaces import (
     IDelayedCall,
     IProducer,
     IProtocol,
+    IPullProducer,
     IPushProducer,
     ISSLTransport,
     ITCPTransport,
@@ -475,7 +476,7 @@ class Connection(Protocol):
         self._pull_due = False
         producer = self._inner_producer
         if producer is not None and not self._inner_streaming and not self._closing:
-            producer.resumeProducing()  # type: ignore[attr-defined]
+            cast(IPullProducer, producer).resumeProducing()
 
     def _inner_drained(self) -> None:
         self.outbox.on_drain = None
@@ -486,7 +487,7 @@ class Connection(Protocol):
             self._pull()
         elif self._inner_paused:
             self._inner_paused = False
-            producer.resumeProducing()  # type: ignore[attr-defined]
+            cast(IPushProducer, producer).resumeProducing()
 
     # Writing
 
