@@ -18,6 +18,7 @@ from twchat.backend.redis.store import (
     RESERVE,
     UNRESERVE,
     Keys,
+    entry_number,
 )
 
 from .support.redisserver import RedisServer
@@ -233,6 +234,20 @@ def test_stream_history_keeps_lines_not_presence(r: redis_py.Redis) -> None:
     ]
     newest = entries(r, "lobby", newest_first=1)[0]
     assert history.recent("lobby", 1)[0].ts == int(newest[0].split("-")[0]) / 1000
+
+
+def test_entry_numbers_grow_with_the_ids_whatever_was_read_before() -> None:
+    # The node remembers the last millisecond it parsed: going back to an
+    # earlier one (another room's stream, a replay) must not reuse it.
+    ids = ["1763854000123-0", "1763854000123-7", "1763854000124-0", "1763854000124-1"]
+    numbers = [entry_number(i) for i in ids]
+    assert numbers == sorted(numbers)
+    assert len(set(numbers)) == 4
+    assert entry_number("1763854000123-7") == numbers[1]
+    assert entry_number("1763854000124-1") - entry_number("1763854000124-0") == 1
+    assert entry_number("1763854000124-0") - entry_number("1763854000123-0") == 4096
+    # 4096 in one millisecond would run into the next: held at the last.
+    assert entry_number("1763854000123-5000") == numbers[0] + 4095
 
 
 def test_a_leave_is_told_even_when_redis_lost_the_directory(r: redis_py.Redis) -> None:

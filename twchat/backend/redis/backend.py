@@ -550,12 +550,13 @@ class RedisBackend:
             return
         listener = self._listener
         assert listener is not None, "attached"
-        history = self.history
         key, name = room.key, room.name
-        for entry_id, fields in entries:
+        keep = None if self.history is None else self.history.keeper(key)
+        for entry in entries:
+            entry_id, fields = entry
             kind = fields.get(KIND, "")
             # An id only where history is kept: it is what resuming asks for.
-            kept = history is not None and kind in HISTORY_KINDS
+            kept = keep is not None and kind in HISTORY_KINDS
             id = entry_number(entry_id) if kept else 0
             decoded = decode(name, fields, id)
             if decoded is None:
@@ -568,8 +569,8 @@ class RedisBackend:
                 arrival = room.pending.pop(origin, None)
                 if arrival is not None:
                     self._arrived(room, arrival)
-            if history is not None:
-                history.add(key, entry_id, fields)
+            if kept and keep is not None:
+                keep(entry)
 
     def _note(self, room: _Followed, kind: str, fields: dict[str, str]) -> None:
         """What this node keeps of a room from entries other than lines."""

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from ...history import HistoryEntry
 from .codec import HISTORY_KINDS, KIND, NICK, TEXT
+from .link import Entry
 from .store import entry_number, entry_seconds
 
 __all__ = ["StreamHistory"]
@@ -24,31 +25,33 @@ class StreamHistory:
 
     def __init__(self, keep: int = 100) -> None:
         self.keep = keep
-        self._tails: dict[str, deque[tuple[str, str, str, str]]] = {}
+        # Entries kept as the stream gave them: most lines are never
+        # replayed, so they become HistoryEntry (id and time parsed) only
+        # when asked for.
+        self._tails: dict[str, deque[Entry]] = {}
 
     @property
     def available(self) -> bool:
         return True
 
-    def add(self, room: str, entry_id: str, fields: dict[str, str]) -> None:
-        """Keep a stream entry if it is a history line."""
-        kind = fields.get(KIND, "")
-        if kind not in HISTORY_KINDS:
-            return
+    def keeper(self, room: str) -> Callable[[Entry], None]:
+        """
+        What keeps an entry of ``room``'s stream that is a history line
+        (its kind in ``HISTORY_KINDS``): asked once per batch read, so each
+        line costs one append.
+        """
         tail = self._tails.get(room)
         if tail is None:
             tail = self._tails[room] = deque(maxlen=self.keep)
-        # Kept raw: most lines are never replayed, so they are only turned
-        # into HistoryEntry (and their time parsed) when asked for.
-        tail.append((entry_id, kind, fields.get(NICK, ""), fields.get(TEXT, "")))
+        return tail.append
 
-    def load(
-        self, room: str, newest_first: Iterable[tuple[str, dict[str, str]]]
-    ) -> None:
+    def load(self, room: str, newest_first: Iterable[Entry]) -> None:
         """Start a room's tail from the end of its stream."""
         self._tails.pop(room, None)
-        for entry_id, fields in reversed(list(newest_first)):
-            self.add(room, entry_id, fields)
+        keep = self.keeper(room)
+        for entry in reversed(list(newest_first)):
+            if entry[1].get(KIND, "") in HISTORY_KINDS:
+                keep(entry)
 
     def drop(self, room: str) -> None:
         """The node no longer follows ``room``."""
@@ -63,9 +66,9 @@ class StreamHistory:
                 room,
                 entry_number(entry_id),
                 entry_seconds(entry_id),
-                kind,
-                sender,
-                text,
+                fields[KIND],
+                fields.get(NICK, ""),
+                fields.get(TEXT, ""),
             )
-            for entry_id, kind, sender, text in list(tail)[-count:]
+            for entry_id, fields in list(tail)[-count:]
         ]
