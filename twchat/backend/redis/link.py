@@ -31,6 +31,7 @@ from redis.exceptions import RedisError
 from twisted.logger import Logger
 
 from ...stats import WriteStats
+from .packing import pack_in_c
 
 __all__ = [
     "BACKOFF_MAX",
@@ -90,6 +91,7 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT, name: str = "") -> Redis:
         # Shown by CLIENT LIST, so an operator can tell whose connection it is.
         client_name=name or None,
     )
+    pack_in_c(client)
     return client
 
 
