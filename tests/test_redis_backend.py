@@ -16,7 +16,7 @@ import redis as redis_py
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from twchat.backend.redis.backend import RedisBackend, _Arrival, _Followed
-from twchat.backend.redis.link import redacted
+from twchat.backend.redis.link import POOL_SIZE, redacted
 from twchat.commands import handle_line
 from twchat.hub import MAYBE_NOT_SENT, NOT_SENT, UNAVAILABLE, Hub
 
@@ -207,6 +207,30 @@ def test_connections_are_named_and_passwords_stay_out_of_the_log(
         "redis://app:***@db.example:6380/2"
     )
     assert redacted("redis://127.0.0.1:6379/0") == "redis://127.0.0.1:6379/0"
+
+
+def test_a_crowd_arriving_at_once_waits_for_connections_not_an_outage(
+    nodes: Hubs,
+) -> None:
+    # Each arrival asks Redis things; more at once than the pool holds
+    # used to fail with "Too many connections", taken for an outage.
+    hub = nodes.hub()
+    nodes.until(lambda: hub.backend.up)
+    crowd = [RecordingMember() for _ in range(3 * POOL_SIZE)]
+    for member in crowd:
+        member.hub = hub
+    greeted = [hub.greet(member) for member in crowd]
+    for d in greeted:
+        nodes.done(d)
+    named = [handle_line(hub, m, f"user{i}") for i, m in enumerate(crowd)]
+    for d in named:
+        nodes.done(d)
+    assert [m.nick for m in crowd] == [f"user{i}" for i in range(len(crowd))]
+    assert backend(hub).link._lost_at is None
+    assert nodes.loop is not None
+    node = backend(hub)
+    clients = nodes.loop.run_until_complete(node.link.client.client_list())
+    assert 1 <= sum(c["name"] == f"twchat-{node.node}" for c in clients) <= POOL_SIZE
 
 
 def test_the_roll_call_is_exact_as_of_the_join_entry(nodes: Hubs) -> None:

@@ -22,7 +22,7 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
@@ -35,6 +35,7 @@ from .packing import pack_in_c
 
 __all__ = [
     "BACKOFF_MAX",
+    "POOL_SIZE",
     "Command",
     "Entry",
     "RedisLink",
@@ -57,6 +58,11 @@ BACKOFF_START = 0.2
 BACKOFF_MAX = 5.0
 #: Writes that wait while one pipeline is out, at most, per pipeline.
 BATCH_MAX = 2000
+#: Connections a client keeps to Redis, at most: commands beyond that many
+#: at once (a crowd arriving at a node) wait for one. redis-py's own pool
+#: refused the 101st with "Too many connections", and the node took that
+#: for an outage. 50 a node leave Redis's default 10,000 clients to 200.
+POOL_SIZE = 50
 
 
 def redacted(url: str) -> str:
@@ -76,10 +82,15 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT, name: str = "") -> Redis:
     A client for ``url`` that fails fast instead of retrying on its own.
 
     A retried XADD could be written twice; the link handles outages
-    itself (and tells the user when a line did not go out).
+    itself (and tells the user when a line did not go out). At most
+    POOL_SIZE commands are out at once; more wait for a connection.
     """
-    client: Redis = Redis.from_url(
+    pool = BlockingConnectionPool.from_url(
         url,
+        max_connections=POOL_SIZE,
+        # Waiting longer for a connection than for an answer means that
+        # Redis is not answering.
+        timeout=timeout,
         decode_responses=True,
         socket_timeout=timeout,
         socket_connect_timeout=timeout,
@@ -91,6 +102,7 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT, name: str = "") -> Redis:
         # Shown by CLIENT LIST, so an operator can tell whose connection it is.
         client_name=name or None,
     )
+    client: Redis = Redis.from_pool(pool)
     pack_in_c(client)
     return client
 
