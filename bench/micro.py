@@ -31,11 +31,18 @@ in the count, not an in-memory transport's ``write``.
 (kept in its room's batch, the batch joined into its row) and the rows go to a
 pool that drops them, since the database thread's work is not the
 reactor's.
+
+``--redis-read`` measures a Redis node's reading instead, without Redis:
+``STREAM_ENTRIES`` chat entries of a room's stream a repetition, as one
+``XREAD`` hands them over (dozens to a millisecond), decoded into events
+for a listener that drops them; with ``--history`` the node keeps them as
+its room's history too, so the difference is what history costs a node.
 """
 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import itertools
 import socket
 import sys
@@ -50,7 +57,10 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 from zope.interface import implementer
 
+from twchat.backend import IListener
 from twchat.backend.memory import MemoryBackend
+from twchat.backend.redis.backend import RedisBackend
+from twchat.backend.redis.codec import TEXT, chat_fields
 from twchat.config import ChatConfig
 from twchat.history import History
 from twchat.moderation.masks import parse_mask
@@ -202,6 +212,64 @@ def _alone(reps: int) -> int:
     return 0
 
 
+#: Entries a --redis-read repetition hands the node, 40 to a millisecond.
+STREAM_ENTRIES = 1000
+
+
+@implementer(IListener)
+class _Dropping:
+    """A listener that drops what a node reads (counting the lines)."""
+
+    def __init__(self) -> None:
+        self.lines = 0
+
+    def room_event(self, room: str, event: object, origin: str) -> None:
+        self.lines += 1
+
+    def private(self, to: str, event: object) -> None:
+        pass
+
+    def not_sent(self, conn: str, sure: bool) -> None:
+        pass
+
+    def name_lost(self, conn: str) -> None:
+        pass
+
+    def taken_over(self, conn: str) -> None:
+        pass
+
+
+def _redis_read(reps: int, history: bool) -> int:
+    """A node reading ``STREAM_ENTRIES`` entries of its room's stream."""
+    # Nothing connects: the link is never started.
+    node = RedisBackend(Clock(), "redis://127.0.0.1:1/0", keep=100 if history else 0)
+    listener = _Dropping()
+    node.attach(listener)
+    room = node._followed("lobby", "lobby")
+    room.following = asyncio.new_event_loop().create_future()
+    stream = node.keys.stream("lobby")
+    first_ms = 1_763_854_000_000
+    entries = [
+        (
+            f"{first_ms + i // 40}-{i % 40}",
+            chat_fields("chat", f"u{i % 10}", f"line {i} {'x' * 40}", f"c{i % 10}"),
+        )
+        for i in range(STREAM_ENTRIES)
+    ]
+    best = float("inf")
+    for _ in range(reps):
+        started = time.perf_counter()
+        node._deliver(stream, entries)
+        best = min(best, time.perf_counter() - started)
+    if listener.lines != reps * STREAM_ENTRIES:
+        sys.exit(f"only {listener.lines} of {reps * STREAM_ENTRIES} entries delivered")
+    kept = node.history.recent("lobby", 100) if node.history is not None else []
+    if history and [e.text for e in kept] != [e[1][TEXT] for e in entries[-100:]]:
+        sys.exit("the history does not hold the last 100 lines")
+    print(f"{best * 1e9 / STREAM_ENTRIES:.0f} ns an entry (best of {reps})")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--reps", type=int, default=5)
@@ -215,6 +283,11 @@ def main(argv: list[str] | None = None) -> int:
         "--register", action="store_true", help=f"{ARRIVALS} arrivals a repetition"
     )
     parser.add_argument(
+        "--redis-read",
+        action="store_true",
+        help="a Redis node reading its room's stream (with --history: kept)",
+    )
+    parser.add_argument(
         "--alone",
         action="store_true",
         help="each line alone in its turn, to receivers on sockets",
@@ -224,6 +297,8 @@ def main(argv: list[str] | None = None) -> int:
         return _alone(args.reps)
     if args.register:
         return _arrivals(args.reps)
+    if args.redis_read:
+        return _redis_read(args.reps, args.history)
     clock = Clock()
     config = _config(USERS)
     moderation = _banned(config.default_room) if args.moderated else None
