@@ -215,7 +215,8 @@ def test_a_crowd_arriving_at_once_waits_for_connections_not_an_outage(
     # Each arrival asks Redis things; more at once than the pool holds
     # used to fail with "Too many connections", taken for an outage.
     hub = nodes.hub()
-    nodes.until(lambda: hub.backend.up)
+    node = backend(hub)
+    nodes.until(lambda: node.up)
     crowd = [RecordingMember() for _ in range(3 * POOL_SIZE)]
     for member in crowd:
         member.hub = hub
@@ -226,9 +227,8 @@ def test_a_crowd_arriving_at_once_waits_for_connections_not_an_outage(
     for d in named:
         nodes.done(d)
     assert [m.nick for m in crowd] == [f"user{i}" for i in range(len(crowd))]
-    assert backend(hub).link._lost_at is None
+    assert node.link._lost_at is None
     assert nodes.loop is not None
-    node = backend(hub)
     clients = nodes.loop.run_until_complete(node.link.client.client_list())
     assert 1 <= sum(c["name"] == f"twchat-{node.node}" for c in clients) <= POOL_SIZE
 
