@@ -6,6 +6,7 @@ run on Redis too: tests/test_rules.py.)
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,10 +18,12 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 
 from twchat.backend.redis.backend import RedisBackend, _Arrival, _Followed
 from twchat.backend.redis.link import POOL_SIZE, redacted
+from twchat.backend.roster import Roster
 from twchat.commands import handle_line
-from twchat.hub import MAYBE_NOT_SENT, NOT_SENT, UNAVAILABLE, Hub
+from twchat.events import Chat
+from twchat.hub import MAYBE_NOT_SENT, NOT_SENT, UNAVAILABLE, WELCOME_NAMES, Hub
 
-from .support.fakes import RecordingMember
+from .support.fakes import RecordingListener, RecordingMember
 from .support.hubs import Hubs
 from .support.net import free_port
 from .support.redisserver import RedisServer
@@ -233,38 +236,187 @@ def test_a_crowd_arriving_at_once_waits_for_connections_not_an_outage(
     assert 1 <= sum(c["name"] == f"twchat-{node.node}" for c in clients) <= POOL_SIZE
 
 
-def test_the_roll_call_is_exact_as_of_the_join_entry(nodes: Hubs) -> None:
-    """Joins, leaves and renames between the snapshot and the entry count."""
-    hub = nodes.hub(f"redis://127.0.0.1:{free_port()}/0")  # never reached
+def _following(nodes: Hubs, members: dict[str, str]) -> tuple[RedisBackend, _Followed]:
+    """A node (never in contact) following the lobby, whose roster is ``members``."""
+    hub = nodes.hub(f"redis://127.0.0.1:{free_port()}/0")
     node = backend(hub)
-    alice = RecordingMember()
-    alice.nick = "alice"
-    room = hub._local_room("lobby")
-    alice.room = room
     followed = node._followed("lobby", "lobby")
     assert nodes.loop is not None
     followed.following = nodes.loop.create_future()
     followed.following.set_result(None)
-    # The snapshot saw bob and dave; what the stream says next decides.
-    arrival = _Arrival("me.1", "alice", "", roster={"bob": "bob", "dave": "dave"})
-    followed.pending["me.1"] = arrival
+    followed.roster = Roster(members)
+    return node, followed
+
+
+def _arriving(node: RedisBackend, followed: _Followed, conn: str) -> list[Any]:
+    """Someone on their way into the lobby; what they find, once told."""
+    arrival = _Arrival(conn, conn, "", limit=WELCOME_NAMES)
+    followed.pending[conn] = arrival
     entered: list[Any] = []
     arrival.done.addCallback(entered.append)
+    return entered
+
+
+def test_the_roll_call_is_exact_as_of_the_join_entry(nodes: Hubs) -> None:
+    """Joins, leaves and renames before the join entry count; later ones not."""
+    # The roster read on following the room: bob and dave.
+    node, followed = _following(nodes, {"bob": "bob", "dave": "dave"})
+    entered = _arriving(node, followed, "alice")
     node._deliver(
         node.keys.stream("lobby"),
         [
-            ("1-0", {"k": "join", "n": "bob", "c": "x.1", "u": "2", "f": ""}),
             ("2-0", {"k": "leave", "n": "dave", "c": "", "u": "1", "r": "", "w": ""}),
-            ("3-0", {"k": "join", "n": "carol", "c": "x.3", "u": "2", "f": ""}),
+            ("3-0", {"k": "join", "n": "Carol", "c": "x.3", "u": "2", "f": ""}),
             ("4-0", {"k": "nick", "o": "bob", "n": "robert", "c": "x.1"}),
-            ("5-0", {"k": "join", "n": "alice", "c": "me.1", "u": "3", "f": ""}),
+            ("5-0", {"k": "join", "n": "alice", "c": "alice", "u": "3", "f": ""}),
+            ("6-0", {"k": "join", "n": "erin", "c": "x.6", "u": "4", "f": ""}),
         ],
     )
     assert len(entered) == 1
-    assert sorted(entered[0].names) == ["alice", "carol", "robert"]
+    assert entered[0].names == ("alice", "Carol", "robert")
     assert entered[0].online == 3
-    assert isinstance(followed, _Followed)
-    assert "me.1" in followed.conns
+    assert "alice" in followed.conns
+    assert followed.roster.names() == ("alice", "Carol", "erin", "robert")
+
+
+def test_a_crowd_arriving_at_once_is_shown_the_first_names_in_order(
+    nodes: Hubs,
+) -> None:
+    # 300 people already in, 300 arriving in one batch read: each is shown
+    # the room as their own join entry leaves it, its first names in order.
+    there = {f"u{i:03}": f"U{i:03}" for i in range(0, 600, 2)}
+    node, followed = _following(nodes, there)
+    coming = [f"u{i:03}" for i in range(599, 0, -2)]
+    entered = {conn: _arriving(node, followed, conn) for conn in coming}
+    node._deliver(
+        node.keys.stream("lobby"),
+        [
+            (f"{n + 1}-0", {"k": "join", "n": c, "c": c, "u": str(301 + n), "f": ""})
+            for n, c in enumerate(coming)
+        ],
+    )
+    for n, conn in enumerate(coming):
+        inside = sorted(there.items()) + [(c, c) for c in coming[: n + 1]]
+        first = [nick for _, nick in sorted(inside)[:WELCOME_NAMES]]
+        (welcome,) = entered[conn]
+        assert list(welcome.names) == first, conn
+        assert welcome.online == 301 + n
+    assert len(followed.roster) == 600
+
+
+def test_a_user_written_back_quietly_is_in_the_roster_but_not_announced(
+    nodes: Hubs,
+) -> None:
+    node, followed = _following(nodes, {"bob": "bob"})
+    listener = RecordingListener()
+    node._listener = listener
+    node._deliver(
+        node.keys.stream("lobby"),
+        [
+            ("1-0", {"k": "back", "n": "carol", "c": "x.1", "u": "2"}),
+            ("2-0", {"k": "chat", "n": "carol", "t": "hi", "c": "x.1"}),
+        ],
+    )
+    ((_, said),) = listener.told  # the line only
+    assert isinstance(said, Chat)
+    assert said.text == "hi"
+    assert followed.roster.names() == ("bob", "carol")
+    assert followed.online == 2
+
+
+def test_a_roster_read_anew_keeps_what_was_read_meanwhile(nodes: Hubs) -> None:
+    # Before an outage: bob and ghost (whose node died while Redis lost its
+    # data: no leave will ever be read for ghost).
+    node, followed = _following(nodes, {"bob": "bob", "ghost": "ghost"})
+    assert nodes.loop is not None
+    answer: asyncio.Future[dict[str, str]] = nodes.loop.create_future()
+
+    async def members(room: str) -> dict[str, str]:
+        return await answer
+
+    node.store.members = members  # type: ignore[method-assign]
+    reading = nodes.loop.create_task(node._reread_roster(followed))
+    nodes.loop.run_until_complete(asyncio.sleep(0))
+    # Read while Redis answers: some of it before Redis's answer, some after.
+    entered = _arriving(node, followed, "erin")
+    node._deliver(
+        node.keys.stream("lobby"),
+        [
+            ("1-0", {"k": "back", "n": "dave", "c": "x.1", "u": "2"}),
+            ("2-0", {"k": "leave", "n": "bob", "c": "", "u": "1", "r": "", "w": ""}),
+            ("3-0", {"k": "join", "n": "erin", "c": "erin", "u": "2", "f": ""}),
+        ],
+    )
+    # Until Redis answers, the roster read before stands, kept up to date.
+    assert entered[0].names == ("dave", "erin", "ghost")
+    answer.set_result({"dave": "dave"})  # as of entry 1-0
+    nodes.loop.run_until_complete(reading)
+    assert followed.roster.names() == ("dave", "erin")
+    assert followed.recording is None
+    node._deliver(
+        node.keys.stream("lobby"),
+        [("4-0", {"k": "join", "n": "bob", "c": "x.4", "u": "3", "f": ""})],
+    )
+    assert followed.roster.names() == ("bob", "dave", "erin")
+
+
+def test_a_crowd_arriving_on_two_nodes_reads_the_room_once_per_node(
+    nodes: Hubs, redis: RedisServer
+) -> None:
+    # Each arrival used to read the whole room (HGETALL): a crowd of N
+    # read N * N / 2 names, and 4,000 took 12 s to register on two nodes.
+    one, two = nodes.hub(), nodes.hub()
+    watch = redis.monitor()
+    crowd = [RecordingMember() for _ in range(200)]
+    hubs = [one if i % 2 else two for i in range(len(crowd))]
+    nodes.until(lambda: one.backend.up and two.backend.up)
+    for member, hub in zip(crowd, hubs, strict=True):
+        member.hub = hub
+        nodes.done(hub.greet(member))
+    named = [
+        handle_line(hub, member, f"u{i:03}")
+        for i, (member, hub) in enumerate(zip(crowd, hubs, strict=True))
+    ]
+    for d in named:
+        nodes.done(d)
+    read = f'"HGETALL" "{backend(one).keys.members("lobby")}"'
+    readings = [c for c in watch.until_now() if read in c]
+    watch.close()
+    assert len(readings) == 2, "one reading of the room per node"
+    assert all(member.nick for member in crowd)
+    nodes.settle()
+    for hub in (one, two):
+        assert len(backend(hub)._rooms["lobby"].roster) == len(crowd)
+
+
+def test_after_redis_lost_its_data_the_rosters_drop_the_gone_and_keep_the_rest(
+    nodes: Hubs, redis: RedisServer
+) -> None:
+    one, two = nodes.hub(), nodes.hub()
+    nodes.join(one, "alice")
+    nodes.join(two, "bob")
+    # ghost is on a third node, which dies while Redis loses its data: no
+    # leave will ever be written for ghost.
+    ghost = backend(one).store.join("n3.1", "ghost", "lobby", "lobby", "", node="n3")
+    assert nodes.loop is not None
+    nodes.loop.run_until_complete(backend(one).link.write(ghost))
+    nodes.settle()
+    for hub in (one, two):
+        assert backend(hub)._rooms["lobby"].roster.names() == ("alice", "bob", "ghost")
+    r = redis_py.Redis.from_url(redis.url, decode_responses=True)
+    r.flushall()
+    # Node one is back first (Redis has nobody), then node two writes bob
+    # back: node one learns of bob from the stream.
+    nodes.loop.run_until_complete(backend(one)._reassert())
+    nodes.loop.run_until_complete(backend(two)._reassert())
+    nodes.settle()
+    for hub in (one, two):
+        assert backend(hub)._rooms["lobby"].roster.names() == ("alice", "bob")
+    carol = RecordingMember()
+    nodes.type(one, carol, "carol")
+    assert (
+        carol.lines[-1] == "*** Welcome, carol! #lobby has 3 users: alice, bob, carol"
+    )
 
 
 def test_the_room_limit_holds_under_concurrent_joins(nodes: Hubs) -> None:

@@ -105,10 +105,19 @@ def test_join_counts_and_announces_in_one_step(r: redis_py.Redis) -> None:
     assert r.hgetall(K.members("games")) == {"alice": "n1\talice", "bob": "n2\tbob"}
     assert r.hgetall(K.rooms) == {"games": "Games"}
     assert r.hgetall(K.users("n1")) == {"alice": "games\talice"}
-    # A quiet restore writes the directory back without an entry.
-    r.delete(K.members("games"))
-    assert join(r, "n1", "alice", "games", announce=0) == ["", 1]
+    # A quiet restore of someone still there changes nothing and says nothing.
+    assert join(r, "n1", "alice", "games", announce=0) == ["", 2]
     assert r.xlen(K.stream("games")) == 2
+    # One that writes back what Redis lost leaves a "back" entry (for the
+    # nodes' rosters), not a join.
+    r.delete(K.members("games"))
+    back, online = join(r, "n1", "alice", "games", announce=0)
+    assert online == 1
+    assert r.xlen(K.stream("games")) == 3
+    assert entries(r, "games")[-1] == (
+        back,
+        {"k": "back", "n": "alice", "c": "n1.1", "u": "1"},
+    )
 
 
 def test_only_the_holding_node_takes_someone_out(r: redis_py.Redis) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import socket
 import subprocess
@@ -10,7 +11,11 @@ from pathlib import Path
 
 from .net import free_port
 
+__all__ = ["Monitor", "RedisServer"]
+
 TIMEOUT = 10.0
+
+_markers = itertools.count()
 
 
 class RedisServer:
@@ -70,3 +75,36 @@ class RedisServer:
                 return s.makefile("rb").readline().decode().rstrip("\r\n")
         except OSError:
             return ""
+
+    def monitor(self) -> Monitor:
+        """From now on, every command Redis carries out (close it after)."""
+        return Monitor(self)
+
+
+class Monitor:
+    """The commands a Redis server carries out, as ``MONITOR`` shows them."""
+
+    def __init__(self, server: RedisServer) -> None:
+        self.server = server
+        self._socket = socket.create_connection(("127.0.0.1", server.port), TIMEOUT)
+        self._socket.sendall(b"MONITOR\r\n")
+        self._file = self._socket.makefile("rb")
+        assert self._file.readline() == b"+OK\r\n"
+        #: One line per command: ``+TIME [DB ADDRESS] "WORD" "ARG" ...``
+        #: (commands run by Lua scripts too, as ``[DB lua]``).
+        self.commands: list[str] = []
+
+    def until_now(self) -> list[str]:
+        """Every command so far: read up to a marker sent after them."""
+        marker = f"twchat-test-marker-{next(_markers)}"
+        assert self.server.command("ECHO", marker).startswith("$")
+        while True:
+            line = self._file.readline().decode(errors="replace")
+            assert line, "redis-server closed the monitor"
+            if marker in line:
+                return self.commands
+            self.commands.append(line.rstrip("\r\n"))
+
+    def close(self) -> None:
+        self._file.close()
+        self._socket.close()

@@ -8,7 +8,6 @@ except ``enter`` while a room's past is read from the history file.
 
 from __future__ import annotations
 
-from bisect import bisect_left
 from dataclasses import dataclass, field
 
 from twisted.internet.defer import Deferred, succeed
@@ -20,6 +19,7 @@ from ..nicknames import nick_key
 from ..room import room_key
 from ..stats import WriteStats
 from . import Entered, IBackend, IListener, Profile, RoomEvent
+from .roster import Roster
 
 __all__ = ["MemoryBackend"]
 
@@ -28,46 +28,7 @@ __all__ = ["MemoryBackend"]
 class _Room:
     name: str
     topic: str = ""
-    #: Nickname key -> nickname, in the order they came in.
-    members: dict[str, str] = field(default_factory=dict)
-    #: Their keys, sorted: a newcomer's welcome lists the first few names
-    #: without sorting thousands (bisect keeps this in order).
-    order: list[str] = field(default_factory=list)
-    #: The first names as last listed, and how many were asked for: in a
-    #: crowd's arrival every welcome lists the same few, and looking them
-    #: up anew in a big room was a tenth of the nickname line's time.
-    _first: tuple[str, ...] | None = field(default=None, init=False)
-    _first_limit: int = field(default=0, init=False)
-
-    def add(self, key: str, nick: str) -> None:
-        order = self.order
-        at = bisect_left(order, key)
-        if key not in self.members:
-            order.insert(at, key)
-        self.members[key] = nick
-        self._changed(at)
-
-    def remove(self, key: str) -> None:
-        if self.members.pop(key, None) is not None:
-            at = bisect_left(self.order, key)
-            del self.order[at]
-            self._changed(at)
-
-    def _changed(self, at: int) -> None:
-        """``order`` changed at ``at``: among the first names, list them anew."""
-        if at < self._first_limit:
-            self._first = None
-
-    def names(self, limit: int | None = None) -> tuple[str, ...]:
-        """The members' nicknames in key order (the first ``limit``)."""
-        if limit is not None and self._first is not None and self._first_limit == limit:
-            return self._first
-        keys = self.order if limit is None else self.order[:limit]
-        members = self.members
-        names = tuple([members[key] for key in keys])
-        if limit is not None:
-            self._first, self._first_limit = names, limit
-        return names
+    members: Roster = field(default_factory=Roster)
 
 
 #: Without a history file nothing is written.
@@ -202,10 +163,10 @@ class MemoryBackend:
             if not state.topic:
                 # A room made again (or after a restart) has its topic back.
                 state.topic = self.history.topic(key)
-        state.add(nick_key(nick), nick)
+        state.members.add(nick_key(nick), nick)
         online = len(state.members)
         self._tell(key, Joined(nick, online, came_from), conn)
-        return Entered(state.name, online, state.names(limit), state.topic)
+        return Entered(state.name, online, state.members.names(limit), state.topic)
 
     def leave(
         self,
@@ -227,7 +188,7 @@ class MemoryBackend:
         key = nick_key(nick)
         if state is None or key not in state.members:
             return
-        state.remove(key)
+        state.members.remove(key)
         self._tell(room, Left(nick, len(state.members), reason, went_to), conn)
         if not state.members:
             if self.history is not None and room != self._default:
@@ -241,8 +202,8 @@ class MemoryBackend:
         self._profiles.pop(old_key, None)
         self._names[new_key] = new
         state = self._rooms[room]
-        state.remove(old_key)
-        state.add(new_key, new)
+        state.members.remove(old_key)
+        state.members.add(new_key, new)
         self._tell(room, NickChanged(old, new), conn)
         return succeed(None)
 
@@ -282,7 +243,7 @@ class MemoryBackend:
         state = self._rooms.get(room)
         if state is None:
             return succeed(None)
-        return succeed((state.name, state.names()))
+        return succeed((state.name, state.members.names()))
 
     def rooms(self) -> Deferred[list[tuple[str, int, str]]]:
         return succeed(

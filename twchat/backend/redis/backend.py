@@ -42,6 +42,7 @@ from .. import (
     UnavailableError,
     UnconfirmedError,
 )
+from ..roster import Roster
 from .codec import (
     HISTORY_KINDS,
     KIND,
@@ -71,6 +72,14 @@ PRELOAD = 500
 _T = TypeVar("_T")
 
 
+def _change(roster: Roster, gone: str, came: str) -> None:
+    """``gone`` left (or was renamed), ``came`` came (or is the new name)."""
+    if gone:
+        roster.remove(nick_key(gone))
+    if came:
+        roster.add(nick_key(came), came)
+
+
 @dataclass(eq=False)
 class _Arrival:
     """Someone on their way into a room, until their join entry is read."""
@@ -81,14 +90,6 @@ class _Arrival:
     #: How many names (in key order) the newcomer is shown; None: all.
     limit: int | None = None
     done: Deferred[Entered | None] = field(default_factory=Deferred)
-    #: Who was in the room (nick key -> nick) just before the join entry
-    #: was queued...
-    roster: dict[str, str] = field(default_factory=dict)
-    #: ...and the joins, leaves and renames read since the arrival began:
-    #: replayed onto the roster when the join entry is read. Entries the
-    #: roster already reflects change nothing when replayed (set changes,
-    #: in stream order), so the roll call is exact as of the join entry.
-    changes: list[tuple[str, str]] = field(default_factory=list)
     #: Their join entry has been queued: a later leave must be published.
     queued: bool = False
 
@@ -100,8 +101,15 @@ class _Followed:
     key: str
     name: str
     topic: str = ""
-    #: People in the room on every node, as of the last entry read.
+    #: People in the room on every node, as of the last entry read...
     online: int = 0
+    #: ...and who they are: read with the stream's position when the node
+    #: starts following, then kept by the joins, leaves and renames read.
+    #: A newcomer is shown it as it stands when their join entry is read.
+    roster: Roster = field(default_factory=Roster)
+    #: While the roster is read anew (after an outage): the changes read
+    #: meanwhile, replayed onto what Redis answers.
+    recording: list[tuple[str, str]] | None = None
     #: Connections here that are in the room.
     conns: set[str] = field(default_factory=set)
     pending: dict[str, _Arrival] = field(default_factory=dict)
@@ -332,7 +340,7 @@ class RedisBackend:
             room.following = asyncio.get_event_loop().create_future()
             following = room.following
             try:
-                newest, topic = await self.store.opening(room.key, PRELOAD)
+                newest, topic, members = await self.store.opening(room.key, PRELOAD)
             except BaseException as e:
                 room.following = None
                 following.set_exception(e)
@@ -341,6 +349,7 @@ class RedisBackend:
             if self.history is not None:
                 self.history.load(room.key, newest)
             room.topic = topic
+            room.roster = Roster(members)
             self.link.follow(
                 self.keys.stream(room.key), newest[0][0] if newest else "0-0"
             )
@@ -371,7 +380,6 @@ class RedisBackend:
         conn = arrival.conn
         try:
             await self._follow(room)
-            arrival.roster = await self.store.members(room.key)
             if room.pending.get(conn) is not arrival:
                 return  # they left meanwhile
             arrival.queued = True
@@ -395,18 +403,8 @@ class RedisBackend:
 
     def _arrived(self, room: _Followed, arrival: _Arrival) -> None:
         """Their join entry was read: the room as they find it."""
-        roster = arrival.roster
-        for gone, came in arrival.changes:
-            roster.pop(nick_key(gone), None)
-            if came:
-                roster[nick_key(came)] = came
-        roster[nick_key(arrival.nick)] = arrival.nick
         room.conns.add(arrival.conn)
-        # Keys sort as plain strings (no key function): the names in order.
-        keys = sorted(roster)
-        if arrival.limit is not None:
-            keys = keys[: arrival.limit]
-        names = tuple([roster[key] for key in keys])
+        names = room.roster.names(arrival.limit)
         arrival.done.callback(Entered(room.name, room.online, names, room.topic))
 
     def leave(
@@ -560,6 +558,8 @@ class RedisBackend:
             id = entry_number(entry_id) if kept else 0
             decoded = decode(name, fields, id)
             if decoded is None:
+                if kind == "back":
+                    self._note(room, kind, fields)
                 continue
             event, origin = decoded
             if kind != "chat" and kind != "action" and kind != "mod":
@@ -578,17 +578,43 @@ class RedisBackend:
             room.topic = fields[TEXT]
         elif kind == "nick":
             self._roll_call(room, fields[OLD], fields[NICK])
-        elif kind == "join" or kind == "leave":
+        elif kind == "join" or kind == "leave" or kind == "back":
             room.online = int(fields[ONLINE])
-            if kind == "join":
-                self._roll_call(room, "", fields[NICK])
-            else:
+            if kind == "leave":
                 self._roll_call(room, fields[NICK], "")
+            else:
+                self._roll_call(room, "", fields[NICK])
 
     def _roll_call(self, room: _Followed, gone: str, came: str) -> None:
-        """Note a change of who is in ``room`` for those on their way in."""
-        for arrival in room.pending.values():
-            arrival.changes.append((gone, came))
+        """Note a change of who is in ``room``."""
+        _change(room.roster, gone, came)
+        if room.recording is not None:
+            room.recording.append((gone, came))
+
+    async def _reread_roster(self, room: _Followed) -> None:
+        """
+        Read who is in ``room`` anew: after an outage Redis may have lost
+        its data, and with it users of nodes that stopped meanwhile.
+
+        The changes read while Redis answers are replayed onto its answer.
+        Those it already reflects change nothing (each sets or clears one
+        name; in stream order the last one stands), and every entry after
+        it is read after the recording began: the roster is exact.
+        """
+        changes: list[tuple[str, str]] = []
+        room.recording = changes
+        try:
+            members = await self.store.members(room.key)
+        finally:
+            mine = room.recording is changes
+            if mine:
+                room.recording = None
+        if not mine:
+            return  # another reading began meanwhile; it decides
+        roster = Roster(members)
+        for gone, came in changes:
+            _change(roster, gone, came)
+        room.roster = roster
 
     def _private(self, entries: list[Entry]) -> None:
         listener = self._listener
@@ -648,5 +674,11 @@ class RedisBackend:
             for leave in unsent:
                 self._leave_later(*leave)
             await asyncio.gather(*joins)
+            followed = [
+                room
+                for room in self._rooms.values()
+                if room.following is not None and room.following.done()
+            ]
+            await asyncio.gather(*(self._reread_roster(r) for r in followed))
         except (RedisError, OSError) as e:
             self.link.lost(e)

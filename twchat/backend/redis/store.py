@@ -200,9 +200,11 @@ return 0
 #: KEYS: members, rooms, node users, stream.
 #: ARGV: nick key, node, nick, room key, room name, conn, came from,
 #: stream max length, announce (1: add a join entry; 0: only restore).
+#: A restore that finds them gone (Redis lost its data) adds a "back"
+#: entry, which users are not shown: the nodes' rosters follow the stream.
 #: Returns {entry id or "", people in the room}.
 JOIN = _fields("""
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t' .. ARGV[3])
+local added = redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t' .. ARGV[3])
 redis.call('HSETNX', KEYS[2], ARGV[4], ARGV[5])
 redis.call('HSET', KEYS[3], ARGV[1], ARGV[4] .. '\\t' .. ARGV[3])
 local n = redis.call('HLEN', KEYS[1])
@@ -211,6 +213,9 @@ if ARGV[9] == '1' then
   id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*',
     '$KIND', 'join', '$NICK', ARGV[3], '$CONN', ARGV[6], '$ONLINE', n,
     '$CAME_FROM', ARGV[7])
+elseif added == 1 then
+  id = redis.call('XADD', KEYS[4], 'MAXLEN', '~', ARGV[8], '*',
+    '$KIND', 'back', '$NICK', ARGV[3], '$CONN', ARGV[6], '$ONLINE', n)
 end
 return {id, n}
 """)
@@ -307,6 +312,11 @@ def _node_and_nick(entry: str) -> tuple[str, str]:
     """A directory value ``node<TAB>nick`` (or ``room<TAB>nick``) split."""
     first, _, nick = entry.partition("\t")
     return first, nick
+
+
+def _nicks(held: dict[str, str]) -> dict[str, str]:
+    """A members hash as nickname key -> nickname."""
+    return {key: _node_and_nick(v)[1] for key, v in held.items()}
 
 
 class Store:
@@ -534,18 +544,24 @@ class Store:
 
     # Questions
 
-    async def opening(self, room: str, count: int) -> tuple[list[Any], str]:
-        """A room's newest ``count`` entries (newest first) and its topic."""
-        async with self.client.pipeline(transaction=False) as pipe:
+    async def opening(
+        self, room: str, count: int
+    ) -> tuple[list[Any], str, dict[str, str]]:
+        """
+        A room's newest ``count`` entries (newest first), its topic, and
+        who is in it as of the newest entry (one transaction: the scripts
+        change the members and add the entries in one step).
+        """
+        async with self.client.pipeline(transaction=True) as pipe:
             pipe.xrevrange(self.keys.stream(room), count=count)
             pipe.get(self.keys.topic(room))
-            newest, topic = await pipe.execute()
-        return newest, topic or ""
+            pipe.hgetall(self.keys.members(room))
+            newest, topic, held = await pipe.execute()
+        return newest, topic or "", _nicks(held)
 
     async def members(self, room: str) -> dict[str, str]:
         """Nickname key -> nickname of everyone in ``room``."""
-        held = await self.client.hgetall(self.keys.members(room))
-        return {key: _node_and_nick(v)[1] for key, v in held.items()}
+        return _nicks(await self.client.hgetall(self.keys.members(room)))
 
     async def roster(self, room: str) -> tuple[str | None, list[str]]:
         """
