@@ -383,7 +383,14 @@ def test_a_crowd_arriving_on_two_nodes_reads_the_room_once_per_node(
     readings = [c for c in watch.until_now() if read in c]
     watch.close()
     assert len(readings) == 2, "one reading of the room per node"
-    assert all(member.nick for member in crowd)
+    # Each was shown the room as their join entry left it, before anything
+    # that happened after it: every welcome gives its own head count.
+    welcomes = [line for m in crowd for line in m.lines if "*** Welcome, " in line]
+    counts = sorted(int(line.split(" has ")[1].split()[0]) for line in welcomes)
+    assert counts == list(range(1, len(crowd) + 1))
+    for member in crowd:
+        # The greeting and the prompt, then their welcome: no join before it.
+        assert member.lines[2].startswith(f"*** Welcome, {member.nick}! ")
     nodes.settle()
     for hub in (one, two):
         assert len(backend(hub)._rooms["lobby"].roster) == len(crowd)

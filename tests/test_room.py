@@ -93,6 +93,49 @@ class RoomTests(SynchronousTestCase):
         self.assertEqual(self.bob.lines, ["<x> before"])
         self.assertEqual(self.carol.lines, ["<x> before", "<x> after"])
 
+    def test_a_held_newcomer_gets_the_room_after_what_is_sent_to_them(self) -> None:
+        dave = RecordingMember("dave")
+        self.room.broadcast(Chat("x", "before"))
+        self.room.add(dave, held=True)
+        dave.room = self.room
+        self.room.broadcast(Chat("x", "same turn"))
+        self.clock.advance(0)
+        self.room.broadcast(Chat("x", "next turn"))
+        dave.send(Notice("roll call"))  # does not let the room's lines out
+        self.clock.advance(0)
+        self.assertEqual(dave.lines, ["*** roll call"])
+        self.assertEqual(self.bob.lines[-2:], ["<x> same turn", "<x> next turn"])
+        self.room.broadcast(Chat("x", "as it is let out"))
+        self.room.release(dave)
+        self.room.broadcast(Chat("x", "after"))
+        self.clock.advance(0)
+        self.assertEqual(
+            dave.lines,
+            [
+                "*** roll call",
+                "<x> same turn",
+                "<x> next turn",
+                "<x> as it is let out",
+                "<x> after",
+            ],
+        )
+        self.assertEqual(self.carol.lines, self.bob.lines)
+        self.room.release(dave)  # once only
+        self.assertEqual(len(dave.lines), 5)
+
+    def test_a_held_newcomer_who_leaves_is_given_nothing(self) -> None:
+        dave = RecordingMember("dave")
+        self.room.add(dave, held=True)
+        dave.room = self.room
+        self.room.broadcast(Chat("x", "one"))
+        self.clock.advance(0)
+        self.room.broadcast(Chat("x", "two"))
+        self.room.remove(dave)
+        self.room.release(dave)
+        self.clock.advance(0)
+        self.assertEqual(dave.lines, [])
+        self.assertEqual(self.bob.lines, ["<x> one", "<x> two"])
+
     def test_an_ignore_list_changed_later_in_the_turn_does_not_reach_back(
         self,
     ) -> None:

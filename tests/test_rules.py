@@ -11,7 +11,7 @@ from __future__ import annotations
 from twchat.hub import WELCOME_NAMES
 from twchat.room import PresencePolicy
 
-from .support.hubs import Chat, Hubs
+from .support.hubs import Chat, Hubs, SlowRoomState
 
 
 def test_registration_welcome_and_announcement(hubs: Hubs) -> None:
@@ -229,6 +229,72 @@ def test_entering_a_room_shows_its_topic_and_past(hubs: Hubs) -> None:
     assert len(chat.read("bob")) == 4  # the topic line counts
     chat.type("bob", "/join empty", "/history")
     assert chat.read("bob")[-1] == "*** No history in #empty yet"
+
+
+def test_a_newcomer_is_shown_the_room_before_what_happens_in_it(hubs: Hubs) -> None:
+    # Their roll call waits (for the room's moderation state, read the first
+    # time someone enters it on a node): what is said and who comes in
+    # meanwhile follows their welcome and the room's past, once each.
+    chat = Chat(hubs, history_replay=3)
+    chat.join("alice")
+    chat.type("alice", "before")
+    slow = [SlowRoomState(hub) for hub in chat.nodes]
+    hub, bob = chat.connect()
+    chat.users["bob"] = (hub, bob)
+    bob.take()
+    registering = hubs.type_later(hub, bob, "bob")
+    hubs.until(lambda: sum(s.waiting for s in slow) == 1)
+    chat.type("alice", "during")
+    hub, carol = chat.connect()
+    chat.users["carol"] = (hub, carol)
+    carol.take()
+    arriving = hubs.type_later(hub, carol, "carol")
+    hubs.until(lambda: sum(s.waiting for s in slow) == 2)
+    hubs.settle()
+    for state in slow:
+        state.arrive()
+    hubs.done(registering)
+    hubs.done(arriving)
+    assert chat.read("bob") == [
+        "*** Welcome, bob! #lobby has 2 users: alice, bob",
+        "[T] <alice> before",
+        "<alice> during",
+        "*** carol joined (3 here)",
+    ]
+    assert chat.read("carol") == [
+        "*** Welcome, carol! #lobby has 3 users: alice, bob, carol",
+        "[T] <alice> before",
+        "[T] <alice> during",
+    ]
+    assert chat.read("alice") == [
+        "*** bob joined (2 here)",
+        "*** carol joined (3 here)",
+    ]
+
+
+def test_one_moving_in_is_shown_the_room_before_what_happens_in_it(
+    hubs: Hubs,
+) -> None:
+    chat = Chat(hubs, history_replay=3)
+    chat.join("alice", "bob")
+    chat.type("alice", "/join games", "/topic chess", "before")
+    chat.clear()
+    slow = [SlowRoomState(hub) for hub in chat.nodes]
+    hub, bob = chat.users["bob"]
+    moving = hubs.type_later(hub, bob, "/join games")
+    hubs.until(lambda: sum(s.waiting for s in slow) == 1)
+    chat.type("alice", "during", "/topic go")
+    for state in slow:
+        state.arrive()
+    hubs.done(moving)
+    assert chat.read("bob") == [
+        "*** #games has 2 users: alice, bob",
+        "*** Topic of #games: chess",
+        "[T] *** alice set the topic of #games: chess",
+        "[T] <alice> before",
+        "<alice> during",
+        "*** alice set the topic of #games: go",
+    ]
 
 
 def test_history_turned_off(hubs: Hubs) -> None:

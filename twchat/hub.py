@@ -180,6 +180,9 @@ class Hub:
         self._asking: dict[Member, _Asked] = {}
         #: Before registering: the room and last history id a client resumes.
         self._resuming: dict[Member, tuple[str, int]] = {}
+        #: Members in a room but not yet shown it (its lines wait for them):
+        #: the room, its topic and its newest history id as they came in.
+        self._entering: dict[Member, tuple[Room, str, int]] = {}
         #: Who is logged in to which account (guests are not here).
         self._account_of: dict[Member, LoggedIn] = {}
         #: What was last told of each registered member (``describe``); when
@@ -243,6 +246,11 @@ class Hub:
                 member.send(Error(text))
                 if prompt and not member.nick and member not in self._asking:
                     member.send(NickPrompt())
+            finally:
+                if self._entering:
+                    # Whatever stopped them being shown the room: its lines
+                    # are not kept from them for ever.
+                    self._shown(member)
 
         # Stepped here first: work that needs no wait (in one process,
         # nearly all) is done without a Deferred wrapped around it.
@@ -336,7 +344,10 @@ class Hub:
         room.name = entered.name
         room.online = entered.online
         room.topic = entered.topic
-        room.add(member)
+        # Until their roll call and the room's past are sent (after the
+        # waits below), the lines said from their entry on wait for them.
+        room.add(member, held=True)
+        self._entering[member] = (room, room.topic, self._newest(room))
         ignored = self.people.ignored.get(member)
         if ignored:
             room.set_ignores(member, ignored)
@@ -350,11 +361,31 @@ class Hub:
     def _show_room(self, member: Member, room: Room, after: int | None = None) -> None:
         """
         After the roll call: the topic, then the recent past (or every line
-        kept after the id ``after``); then live.
+        kept after the id ``after``), as they were when the member came in;
+        then the lines said since, and live.
         """
-        if room.topic:
-            member.send(Topic(room.name, room.topic))
-        self._replay(member, room, self.history_replay, after)
+        topic, upto = room.topic, None
+        entering = self._entering.get(member)
+        if entering is not None and entering[0] is room:
+            _, topic, upto = entering
+        if topic:
+            member.send(Topic(room.name, topic))
+        self._replay(member, room, self.history_replay, after, upto)
+        self._shown(member)
+
+    def _shown(self, member: Member) -> None:
+        """``member`` has been shown the room: its lines are theirs now."""
+        entering = self._entering.pop(member, None)
+        if entering is not None:
+            entering[0].release(member)
+
+    def _newest(self, room: Room) -> int:
+        """The id of the room's newest history line (0: none)."""
+        history = self.backend.history
+        if history is None or not history.available:
+            return 0
+        newest = history.recent(room.key, 1)
+        return newest[-1].seq if newest else 0
 
     # Registration and leaving
 
@@ -463,7 +494,7 @@ class Hub:
             raise
         if entered is None:
             return
-        member.send(Welcome(nick, room.name, room.online, entered.names))
+        member.send(Welcome(nick, room.name, entered.online, entered.names))
         resume = self._resuming.pop(member, None)
         if resume is None:
             self._show_room(member, room)
@@ -508,6 +539,7 @@ class Hub:
         self._claiming.discard(member)
         self._asking.pop(member, None)
         self._resuming.pop(member, None)
+        self._entering.pop(member, None)
         self._account_of.pop(member, None)
         if self.users.get(nick_key(member.nick)) is not member:
             return
@@ -959,7 +991,7 @@ class Hub:
         names = entered.names
         operators = await self.moderator.operators(target.key, names)
         member.send(
-            RoomInfo(target.name, target.online, names, operators, entered=True)
+            RoomInfo(target.name, entered.online, names, operators, entered=True)
         )
         self._show_room(member, target, after)
         await self.moderator.arrived(member, target, entered.online)
@@ -1008,23 +1040,35 @@ class Hub:
     # History
 
     def _replay(
-        self, member: Member, room: Room, count: int, after: int | None = None
+        self,
+        member: Member,
+        room: Room,
+        count: int,
+        after: int | None = None,
+        upto: int | None = None,
     ) -> None:
         """
         Send the room's last ``count`` lines as history, or with ``after``
-        every line kept whose id is greater.
+        every line kept whose id is greater; with ``upto``, none newer.
 
-        From memory and synchronously, right before the member starts
-        receiving the room's live lines: nothing twice, nothing missing.
+        From memory and synchronously, right before the member gets the
+        lines said since ``upto`` (held for them) and live ones: nothing
+        twice, nothing missing.
         """
         history = self.backend.history
         if history is None or not history.available:
             return
         if after is None:
             entries = history.recent(room.key, count)
+            if upto is not None and entries and entries[-1].seq > upto:
+                # Said while they were on their way in: theirs as live lines.
+                kept = history.recent(room.key, history.keep)
+                entries = [e for e in kept if e.seq <= upto][-count:]
         else:
             entries = [
-                e for e in history.recent(room.key, history.keep) if e.seq > after
+                e
+                for e in history.recent(room.key, history.keep)
+                if after < e.seq and (upto is None or e.seq <= upto)
             ]
         for entry in entries:
             member.send(

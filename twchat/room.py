@@ -102,6 +102,9 @@ class Room:
         self._given: dict[Member, int] = {}
         #: Members some line of this turn is not for (sender, ignorers).
         self._skipping: set[Member] = set()
+        #: Members in, but not yet shown the room (their roll call waits on
+        #: something): the lines for them, kept until they are.
+        self._held: dict[Member, list[bytes]] = {}
         #: The room's identity (see ``room_key``), computed once.
         self.key = room_key(self.name)
         self.topic = ""
@@ -131,11 +134,25 @@ class Room:
     def __iter__(self) -> Iterator[Member]:
         return iter(list(self._members.values()))
 
-    def add(self, member: Member) -> None:
+    def add(self, member: Member, held: bool = False) -> None:
+        """
+        ``member`` is in; if ``held``, the room's lines for them are kept
+        until ``release``: whatever they are sent before (the roll call,
+        the room's past) goes first.
+        """
         self._members[nick_key(member.nick)] = member
         if self._turn:
             # Lines said before they came in are not theirs.
             self._given[member] = len(self._turn)
+        if held:
+            self._held[member] = []
+
+    def release(self, member: Member) -> None:
+        """``member`` was shown the room: the lines kept for them follow."""
+        self.catch_up(member)
+        kept = self._held.pop(member, None)
+        if kept:
+            member.outbox.write(b"".join(kept))
 
     def remove(self, member: Member) -> None:
         key = nick_key(member.nick)
@@ -144,6 +161,8 @@ class Room:
             self.catch_up(member)
             del self._members[key]
         self._given.pop(member, None)
+        # Unless they never saw the room (gone before their roll call).
+        self._held.pop(member, None)
         if self._ignores_of:
             self.set_ignores(member, ())
 
@@ -205,6 +224,9 @@ class Room:
         # One lookup a member: those some line is not for, or who have
         # had some lines already, take the slow way.
         special = self._skipping.union(given)
+        held = self._held
+        if held:
+            special.update(held)
         shared: dict[object, bytes] = {}
         # Neighbours mostly share a renderer: the last one's bytes are kept
         # at hand, a dictionary lookup a receiver less.
@@ -216,6 +238,10 @@ class Room:
                 if member in special:
                     data = self._lines_for(member, given.get(member, 0))
                     if not data:
+                        continue
+                    kept = held.get(member) if held else None
+                    if kept is not None:
+                        kept.append(data)
                         continue
                 else:
                     renderer = member.renderer
@@ -242,7 +268,11 @@ class Room:
         data = self._lines_for(member, self._given.get(member, 0))
         self._given[member] = len(self._turn)
         if data:
-            member.outbox.write(data)
+            kept = self._held.get(member)
+            if kept is not None:
+                kept.append(data)
+            else:
+                member.outbox.write(data)
 
     def _rendering(self, renderer: Callable[[Event], bytes]) -> list[bytes]:
         """This turn's lines as ``renderer`` puts them, each rendered once."""

@@ -39,7 +39,7 @@ from twchat.statefile import prepare_state
 from . import WAIT
 from .fakes import RecordingMember, SyncHasher, SyncPool
 
-__all__ = ["BACKENDS", "PASSWORD", "Chat", "Hubs"]
+__all__ = ["BACKENDS", "PASSWORD", "Chat", "Hubs", "SlowRoomState"]
 
 #: The password the helpers register accounts with.
 PASSWORD = "correct-horse"
@@ -178,6 +178,13 @@ class Hubs:
         member.hub = hub
         for line in lines:
             self.done(handle_line(hub, member, line))
+
+    def type_later(
+        self, hub: Hub, member: RecordingMember, line: str
+    ) -> Deferred[None] | None:
+        """``member`` types ``line``; what it waits on is left to ``done``."""
+        member.hub = hub
+        return handle_line(hub, member, line)
 
     def join(self, hub: Hub, nick: str, host: str = "") -> RecordingMember:
         """A user registered as ``nick`` on ``hub``, with the greeting read."""
@@ -318,3 +325,37 @@ class Chat:
         """What ``nick`` read since last asked, history stamps removed."""
         self.hubs.settle()
         return [_STAMP.sub("[T] ", line) for line in self.users[nick][1].take()]
+
+
+class SlowRoomState:
+    """
+    A hub whose rooms' moderation state takes until ``arrive`` to read, as
+    the first entry into a room on a node does (``Moderator.entered``):
+    whoever enters meanwhile waits for it, already in the room.
+    """
+
+    def __init__(self, hub: Hub) -> None:
+        self.moderator = hub.moderator
+        self._entered = hub.moderator.entered
+        self._waiting: list[tuple[Any, Deferred[None]]] = []
+        hub.moderator.entered = self._slow  # type: ignore[method-assign]
+
+    def _slow(self, room: Any) -> Deferred[None]:
+        read: Deferred[None] = Deferred()
+        self._waiting.append((room, read))
+        return read
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    def arrive(self) -> None:
+        """The state is read: those waiting go on; later entries do not wait."""
+        self.moderator.entered = self._entered  # type: ignore[method-assign]
+        waiting, self._waiting = self._waiting, []
+        for room, read in waiting:
+            real = self._entered(room)
+            if real is None:
+                read.callback(None)
+            else:
+                real.chainDeferred(read)
