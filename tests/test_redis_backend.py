@@ -396,6 +396,29 @@ def test_a_crowd_arriving_on_two_nodes_reads_the_room_once_per_node(
         assert len(backend(hub)._rooms["lobby"].roster) == len(crowd)
 
 
+def test_greetings_that_come_together_ask_for_the_head_count_once(
+    nodes: Hubs, redis: RedisServer
+) -> None:
+    hub = nodes.hub()
+    nodes.join(hub, "alice")
+    watch = redis.monitor()
+    crowd = [RecordingMember() for _ in range(50)]
+    for member in crowd:
+        member.hub = hub
+    greeted = [hub.greet(member) for member in crowd]
+    for d in greeted:
+        nodes.done(d)
+    asked = [c for c in watch.until_now() if '"HKEYS"' in c]
+    watch.close()
+    assert len(asked) == 1
+    assert {m.lines[0] for m in crowd} == {"*** Welcome to twchat! 1 user online."}
+    # A greeting after the answer asks again.
+    late = RecordingMember()
+    nodes.join(hub, "bob")
+    nodes.done(hub.greet(late))
+    assert late.lines[0] == "*** Welcome to twchat! 2 users online."
+
+
 def test_after_redis_lost_its_data_the_rosters_drop_the_gone_and_keep_the_rest(
     nodes: Hubs, redis: RedisServer
 ) -> None:

@@ -181,6 +181,8 @@ class RedisBackend:
         #: Leaves that could not be published: published on recovery.
         self._unsent: list[tuple[str, str, str, str, str, bool, bool]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
+        #: The head count being asked for, if it is (see ``count``).
+        self._counting: asyncio.Future[int] | None = None
 
     shared = True
 
@@ -197,7 +199,14 @@ class RedisBackend:
         return Deferred.fromFuture(asyncio.ensure_future(self.link.ping()))
 
     def count(self) -> Deferred[int]:
-        return self._ask(self.store.everyone())
+        # Greetings that come together share one question: a crowd arriving
+        # asked Redis every room's size once per connection.
+        counting = self._counting
+        if counting is None or counting.done():
+            if not self.link.up:
+                return fail(UnavailableError("Redis is unreachable"))
+            counting = self._counting = self._spawn(self._asked(self.store.everyone()))
+        return Deferred.fromFuture(asyncio.shield(counting))
 
     # Plumbing
 
@@ -214,17 +223,16 @@ class RedisBackend:
         if not self.link.up:
             work.close()  # never started
             return fail(UnavailableError("Redis is unreachable"))
+        return Deferred.fromFuture(self._spawn(self._asked(work)))
 
-        async def asked() -> _T:
-            try:
-                return await work
-            except (RedisError, OSError) as e:
-                self.link.lost(e)
-                # A write that went out and got no answer may have been done.
-                unsure = isinstance(e, UnansweredError)
-                raise (UnconfirmedError if unsure else UnavailableError)(str(e)) from e
-
-        return Deferred.fromFuture(self._spawn(asked()))
+    async def _asked(self, work: Awaitable[_T]) -> _T:
+        try:
+            return await work
+        except (RedisError, OSError) as e:
+            self.link.lost(e)
+            # A write that went out and got no answer may have been done.
+            unsure = isinstance(e, UnansweredError)
+            raise (UnconfirmedError if unsure else UnavailableError)(str(e)) from e
 
     async def _in_order(self, command: Command) -> Any:
         """``command``'s reply, sent after every write queued before it."""
