@@ -78,7 +78,7 @@ def test_quick_benchmark_against_real_servers(tmp_path: Path) -> None:
         assert got["delivered"] == got["expected"] > 0, got
         assert got["gaps"] == got["reordered"] == got["closed_early"] == 0
     assert report["results"]["priced"]["twchat"]["scrapes"] >= 1
-    for scenario in ("cluster", "cluster-latency", "cluster-history"):
+    for scenario in ("cluster", "cluster-latency", "cluster-history", "cluster-scale"):
         two = report["results"][scenario]
         assert list(two) == ["twchat"]  # Redis mode is twchat's
         got = two["twchat"]
