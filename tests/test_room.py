@@ -3,7 +3,7 @@ from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.events import Chat, Joined, Left, Notice, Presence
 from twchat.member import Member
-from twchat.room import PresencePolicy, Room
+from twchat.room import HOLD_LIMIT, PresencePolicy, Room
 from twchat.stats import Stats
 from twchat.wire import render_line
 
@@ -135,6 +135,24 @@ class RoomTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(dave.lines, [])
         self.assertEqual(self.bob.lines, ["<x> one", "<x> two"])
+
+    def test_a_newcomer_held_too_long_gets_the_lines_rather_than_grow_memory(
+        self,
+    ) -> None:
+        dave = RecordingMember("dave")
+        self.room.add(dave, held=True)
+        dave.room = self.room
+        line = "x" * 1000
+        turns = 2 * HOLD_LIMIT // 1000
+        most = 0
+        for i in range(turns):
+            self.room.broadcast(Chat("x", f"{i} {line}"))
+            self.clock.advance(0)
+            most = max(most, len(self.room._held.get(dave, b"")))
+        assert HOLD_LIMIT - 1100 < most <= HOLD_LIMIT
+        self.room.release(dave)
+        self.assertEqual([int(t.split()[1]) for t in dave.lines], list(range(turns)))
+        self.assertEqual(dave.lines, self.bob.lines)
 
     def test_an_ignore_list_changed_later_in_the_turn_does_not_reach_back(
         self,

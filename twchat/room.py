@@ -15,6 +15,7 @@ from .nicknames import nick_key
 from .stats import Stats
 
 __all__ = [
+    "HOLD_LIMIT",
     "MAX_ROOM_NAME",
     "Later",
     "PresencePolicy",
@@ -46,6 +47,12 @@ def room_error(name: str) -> str | None:
 
 #: How many names a presence summary lists before "and N more".
 SUMMARY_NAMES = 5
+
+#: The most bytes a room keeps for a member not yet shown it (``Room.add``
+#: with ``held``), as much as a client's send queue holds by default: past
+#: that, what waits goes out in its order, ahead of the roll call, rather
+#: than grow (the wait is a read from the state store; it seldom lasts).
+HOLD_LIMIT = 256 * 1024
 
 #: Runs a piece of work once this reactor turn's lines have all been
 #: handled (the server's ``Flusher.later``: just before the outboxes send).
@@ -104,7 +111,7 @@ class Room:
         self._skipping: set[Member] = set()
         #: Members in, but not yet shown the room (their roll call waits on
         #: something): the lines for them, kept until they are.
-        self._held: dict[Member, list[bytes]] = {}
+        self._held: dict[Member, bytearray] = {}
         #: The room's identity (see ``room_key``), computed once.
         self.key = room_key(self.name)
         self.topic = ""
@@ -145,14 +152,26 @@ class Room:
             # Lines said before they came in are not theirs.
             self._given[member] = len(self._turn)
         if held:
-            self._held[member] = []
+            self._held[member] = bytearray()
 
     def release(self, member: Member) -> None:
         """``member`` was shown the room: the lines kept for them follow."""
         self.catch_up(member)
         kept = self._held.pop(member, None)
         if kept:
-            member.outbox.write(b"".join(kept))
+            member.outbox.write(bytes(kept))
+
+    def _hold_or_write(self, member: Member, data: bytes) -> None:
+        """``data`` for ``member``: kept if they are held, else written."""
+        kept = self._held.get(member)
+        if kept is None:
+            member.outbox.write(data)
+        elif len(kept) + len(data) <= HOLD_LIMIT:
+            kept += data
+        else:
+            # Held too long for memory's sake: it flows, in its order.
+            del self._held[member]
+            member.outbox.write(bytes(kept) + data)
 
     def remove(self, member: Member) -> None:
         key = nick_key(member.nick)
@@ -239,9 +258,8 @@ class Room:
                     data = self._lines_for(member, given.get(member, 0))
                     if not data:
                         continue
-                    kept = held.get(member) if held else None
-                    if kept is not None:
-                        kept.append(data)
+                    if held:
+                        self._hold_or_write(member, data)
                         continue
                 else:
                     renderer = member.renderer
@@ -268,11 +286,7 @@ class Room:
         data = self._lines_for(member, self._given.get(member, 0))
         self._given[member] = len(self._turn)
         if data:
-            kept = self._held.get(member)
-            if kept is not None:
-                kept.append(data)
-            else:
-                member.outbox.write(data)
+            self._hold_or_write(member, data)
 
     def _rendering(self, renderer: Callable[[Event], bytes]) -> list[bytes]:
         """This turn's lines as ``renderer`` puts them, each rendered once."""
