@@ -175,9 +175,8 @@ class Hubs:
     def type(self, hub: Hub, member: RecordingMember, *lines: str) -> None:
         """``member`` types lines; each is acted on before the next, as a
         connection does."""
-        member.hub = hub
         for line in lines:
-            self.done(handle_line(hub, member, line))
+            self.done(self.type_later(hub, member, line))
 
     def type_later(
         self, hub: Hub, member: RecordingMember, line: str
