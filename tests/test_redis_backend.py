@@ -449,6 +449,26 @@ def test_after_redis_lost_its_data_the_rosters_drop_the_gone_and_keep_the_rest(
     )
 
 
+def test_a_node_stopped_while_it_recovers_leaves_no_work_behind(nodes: Hubs) -> None:
+    hub = nodes.hub()
+    node = backend(hub)
+    nodes.join(hub, "alice")
+    assert nodes.loop is not None
+    never: asyncio.Future[dict[str, str]] = nodes.loop.create_future()
+
+    async def members(room: str) -> dict[str, str]:
+        return await never  # Redis's answer comes after the node stops
+
+    node.store.members = members  # type: ignore[method-assign]
+    node._recovered()
+    followed = node._rooms["lobby"]
+    nodes.until(lambda: followed.recording is not None)
+    nodes.hubs.remove(hub)
+    hub.close()
+    nodes.done(hub.stop())
+    assert not [t for t in node._tasks if not t.done()]
+
+
 def test_the_room_limit_holds_under_concurrent_joins(nodes: Hubs) -> None:
     # --max-rooms 2: the default room and one more, however many nodes and
     # users ask at the same moment.

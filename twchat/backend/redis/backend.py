@@ -181,6 +181,8 @@ class RedisBackend:
         #: Leaves that could not be published: published on recovery.
         self._unsent: list[tuple[str, str, str, str, str, bool, bool]] = []
         self._tasks: set[asyncio.Future[Any]] = set()
+        #: Re-asserting presence after first contact or an outage, if under way.
+        self._recovery: asyncio.Future[Any] | None = None
         #: The head count being asked for, if it is (see ``count``).
         self._counting: asyncio.Future[int] | None = None
 
@@ -265,6 +267,12 @@ class RedisBackend:
             except (TimeoutError, RedisError, OSError) as e:
                 self.log.warn("could not retire from Redis: {error}", error=e)
             await self.link.close()
+            recovery = self._recovery
+            if recovery is not None and not recovery.done():
+                # Still re-asserting (Redis came back just now): that ends
+                # with the node, not with the event loop under it.
+                recovery.cancel()
+                await asyncio.gather(recovery, return_exceptions=True)
 
         return Deferred.fromFuture(asyncio.ensure_future(retire()))
 
@@ -645,7 +653,7 @@ class RedisBackend:
     # Recovery
 
     def _recovered(self) -> None:
-        self._spawn(self._reassert())
+        self._recovery = self._spawn(self._reassert())
 
     async def _back_from_the_dead(self) -> None:
         """The heartbeat found this node declared dead; it has just renewed."""
