@@ -311,10 +311,11 @@ TARGETS = {
     "scale_kib_per_conn": 2.5,
     "scale_p99_ms": 250.0,
     #: Two nodes: each arrival asks Redis a few things (its name, its
-    #: account, its entry) through redis-py's asyncio client, about 0.5 ms
-    #: of a node's Python each, on two cores shared with Redis and the
-    #: generator; 5.3 s measured. (Reading the whole room per arrival made
-    #: it quadratic: 4,000 took 11.5 s and 10,000 did not finish in 20 s.)
+    #: account, its entry) in the node's pipeline through redis-py's
+    #: asyncio client, which reads each reply under a timer of its own:
+    #: about 0.4 ms of a node's Python an arrival, on two cores shared with
+    #: Redis and the generator; 4.7-5.6 s measured. (Reading the whole room
+    #: per arrival made it quadratic: 10,000 did not finish in 20 s.)
     "cluster_scale_register_s": 8.0,
     "history_cost": 0.05,
 }

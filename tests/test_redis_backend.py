@@ -419,6 +419,32 @@ def test_greetings_that_come_together_ask_for_the_head_count_once(
     assert late.lines[0] == "*** Welcome to twchat! 2 users online."
 
 
+def test_a_crowds_account_lookups_go_out_together_in_the_nodes_pipeline(
+    nodes: Hubs, redis: RedisServer
+) -> None:
+    # Each lookup used to be a command of its own on a pooled connection:
+    # a crowd of 100 spread over 50 connections, one round trip each.
+    hub = nodes.hub()
+    nodes.until(lambda: hub.backend.up)
+    crowd = [RecordingMember() for _ in range(100)]
+    for member in crowd:
+        member.hub = hub
+        nodes.done(hub.greet(member))
+    watch = redis.monitor()
+    named = [handle_line(hub, m, f"u{i:03}") for i, m in enumerate(crowd)]
+    for d in named:
+        nodes.done(d)
+    lookup = re.compile(r'\[\d+ ([\d.:]+)\] "HGETALL" "([^"]+)"')
+    found = [lookup.search(c) for c in watch.until_now()]
+    watch.close()
+    account = backend(hub).keys.account("")
+    lookups = [m for m in found if m is not None and m[2].startswith(account)]
+    assert sorted(m[2] for m in lookups) == [f"{account}u{i:03}" for i in range(100)]
+    connections = {m[1] for m in lookups}
+    assert len(connections) <= 2, f"over {len(connections)} connections"
+    assert all(m.nick for m in crowd)
+
+
 def test_after_redis_lost_its_data_the_rosters_drop_the_gone_and_keep_the_rest(
     nodes: Hubs, redis: RedisServer
 ) -> None:

@@ -429,7 +429,7 @@ def makeService(
             stream_max=options["history-max-rows"] or STREAM_MAX,
             max_age=options["history-max-age"],
         )
-        store = RedisAccounts(backend.link.client)
+        store = RedisAccounts(backend.link.client, queue=backend.link.write)
         moderation: IModerationStore = RedisModeration(backend.link.client)
     else:
         pool = open_pool(reactor, options["db"])  # type: ignore[arg-type]

@@ -110,7 +110,7 @@ class Hubs:
                 keep=100 if history else 0,
                 ttl=ttl,
             )
-            accounts = RedisAccounts(backend.link.client)
+            accounts = RedisAccounts(backend.link.client, queue=backend.link.write)
             moderation = RedisModeration(backend.link.client)
         logins = Logins(
             accounts,

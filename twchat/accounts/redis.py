@@ -6,17 +6,23 @@ An account is a hash ``twchat:account:KEY`` plus its key in the set
 update only if it exists) is one Lua script. Accounts live as long as
 Redis keeps its data: run Redis with persistence (AOF, or RDB snapshots)
 or a restart of Redis forgets them.
+
+Every nickname chosen is looked up here. In the server the lookup goes
+out in the node's pipeline (``queue``: the link's ordered writes), so a
+crowd arriving together asks in one round trip, not one pooled command
+each, and a lookup comes after whatever this node wrote before it.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, TypeVar
 
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
+from ..backend.redis.link import Command
 from ..backend.redis.store import Keys
 from ..nicknames import nick_key
 from . import Account, IAccountStore
@@ -51,17 +57,33 @@ def _account(fields: dict[str, str]) -> Account:
     )
 
 
-class AccountsInRedis:
-    """The operations, as coroutines (the admin tool awaits them directly)."""
+#: Sends one command in a pipeline and gives its reply (``RedisLink.write``).
+Queue = Callable[[Command], Awaitable[Any]]
 
-    def __init__(self, client: Any, keys: Keys | None = None) -> None:
+
+class AccountsInRedis:
+    """
+    The operations, as coroutines (the admin tool awaits them directly).
+
+    With ``queue``, lookups go through it; without, each is a command of
+    its own on ``client``.
+    """
+
+    def __init__(
+        self, client: Any, keys: Keys | None = None, queue: Queue | None = None
+    ) -> None:
         self.client = client
         self.keys = keys or Keys()
+        self._queue = queue
         self._add = client.register_script(_ADD)
         self._update = client.register_script(_UPDATE)
 
     async def get(self, name: str) -> Account | None:
-        fields = await self.client.hgetall(self.keys.account(nick_key(name)))
+        key = self.keys.account(nick_key(name))
+        if self._queue is None:
+            fields = await self.client.hgetall(key)
+        else:
+            fields = await self._queue(lambda pipe: pipe.hgetall(key))
         return _account(fields) if fields else None
 
     async def add(self, account: Account) -> bool:
@@ -107,8 +129,10 @@ class AccountsInRedis:
 class RedisAccounts:
     """The store the server uses: the same operations, as Deferreds."""
 
-    def __init__(self, client: Any, keys: Keys | None = None) -> None:
-        self.redis = AccountsInRedis(client, keys)
+    def __init__(
+        self, client: Any, keys: Keys | None = None, queue: Queue | None = None
+    ) -> None:
+        self.redis = AccountsInRedis(client, keys, queue)
 
     @staticmethod
     def _deferred(work: Coroutine[Any, Any, _T]) -> Deferred[_T]:
