@@ -312,9 +312,9 @@ TARGETS = {
     "scale_p99_ms": 250.0,
     #: Two nodes: each arrival asks Redis a few things (its name, its
     #: account, its entry) in the node's pipeline through redis-py's
-    #: asyncio client, which reads each reply under a timer of its own:
-    #: about 0.4 ms of a node's Python an arrival, on two cores shared with
-    #: Redis and the generator; 4.7-5.6 s measured. (Reading the whole room
+    #: asyncio client, which reads each reply under a timer of its own;
+    #: two nodes, Redis and the generator share two cores. 4.7-5.6 s
+    #: measured. (Reading the whole room
     #: per arrival made it quadratic: 10,000 did not finish in 20 s.)
     "cluster_scale_register_s": 8.0,
     "history_cost": 0.05,
