@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +17,7 @@ import pytest
 import redis as redis_py
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from twchat.backend.redis import link as link_module
 from twchat.backend.redis.backend import RedisBackend, _Arrival, _Followed
 from twchat.backend.redis.link import POOL_SIZE, redacted
 from twchat.backend.roster import Roster
@@ -128,6 +130,43 @@ def test_a_line_on_its_way_when_redis_dies_is_not_called_unsent(
     assert not one.backend.up
     nodes.type(one, alice, "refused")
     assert alice.take() == [f"! {NOT_SENT}"]
+
+
+def test_a_redis_that_stops_answering_is_noticed_within_the_deadline(
+    nodes: Hubs, redis: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # A pipeline has one deadline; redis-py's own timeout per reply is off
+    # for it. Frozen (SIGSTOP), Redis keeps its connections open and
+    # answers nothing: only the deadline can tell.
+    monkeypatch.setattr(link_module, "SOCKET_TIMEOUT", 0.5)
+    hub = nodes.hub()
+    alice = nodes.join(hub, "alice")
+    bob = nodes.join(hub, "bob")
+    nodes.settle()
+    alice.take()
+    assert redis.process is not None
+    redis.process.send_signal(signal.SIGSTOP)
+    try:
+        assert nodes.loop is not None
+        started = nodes.loop.time()
+        nodes.type(hub, alice, "into the void")
+        nodes.until(lambda: alice.lines)
+        waited = nodes.loop.time() - started
+        assert alice.take() == [f"! {MAYBE_NOT_SENT}"]
+        assert 0.5 <= waited < 2.0, waited
+        assert not hub.backend.up
+    finally:
+        redis.process.send_signal(signal.SIGCONT)
+    # The pipeline's connection was dropped at the deadline: whatever Redis
+    # answers to it now cannot be read as the reply to a later command.
+    nodes.until(lambda: hub.backend.up)
+    bob.take()
+    nodes.type(hub, alice, *(f"back {i}" for i in range(20)))
+    nodes.settle()
+    assert [line for line in bob.take() if "back" in line] == [
+        f"<alice> back {i}" for i in range(20)
+    ]
+    assert alice.take() == []
 
 
 def test_a_leave_before_the_join_is_read_is_not_lost(nodes: Hubs) -> None:

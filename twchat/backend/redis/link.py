@@ -77,13 +77,21 @@ def redacted(url: str) -> str:
     return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
 
 
-def connect(url: str, timeout: float = SOCKET_TIMEOUT, name: str = "") -> Redis:
+def connect(
+    url: str,
+    timeout: float = SOCKET_TIMEOUT,
+    name: str = "",
+    *,
+    timed_replies: bool = True,
+) -> Redis:
     """
     A client for ``url`` that fails fast instead of retrying on its own.
 
     A retried XADD could be written twice; the link handles outages
     itself (and tells the user when a line did not go out). At most
     POOL_SIZE commands are out at once; more wait for a connection.
+    Without ``timed_replies`` a reply is waited for as long as it takes:
+    the caller sets a deadline of its own.
     """
     pool = BlockingConnectionPool.from_url(
         url,
@@ -92,7 +100,7 @@ def connect(url: str, timeout: float = SOCKET_TIMEOUT, name: str = "") -> Redis:
         # Redis is not answering.
         timeout=timeout,
         decode_responses=True,
-        socket_timeout=timeout,
+        socket_timeout=timeout if timed_replies else None,
         socket_connect_timeout=timeout,
         socket_keepalive=True,
         # A pooled connection idle this long is checked before use: a
@@ -148,6 +156,10 @@ class RedisLink:
         # Typed Any: redis-py types replies as bytes | str whatever
         # decode_responses says; with it, they are str.
         self.client: Any = connect(url, name=name)
+        # The writes' pipelines: one deadline for a whole pipeline (in
+        # ``_send``). redis-py times each reply with an asyncio timer of its
+        # own, which was half of what a pipelined command cost a node.
+        self._writer: Any = connect(url, name=f"{name}-writer", timed_replies=False)
         # XREAD blocks: its own connection, with room for the block.
         self._reader: Any = connect(
             url, SOCKET_TIMEOUT + READ_BLOCK_MS / 1000, name=f"{name}-reader"
@@ -216,12 +228,15 @@ class RedisLink:
     async def _send(self, batch: list[tuple[Command, asyncio.Future[Any]]]) -> None:
         started = asyncio.get_event_loop().time()
         try:
-            async with self.client.pipeline(transaction=False) as pipe:
-                for command, _ in batch:
-                    queued = command(pipe)
-                    if inspect.isawaitable(queued):
-                        await queued  # scripts queue themselves this way
-                replies = await pipe.execute(raise_on_error=False)
+            # Cancelled at the deadline, redis-py drops the connection: a
+            # reply that comes later cannot be read as another's.
+            async with asyncio.timeout(SOCKET_TIMEOUT):
+                async with self._writer.pipeline(transaction=False) as pipe:
+                    for command, _ in batch:
+                        queued = command(pipe)
+                        if inspect.isawaitable(queued):
+                            await queued  # scripts queue themselves this way
+                    replies = await pipe.execute(raise_on_error=False)
         except Exception as e:
             failed: Exception = e
             if isinstance(e, RedisError | OSError):
@@ -264,6 +279,7 @@ class RedisLink:
                     await self._reader.ping()
                     # Pooled connections from before the outage are dead.
                     await self.client.connection_pool.disconnect()
+                    await self._writer.connection_pool.disconnect()
                     self._back()
                 if self.cursors[self.inbox] == "$":
                     # "$" would skip what arrives between two reads.
@@ -328,4 +344,5 @@ class RedisLink:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await self._reading
         await self.client.aclose()
+        await self._writer.aclose()
         await self._reader.aclose()
