@@ -155,7 +155,7 @@ async def serve(tmp_path: Path) -> AsyncIterator[Serve]:
                 *args,
             ]
         )
-        top = makeService(options)
+        top = makeService(options, reactor)
         top.startService()
         started.append(top)
         return Server(top, ports, cert)

@@ -24,7 +24,7 @@ async def _serve(*args: str) -> tuple[int, MultiService]:
     options.parseOptions(
         ["--port", f"tcp:{port}:interface=127.0.0.1", "--no-history", *args]
     )
-    top = makeService(options)
+    top = makeService(options, reactor)
     top.startService()
     return port, top
 

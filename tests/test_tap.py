@@ -1,15 +1,18 @@
 import contextlib
+import gc
 import io
 import socket
 from pathlib import Path
 from typing import Any
 
+import twisted.internet
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.testing import MemoryReactorClock
 from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 import twchat
+from twchat import tap
 from twchat.config import option_fields, option_name
 from twchat.connection.factory import ConnectionFactory
 from twchat.server import ChatServer
@@ -101,6 +104,28 @@ class MakeServiceTests(SynchronousTestCase):
         reload = next(c for c in top if isinstance(c, TLSReloadService))
         self.assertEqual(len(reload.certificates), 1)
         self.assertEqual(reload.certificates[0].paths[1], cert)
+
+    def test_under_twistd_what_start_up_made_is_frozen_once_running(self) -> None:
+        # twistd passes no reactor: the process is the server's own.
+        running = MemoryReactorClock()
+        self.patch(twisted.internet, "reactor", running)
+        makeService(parse("--no-history"))
+        self.assertIn((tap._freeze_start_up, (), {}), running.whenRunningHooks)
+        # A reactor passed in is a test's: its process is left alone.
+        injected = MemoryReactorClock()
+        makeService(parse("--no-history"), injected)
+        hooks = [hook for hook, _, _ in injected.whenRunningHooks]
+        self.assertNotIn(tap._freeze_start_up, hooks)
+
+    def test_freezing_start_up_leaves_its_objects_out_of_full_collections(
+        self,
+    ) -> None:
+        self.addCleanup(gc.unfreeze)
+        self.assertEqual(gc.get_freeze_count(), 0)
+        tap._freeze_start_up()
+        # Every object the collector tracked, this test's process included.
+        self.assertGreater(gc.get_freeze_count(), 10000)
+        self.assertEqual(gc.get_count()[2], 0)
 
     def test_history_is_on_by_default_in_the_given_file(self) -> None:
         path = Path(self.mktemp())
