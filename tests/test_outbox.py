@@ -240,3 +240,103 @@ class DirectModeTests(SynchronousTestCase):
         got += self.received()
         self.assertEqual(got, big + b"after\r\n")
         self.assertEqual(self.outbox.queued, 0)
+
+
+class HandOutTests(SynchronousTestCase):
+    """A room's bytes for many members: ``Flusher.hand_out``."""
+
+    def setUp(self) -> None:
+        self.reactor = MemoryReactorClock()
+        self.flusher = Flusher(self.reactor)
+        self.peers: list[socket.socket] = []
+        self.transports: list[SocketTransport] = []
+        self.outboxes = [self.socket_outbox() for _ in range(3)]
+        self.pushed = CountingTransport()  # TLS or WebSocket: no socket
+        self.outboxes.append(
+            Outbox(self.pushed, self.flusher, 1_000_000, self, self.reactor.seconds)
+        )
+
+    def socket_outbox(self) -> Outbox:
+        ours, peer = socket.socketpair()
+        for sock in (ours, peer):
+            self.addCleanup(sock.close)
+            sock.setblocking(False)
+        ours.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        self.peers.append(peer)
+        transport = SocketTransport(ours, self.reactor)
+        self.transports.append(transport)
+        return Outbox(transport, self.flusher, 1_000_000, self, self.reactor.seconds)
+
+    def send_queue_exceeded(self) -> None:
+        self.fail("nothing here comes near the 1 MB bound")
+
+    def received(self, i: int) -> bytes:
+        chunks: list[bytes] = []
+        while True:
+            try:
+                data = self.peers[i].recv(1 << 20)
+            except BlockingIOError:
+                return b"".join(chunks)
+            chunks.append(data)
+
+    def test_each_gets_the_bytes_at_once_and_each_byte_is_counted_once(
+        self,
+    ) -> None:
+        seen: list[list[bytes]] = []
+        line = b"<ann> hi\r\n"
+
+        def room() -> None:
+            self.flusher.hand_out(self.outboxes, line)
+            seen.append([self.received(i) for i in range(3)])
+            seen.append([self.pushed.value()])
+
+        self.flusher.later(room)
+        self.reactor.advance(0)
+        self.assertEqual(seen, [[line] * 3, [line]])
+        self.assertEqual(self.flusher.stats.bytes_out, 4 * len(line))
+        self.assertEqual(self.reactor.getDelayedCalls(), [])
+
+    def test_what_waits_goes_first_and_a_closed_outbox_gets_nothing(
+        self,
+    ) -> None:
+        self.outboxes[0].write(b"*** notice\r\n")  # during the turn: it waits
+        self.outboxes[1].discard()  # being cut
+        self.flusher.later(lambda: self.flusher.hand_out(self.outboxes, b"<a> x\r\n"))
+        self.reactor.advance(0)
+        self.assertEqual(self.received(0), b"*** notice\r\n<a> x\r\n")
+        self.assertEqual(self.received(1), b"")
+        self.assertEqual(self.received(2), b"<a> x\r\n")
+        self.assertEqual(
+            self.flusher.stats.bytes_out, len(b"*** notice\r\n") + 3 * len(b"<a> x\r\n")
+        )
+
+    def test_what_a_socket_does_not_take_follows_through_its_transport(
+        self,
+    ) -> None:
+        big = bytes(range(256)) * 4096  # 1 MiB: more than a socket takes
+        self.flusher.later(lambda: self.flusher.hand_out(self.outboxes[:2], big))
+        self.reactor.advance(0)
+        self.assertFalse(self.outboxes[0].writable)
+        self.assertIsNotNone(self.outboxes[0].waiting_since)
+        # Later lines wait behind the rest, and every byte arrives in order.
+        self.flusher.later(
+            lambda: self.flusher.hand_out(self.outboxes[:2], b"after\r\n")
+        )
+        self.reactor.advance(0)
+        got = [self.received(0), self.received(1)]
+        while any(t in self.reactor.getWriters() for t in self.transports[:2]):
+            for i, transport in enumerate(self.transports[:2]):
+                if transport in self.reactor.getWriters():
+                    transport.doWrite()  # the reactor's job, by hand
+                got[i] += self.received(i)
+            self.reactor.advance(0)
+        got = [got[i] + self.received(i) for i in range(2)]
+        self.assertEqual(got, [big + b"after\r\n"] * 2)
+        self.assertEqual(self.flusher.stats.bytes_out, 2 * len(big + b"after\r\n"))
+
+    def test_outside_the_turns_end_the_bytes_wait_for_the_flush(self) -> None:
+        self.flusher.hand_out(self.outboxes, b"<a> late\r\n")  # as Room.stop
+        self.assertEqual(self.received(0), b"")
+        self.reactor.advance(0)
+        self.assertEqual([self.received(i) for i in range(3)], [b"<a> late\r\n"] * 3)
+        self.assertEqual(self.pushed.value(), b"<a> late\r\n")

@@ -1,8 +1,11 @@
+from collections.abc import Sequence
+from typing import cast
+
 from twisted.internet.task import Clock
 from twisted.trial.unittest import SynchronousTestCase
 
 from twchat.events import Chat, Joined, Left, Notice, Presence
-from twchat.member import Member
+from twchat.member import Member, Outlet
 from twchat.room import HOLD_LIMIT, PresencePolicy, Room
 from twchat.stats import Stats
 from twchat.wire import render_line
@@ -177,6 +180,34 @@ class RoomTests(SynchronousTestCase):
         self.room.broadcast(Chat("x", "next"))
         self.clock.advance(0)
         self.assertEqual(self.bob.lines, ["<x> next"])
+
+    def test_who_gets_every_line_is_handed_it_with_the_neighbours(self) -> None:
+        handed: list[tuple[list[str], bytes]] = []
+
+        def hand_out(outlets: Sequence[Outlet], data: bytes) -> None:
+            handed.append(([cast(RecordingMember, o).nick for o in outlets], data))
+            for outlet in outlets:
+                outlet.write(data)
+
+        room = Room("lobby", self.clock, stats=self.stats, hand_out=hand_out)
+        dave, erin = RecordingMember("dave"), RecordingMember("erin")
+        dave.tag_lines()  # another renderer between two runs of the first
+        for member in (self.alice, self.bob, self.carol, dave, erin):
+            room.add(member)
+            member.room = room
+        room.broadcast(Chat("alice", "hi", 7), exclude=self.alice)
+        room.broadcast(Chat("alice", "again", 8), exclude=self.alice)
+        self.clock.advance(0)
+        text = render_line(Chat("alice", "hi", 7)) + render_line(
+            Chat("alice", "again", 8)
+        )
+        self.assertEqual(
+            handed,
+            [(["Bob", "carol"], text), (["dave"], dave.written[0]), (["erin"], text)],
+        )
+        self.assertNotEqual(dave.written[0], text)
+        self.assertEqual(self.alice.written, [])  # the sender: on their own
+        self.assertEqual(self.stats.deliveries, 8)
 
     def test_stop_delivers_what_was_said(self) -> None:
         self.room.broadcast(Chat("x", "last"))

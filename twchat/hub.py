@@ -65,7 +65,7 @@ from .moderator import SILENT, Moderator, Out
 from .nicknames import nick_error, nick_key
 from .people import People
 from .refused import RefusedError
-from .room import Later, PresencePolicy, Room, room_error, room_key
+from .room import HandOut, Later, PresencePolicy, Room, room_error, room_key
 from .stats import Stats
 from .text import clean_text
 
@@ -149,11 +149,14 @@ class Hub:
         moderation: IModerationStore | None = None,
         stats: Stats | None = None,
         later: Later | None = None,
+        hand_out: HandOut | None = None,
     ) -> None:
         self.backend = backend
         #: Work for the end of this reactor turn: rooms hand out a turn's
         #: lines then (see ``Room``), and the turn's joins are logged.
         self._later: Later = later or (lambda work: clock.callLater(0, work))
+        #: How rooms give many members the same bytes (None: a write each).
+        self._hand_out = hand_out
         #: This turn's registrations, for its one log line: nick and peer.
         self._joins: list[tuple[str, str]] = []
         #: Counters for --metrics (rooms count their deliveries in it).
@@ -304,7 +307,12 @@ class Hub:
         room = self.rooms.get(key)
         if room is None:
             room = self.rooms[key] = Room(
-                name, self._clock, self._presence, self.stats, self._later
+                name,
+                self._clock,
+                self._presence,
+                self.stats,
+                self._later,
+                self._hand_out,
             )
             self.moderator.room_here(room)
         return room

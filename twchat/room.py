@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import islice
 
 from twisted.internet.interfaces import IDelayedCall, IReactorTime
 
 from .events import Event, Joined, Left, Presence
-from .member import Member
+from .member import Member, Outlet
 from .nicknames import nick_key
 from .stats import Stats
 
 __all__ = [
     "HOLD_LIMIT",
     "MAX_ROOM_NAME",
+    "HandOut",
     "Later",
     "PresencePolicy",
     "Room",
@@ -58,6 +59,16 @@ HOLD_LIMIT = 256 * 1024
 #: handled (the server's ``Flusher.later``: just before the outboxes send).
 Later = Callable[[Callable[[], None]], object]
 
+#: Gives the same bytes to many members' outboxes at the turn's end (the
+#: server's ``Flusher.hand_out``: one loop, not a call per receiver).
+HandOut = Callable[[Sequence[Outlet], bytes], None]
+
+
+def _write_each(outlets: Sequence[Outlet], data: bytes) -> None:
+    for outlet in outlets:
+        outlet.write(data)
+
+
 #: One line of a turn: the event, who said it (not told), who ignores them.
 _Line = tuple[Event, "Member | None", "frozenset[Member] | None"]
 
@@ -96,10 +107,12 @@ class Room:
         presence: PresencePolicy | None = None,
         stats: Stats | None = None,
         later: Later | None = None,
+        hand_out: HandOut | None = None,
     ) -> None:
         self.name = name.removeprefix("#")
         self._stats = stats if stats is not None else Stats()
         self._later: Later = later or (lambda work: clock.callLater(0, work))
+        self._hand_out: HandOut = hand_out or _write_each
         #: This turn's lines, not yet delivered.
         self._turn: list[_Line] = []
         #: Each renderer's bytes for the lines of this turn rendered so far.
@@ -234,7 +247,10 @@ class Room:
         turn.append((event, exclude, skipped))
 
     def deliver_turn(self) -> None:
-        """Hand each member this turn's lines: one ``outbox.write`` each."""
+        """
+        Hand each member this turn's lines, one write each: those who get
+        them all, together, for each renderer (``hand_out``).
+        """
         turn = self._turn
         if not turn:
             return
@@ -251,6 +267,9 @@ class Room:
         # at hand, a dictionary lookup a receiver less.
         last: object = None
         every = b""
+        # The outboxes of a run of neighbours with one renderer, who get
+        # ``every``: handed it in one call, not a Python call each.
+        group: list[Outlet] = []
         delivered = 0
         try:
             for member in self._members.values():
@@ -260,18 +279,24 @@ class Room:
                         continue
                     if held:
                         self._hold_or_write(member, data)
-                        continue
-                else:
-                    renderer = member.renderer
-                    if renderer is not last:
-                        found = shared.get(renderer)
-                        if found is None:
-                            found = b"".join(self._rendering(renderer))
-                            shared[renderer] = found
-                        last, every = renderer, found
-                    data = every
-                    delivered += count
-                member.outbox.write(data)
+                    else:
+                        member.outbox.write(data)
+                    continue
+                renderer = member.renderer
+                if renderer is not last:
+                    if group:
+                        delivered += count * len(group)
+                        self._hand_out(group, every)
+                        group = []
+                    found = shared.get(renderer)
+                    if found is None:
+                        found = b"".join(self._rendering(renderer))
+                        shared[renderer] = found
+                    last, every = renderer, found
+                group.append(member.outbox)
+            if group:
+                delivered += count * len(group)
+                self._hand_out(group, every)
         finally:
             # Whatever happened, the next line starts a new turn: a turn
             # left behind would never be handed out, and the room go silent.

@@ -91,6 +91,7 @@ class ChatServer(MultiService):
             moderation=moderation,
             stats=self.stats,
             later=self.flusher.later,
+            hand_out=self.flusher.hand_out,
         )
         #: The state file's database thread, closed last (None: no file).
         self.state = state

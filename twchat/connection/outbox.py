@@ -22,8 +22,8 @@ and a push producer: paused, the lines wait here.
 from __future__ import annotations
 
 import socket
-from collections.abc import Callable
-from typing import Protocol, cast
+from collections.abc import Callable, Iterable, Sequence
+from typing import TYPE_CHECKING, Protocol, cast
 
 from twisted.internet.abstract import FileDescriptor
 from twisted.internet.interfaces import (
@@ -38,6 +38,9 @@ from twisted.internet.interfaces import (
 from zope.interface import implementer
 
 from ..stats import Stats
+
+if TYPE_CHECKING:
+    from ..member import Outlet
 
 __all__ = ["Flusher", "Outbox", "Overflowing"]
 
@@ -73,6 +76,20 @@ class Flusher:
         if self._call is None:
             self._call = self._reactor.callLater(0, self.run)
 
+    def hand_out(self, outlets: Sequence[Outlet], data: bytes) -> None:
+        """
+        A room's bytes for many members at once: what ``write`` does for
+        each of them, in one loop (a Python call per receiver per line was
+        a fifth of a line's cost to a crowd).
+        """
+        # A room's members' outlets are its connections' outboxes.
+        outboxes = cast("Sequence[Outbox]", outlets)
+        if self.handing_out:
+            _send_each(outboxes, data, self.stats)
+        else:
+            for outbox in outboxes:
+                outbox.write(data)
+
     def run(self) -> None:
         # Still "scheduled" while the work runs: the outboxes it fills are
         # sent in this run. What sending brings (a producer's next chunk)
@@ -91,6 +108,40 @@ class Flusher:
             if self._work and self._call is None:
                 # Work that the work itself brought: the next turn's.
                 self._call = self._reactor.callLater(0, self.run)
+
+
+def _send_each(outboxes: Iterable[Outbox], data: bytes, stats: Stats) -> None:
+    """
+    ``data`` to each outbox: straight to its socket (or transport) if
+    nothing waits there before it and the transport takes bytes, else
+    queued by ``write``.
+    """
+    size = len(data)
+    handed = 0
+    for outbox in outboxes:
+        if outbox._pending is not None or not outbox._idle or outbox._closed:
+            outbox.write(data)
+            continue
+        handed += 1
+        sock = outbox._socket
+        if sock is None:
+            outbox._transport.write(data)
+            continue
+        try:
+            sent = sock.send(data)
+        except OSError:
+            # Would block, or broken: then the transport finds out and
+            # closes as usual.
+            sent = 0
+        if sent != size:
+            # Unsent bytes go to the transport; it calls resumeProducing
+            # once they are out.
+            outbox._idle = False
+            outbox.waiting_since = outbox._now()
+            outbox._transport.write(data[sent:])
+    # One addition per call: the total is past 2**30 soon, and a Python
+    # integer that size made anew per send was a tenth of a send's cost.
+    stats.bytes_out += handed * size
 
 
 def _socket_of(transport: object) -> socket.socket | None:
@@ -183,26 +234,8 @@ class Outbox:
             if self._idle and (at_once or flusher.handing_out):
                 # At the turn's end the lines would be sent later in this
                 # same run: a crowd's line to thousands skips the trip
-                # through the flush list. Inline, not a method: this runs
-                # once per receiver per line.
-                size = len(data)
-                flusher.stats.bytes_out += size
-                sock = self._socket
-                if sock is not None:
-                    try:
-                        sent = sock.send(data)
-                    except OSError:
-                        # Would block, or broken: then the transport finds
-                        # out and closes as usual.
-                        sent = 0
-                    if sent == size:
-                        return
-                    data = data[sent:]
-                    # Unsent bytes go to the transport; it calls
-                    # resumeProducing once they are out.
-                    self._idle = False
-                    self.waiting_since = self._now()
-                self._transport.write(data)
+                # through the flush list.
+                _send_each((self,), data, flusher.stats)
                 return
             self._pending = data
             flusher.add(self)
