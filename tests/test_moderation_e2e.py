@@ -5,6 +5,7 @@ ban set on one node of a two-node Redis setup holding on the other.
 
 from __future__ import annotations
 
+import re
 import signal
 from collections.abc import Callable
 from pathlib import Path
@@ -54,10 +55,15 @@ def test_founders_operators_bans_and_modes_survive_a_restart(tmp_path: Path) -> 
         assert carl.until("*** #den modes: +tm")
         carl.send("/bans")
         carl.until("*** 1 ban in #den:")
-        assert carl.line().startswith("***   account:bob by olga, 6d 23h")
+        # A restart inside half a second still rounds to the whole 7d.
+        assert re.fullmatch(
+            r"\*\*\*   account:bob by olga, (7d|6d 23h) left: spam", carl.line()
+        )
         bob = _login(port, "bob")
         bob.send("/join den")
-        assert bob.line().startswith("! you are banned from #den for 6d 23h")
+        assert re.fullmatch(
+            r"! you are banned from #den for (7d|6d 23h): spam", bob.line()
+        )
         carl.send("/modlog")
         lines = carl.until("*** The last 4 moderation actions:")
         assert lines[-1] == "*** The last 4 moderation actions:"
