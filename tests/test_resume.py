@@ -118,6 +118,19 @@ def test_resume_mistakes(hubs: Hubs) -> None:
     ]
 
 
+def test_ids_asked_for_in_a_room_mark_its_lines_from_then_on(hubs: Hubs) -> None:
+    chat = Chat(hubs)
+    chat.join("alice", "bob", "carol")
+    chat.type("bob", "before")
+    chat.hubs.settle()  # delivered: a line of the same turn is marked too
+    chat.type("alice", "/ids")
+    chat.type("bob", "after")
+    ids, lines = _ids_and_lines(chat.read("alice"))
+    assert lines == ["<bob> before", "@N <bob> after"]
+    assert len(ids) == 1
+    assert chat.read("carol") == ["<bob> before", "<bob> after"]
+
+
 def test_without_history_there_are_no_ids(hubs: Hubs) -> None:
     chat = Chat(hubs, history=False)
     chat.join("bob")

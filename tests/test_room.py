@@ -8,7 +8,7 @@ from twchat.events import Chat, Joined, Left, Notice, Presence
 from twchat.member import Member, Outlet
 from twchat.room import HOLD_LIMIT, PresencePolicy, Room
 from twchat.stats import Stats
-from twchat.wire import render_line
+from twchat.wire import render_line, render_tagged
 
 from .support.fakes import RecordingMember
 
@@ -181,7 +181,9 @@ class RoomTests(SynchronousTestCase):
         self.clock.advance(0)
         self.assertEqual(self.bob.lines, ["<x> next"])
 
-    def test_who_gets_every_line_is_handed_it_with_the_neighbours(self) -> None:
+    def test_who_gets_every_line_is_handed_it_with_all_of_its_renderer(
+        self,
+    ) -> None:
         handed: list[tuple[list[str], bytes]] = []
 
         def hand_out(outlets: Sequence[Outlet], data: bytes) -> None:
@@ -191,7 +193,7 @@ class RoomTests(SynchronousTestCase):
 
         room = Room("lobby", self.clock, stats=self.stats, hand_out=hand_out)
         dave, erin = RecordingMember("dave"), RecordingMember("erin")
-        dave.tag_lines()  # another renderer between two runs of the first
+        dave.tag_lines()  # another renderer, between members of the first
         for member in (self.alice, self.bob, self.carol, dave, erin):
             room.add(member)
             member.room = room
@@ -203,11 +205,40 @@ class RoomTests(SynchronousTestCase):
         )
         self.assertEqual(
             handed,
-            [(["Bob", "carol"], text), (["dave"], dave.written[0]), (["erin"], text)],
+            [(["Bob", "carol", "erin"], text), (["dave"], dave.written[0])],
         )
         self.assertNotEqual(dave.written[0], text)
         self.assertEqual(self.alice.written, [])  # the sender: on their own
         self.assertEqual(self.stats.deliveries, 8)
+
+    def test_a_member_rendering_anew_gets_this_turns_lines_that_way(self) -> None:
+        self.room.broadcast(Chat("alice", "hi", 7), exclude=self.alice)
+        self.bob.tag_lines()
+        self.room.renderer_changed(self.bob)
+        self.room.broadcast(Chat("alice", "again", 8), exclude=self.alice)
+        self.clock.advance(0)
+        self.assertEqual(
+            self.bob.written,
+            [
+                render_tagged(Chat("alice", "hi", 7))
+                + render_tagged(Chat("alice", "again", 8))
+            ],
+        )
+        self.assertEqual(self.carol.lines, ["<alice> hi", "<alice> again"])
+        self.room.remove(self.bob)
+        self.room.broadcast(Chat("alice", "gone", 9))
+        self.clock.advance(0)
+        self.assertEqual(len(self.bob.written), 1)  # out of every group
+        self.assertEqual(self.stats.deliveries, 6)
+
+    def test_a_sender_who_left_gets_nothing_more(self) -> None:
+        self.room.broadcast(Chat("bob", "bye", 7), exclude=self.bob)
+        self.room.remove(self.bob)
+        self.room.broadcast(Chat("carol", "hi", 8), exclude=self.carol)
+        self.clock.advance(0)
+        self.assertEqual(self.bob.written, [])
+        self.assertEqual(self.alice.lines, ["<bob> bye", "<carol> hi"])
+        self.assertEqual(self.carol.lines, ["<bob> bye"])
 
     def test_stop_delivers_what_was_said(self) -> None:
         self.room.broadcast(Chat("x", "last"))

@@ -212,6 +212,8 @@ def _unignore(hub: Hub, member: Member, args: str) -> Waiting:
 def _ids(hub: Hub, member: Member, args: str) -> Waiting:
     """``/ids``: lines marked with history ids and rooms (for clients)."""
     member.tag_lines()
+    if member.room is not None:
+        member.room.renderer_changed(member)
     return None
 
 

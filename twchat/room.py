@@ -13,6 +13,7 @@ from .events import Event, Joined, Left, Presence
 from .member import Member, Outlet
 from .nicknames import nick_key
 from .stats import Stats
+from .wire import Renderer
 
 __all__ = [
     "HOLD_LIMIT",
@@ -131,6 +132,10 @@ class Room:
         self._clock = clock
         self.presence = presence if presence is not None else PresencePolicy()
         self._members: dict[str, Member] = {}
+        #: The same members' outlets, by the renderer their lines take: a
+        #: turn's lines go to each such group in one call, with no Python
+        #: step per receiver (kept in step by add, remove, renderer_changed).
+        self._outlets: dict[Renderer, dict[Member, Outlet]] = {}
         #: People in the room on every node, as of the last event read
         #: (this process's members are some of them).
         self.online = 0
@@ -160,7 +165,12 @@ class Room:
         until ``release``: whatever they are sent before (the roll call,
         the room's past) goes first.
         """
-        self._members[nick_key(member.nick)] = member
+        key = nick_key(member.nick)
+        before = self._members.get(key)
+        if before is not None and before is not member:
+            self._unindex(before)
+        self._members[key] = member
+        self._index(member)
         if self._turn:
             # Lines said before they came in are not theirs.
             self._given[member] = len(self._turn)
@@ -192,11 +202,28 @@ class Room:
             # What was said before they left is theirs.
             self.catch_up(member)
             del self._members[key]
+            self._unindex(member)
         self._given.pop(member, None)
         # Unless they never saw the room (gone before their roll call).
         self._held.pop(member, None)
         if self._ignores_of:
             self.set_ignores(member, ())
+
+    def renderer_changed(self, member: Member) -> None:
+        """``member`` renders differently from now on (``/ids``)."""
+        if member in self:
+            # This turn's lines too: they are rendered at its end.
+            self._unindex(member)
+            self._index(member)
+
+    def _index(self, member: Member) -> None:
+        self._outlets.setdefault(member.renderer, {})[member] = member.outbox
+
+    def _unindex(self, member: Member) -> None:
+        # Wherever it is: its renderer may have changed since it was put in.
+        for renderer, outlets in list(self._outlets.items()):
+            if outlets.pop(member, None) is not None and not outlets:
+                del self._outlets[renderer]
 
     def set_ignores(self, member: Member, senders: Iterable[str]) -> None:
         """``member`` ignores these nickname keys (and no others) from now on."""
@@ -256,47 +283,33 @@ class Room:
             return
         count = len(turn)
         given = self._given
-        # One lookup a member: those some line is not for, or who have
-        # had some lines already, take the slow way.
+        # Those some line is not for, or who have had some lines already,
+        # or are held, take the slow way; everyone else gets every line.
         special = self._skipping.union(given)
         held = self._held
         if held:
             special.update(held)
-        shared: dict[object, bytes] = {}
-        # Neighbours mostly share a renderer: the last one's bytes are kept
-        # at hand, a dictionary lookup a receiver less.
-        last: object = None
-        every = b""
-        # The outboxes of a run of neighbours with one renderer, who get
-        # ``every``: handed it in one call, not a Python call each.
-        group: list[Outlet] = []
         delivered = 0
         try:
-            for member in self._members.values():
-                if member in special:
-                    data = self._lines_for(member, given.get(member, 0))
-                    if not data:
-                        continue
-                    if held:
-                        self._hold_or_write(member, data)
-                    else:
-                        member.outbox.write(data)
+            for member in special:
+                if member not in self:
+                    continue  # said a line, then left
+                data = self._lines_for(member, given.get(member, 0))
+                if not data:
                     continue
-                renderer = member.renderer
-                if renderer is not last:
-                    if group:
-                        delivered += count * len(group)
-                        self._hand_out(group, every)
-                        group = []
-                    found = shared.get(renderer)
-                    if found is None:
-                        found = b"".join(self._rendering(renderer))
-                        shared[renderer] = found
-                    last, every = renderer, found
-                group.append(member.outbox)
-            if group:
-                delivered += count * len(group)
-                self._hand_out(group, every)
+                if held:
+                    self._hold_or_write(member, data)
+                else:
+                    member.outbox.write(data)
+            for renderer, outlets in self._outlets.items():
+                if special:
+                    outlets = outlets.copy()
+                    for member in special:
+                        outlets.pop(member, None)
+                if outlets:
+                    delivered += count * len(outlets)
+                    every = b"".join(self._rendering(renderer))
+                    self._hand_out(list(outlets.values()), every)
         finally:
             # Whatever happened, the next line starts a new turn: a turn
             # left behind would never be handed out, and the room go silent.

@@ -200,6 +200,8 @@ class Hubs:
     def settle(self) -> None:
         """Everything said so far has been delivered on every node."""
         if self.loop is None:
+            assert self.clock is not None
+            self.clock.advance(0)  # the turn's end
             return
         for hub in self.hubs:
             backend = hub.backend
