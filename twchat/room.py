@@ -290,9 +290,11 @@ class Room:
         if held:
             special.update(held)
         delivered = 0
+        indexed = self._outlets
         try:
             for member in special:
-                if member not in self:
+                group = indexed.get(member.renderer)
+                if group is None or member not in group:
                     continue  # said a line, then left
                 data = self._lines_for(member, given.get(member, 0))
                 if not data:
@@ -301,7 +303,7 @@ class Room:
                     self._hold_or_write(member, data)
                 else:
                     member.outbox.write(data)
-            for renderer, outlets in self._outlets.items():
+            for renderer, outlets in indexed.items():
                 if special:
                     outlets = outlets.copy()
                     for member in special:
