@@ -297,12 +297,8 @@ class Room:
                 if group is None or member not in group:
                     continue  # said a line, then left
                 data = self._lines_for(member, given.get(member, 0))
-                if not data:
-                    continue
-                if held:
+                if data:
                     self._hold_or_write(member, data)
-                else:
-                    member.outbox.write(data)
             for renderer, outlets in indexed.items():
                 if special:
                     outlets = outlets.copy()
