@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import signal
 from types import FrameType
-from typing import Any
+from typing import Any, cast
 
 from twisted.application.service import MultiService
 from twisted.enterprise import adbapi
 from twisted.internet.defer import Deferred, maybeDeferred
-from twisted.internet.interfaces import IReactorTime
+from twisted.internet.interfaces import IReactorFromThreads, IReactorTime
 from twisted.logger import Logger
 
 from .accounts.hashing import Hasher
@@ -76,7 +76,8 @@ class ChatServer(MultiService):
             backend = MemoryBackend(self.config.default_room, history)
         if logins is None:
             # Without a state file (tests, embedding): accounts in memory.
-            logins = Logins(MemoryAccounts(), Hasher(reactor), reactor)  # type: ignore[arg-type]
+            threads = cast(IReactorFromThreads, reactor)  # the same reactor
+            logins = Logins(MemoryAccounts(), Hasher(threads), reactor)
         #: Sends each turn's lines, one batch per connection.
         self.flusher = Flusher(reactor, self.stats)
         self.hub = Hub(
@@ -180,7 +181,7 @@ class ChatServer(MultiService):
 
     def _on_signal(self, signum: int, frame: FrameType | None) -> None:
         # A signal handler must not touch the reactor's state directly.
-        self.reactor.callFromThread(self._cut_now)  # type: ignore[attr-defined]
+        cast(IReactorFromThreads, self.reactor).callFromThread(self._cut_now)
 
     def _cut_now(self) -> None:
         self.log.info("asked again to stop: cutting the remaining connections")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import gc
 import sqlite3
 import sys
-from typing import Any
+from typing import Any, cast
 
 from twisted.application import strports
 from twisted.application.service import IService
@@ -19,6 +19,8 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import (
     IListeningPort,
     IReactorCore,
+    IReactorFromThreads,
+    IReactorTime,
     IStreamServerEndpoint,
 )
 from twisted.logger import Logger
@@ -423,6 +425,9 @@ def makeService(
 
         reactor = _reactor
         reactor.callWhenRunning(_freeze_start_up)
+    # One reactor plays every part; each is named for the interface it needs.
+    clock = cast(IReactorTime, reactor)
+    threads = cast(IReactorFromThreads, reactor)
     config = ChatConfig(
         **{setting.name: options[option_name(setting)] for setting in option_fields()},
         presence=PresencePolicy(
@@ -440,7 +445,7 @@ def makeService(
         from .moderation.redis import RedisModeration
 
         backend = RedisBackend(
-            reactor,  # type: ignore[arg-type]
+            clock,
             options["redis"],
             default_room=config.default_room,
             lost_reason=NODE_LOST,
@@ -452,13 +457,13 @@ def makeService(
         store = RedisAccounts(backend.link.client, queue=backend.link.write)
         moderation: IModerationStore = RedisModeration(backend.link.client)
     else:
-        pool = open_pool(reactor, options["db"])  # type: ignore[arg-type]
-        store = SQLiteAccounts(pool, reactor)  # type: ignore[arg-type]
+        pool = open_pool(clock, options["db"])
+        store = SQLiteAccounts(pool, clock)
         moderation = SQLiteModeration(pool)
         log.info("state (history, accounts) in {path}", path=options["db"])
         if not options["no-history"]:
             history = History(
-                reactor,  # type: ignore[arg-type]
+                clock,
                 pool,
                 keep=HISTORY_KEEP,
                 max_age=options["history-max-age"],
@@ -466,13 +471,13 @@ def makeService(
             )
     logins = Logins(
         store,
-        Hasher(reactor),  # type: ignore[arg-type]
-        reactor,  # type: ignore[arg-type]
+        Hasher(threads),
+        clock,
         registration=options["registration"] == "open",
         required=bool(options["require-account"]),
     )
     server = ChatServer(
-        reactor,  # type: ignore[arg-type]
+        clock,
         config,
         backend=backend,
         history=history,

@@ -7,6 +7,7 @@ the process ends.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 
 from twisted.internet.defer import Deferred, succeed
 from zope.interface import implementer
@@ -33,17 +34,23 @@ class MemoryAccounts:
         return succeed(True)
 
     def set_hash(self, name: str, hash: str) -> Deferred[bool]:
-        return self._update(name, hash=hash)
+        return self._update(
+            name, lambda account: dataclasses.replace(account, hash=hash)
+        )
 
     def set_operator(self, name: str, operator: bool) -> Deferred[bool]:
-        return self._update(name, operator=operator)
+        return self._update(
+            name, lambda account: dataclasses.replace(account, operator=operator)
+        )
 
-    def _update(self, name: str, **changes: object) -> Deferred[bool]:
+    def _update(
+        self, name: str, change: Callable[[Account], Account]
+    ) -> Deferred[bool]:
         key = nick_key(name)
         account = self._accounts.get(key)
         if account is None:
             return succeed(False)
-        self._accounts[key] = dataclasses.replace(account, **changes)  # type: ignore[arg-type]
+        self._accounts[key] = change(account)
         return succeed(True)
 
     def remove(self, name: str) -> Deferred[bool]:

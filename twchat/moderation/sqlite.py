@@ -10,6 +10,7 @@ from typing import Any
 from twisted.internet.defer import Deferred
 from zope.interface import implementer
 
+from ..history import Pool
 from .state import Change
 from .store import LOG_KEEP, IModerationStore
 
@@ -67,20 +68,20 @@ operations = {
 
 @implementer(IModerationStore)
 class SQLiteModeration:
-    def __init__(self, pool: Any) -> None:
+    def __init__(self, pool: Pool) -> None:
         self._pool = pool
 
     def fields(self, scope: str) -> Deferred[dict[str, str]]:
-        return self._pool.runInteraction(_fields, scope)  # type: ignore[no-any-return]
+        return self._pool.runInteraction(_fields, scope)
 
     def change(self, scope: str, changes: list[Change]) -> Deferred[None]:
-        return self._pool.runInteraction(_change, scope, changes)  # type: ignore[no-any-return]
+        return self._pool.runInteraction(_change, scope, changes)
 
     def add_new(self, scope: str, field: str, value: str) -> Deferred[bool]:
-        return self._pool.runInteraction(_add_new, scope, field, value)  # type: ignore[no-any-return]
+        return self._pool.runInteraction(_add_new, scope, field, value)
 
     def record(self, entry: str) -> Deferred[None]:
-        return self._pool.runInteraction(_record, entry)  # type: ignore[no-any-return]
+        return self._pool.runInteraction(_record, entry)
 
     def records(self, count: int) -> Deferred[list[str]]:
-        return self._pool.runInteraction(_records, count)  # type: ignore[no-any-return]
+        return self._pool.runInteraction(_records, count)
