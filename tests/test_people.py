@@ -45,6 +45,35 @@ def test_ignore_stops_lines_actions_and_messages_server_side(hubs: Hubs) -> None
     assert chat.read("alice") == ["<bob> heard again"]
 
 
+def test_an_ignored_nicknames_past_lines_are_not_shown_either(hubs: Hubs) -> None:
+    chat = Chat(hubs, history_replay=5)
+    chat.join("alice", "bob", "carol")
+    chat.type("bob", "/join games", "/topic chess", "old line", "/me old move")
+    chat.type("carol", "/join games", "carol was here")
+    chat.type("alice", "/ignore bob")
+    chat.clear()
+    chat.type("alice", "/join games")
+    # The room's state (its topic, set by bob) still shows; bob's lines not.
+    assert chat.read("alice") == [
+        "*** #games has 3 users: alice, bob, carol",
+        "*** Topic of #games: chess",
+        "[T] *** bob set the topic of #games: chess",
+        "[T] <carol> carol was here",
+    ]
+    # The last lines they can see: bob's two between are passed over.
+    chat.type("alice", "/history 2")
+    assert chat.read("alice") == [
+        "[T] *** bob set the topic of #games: chess",
+        "[T] <carol> carol was here",
+    ]
+    chat.type("alice", "/unignore bob", "/history 3")
+    assert chat.read("alice")[1:] == [
+        "[T] <bob> old line",
+        "[T] * bob old move",
+        "[T] <carol> carol was here",
+    ]
+
+
 def test_an_accounts_ignore_list_comes_back_at_login(hubs: Hubs) -> None:
     chat = Chat(hubs)
     chat.register("alice")

@@ -1066,7 +1066,8 @@ class Hub:
         history = self.backend.history
         if history is None or not history.available:
             return
-        if after is None:
+        ignores = self.people.ignored.get(member)
+        if after is None and not ignores:
             entries = history.recent(room.key, count)
             if upto is not None and entries and entries[-1].seq > upto:
                 # Said while they were on their way in: theirs as live lines.
@@ -1076,8 +1077,16 @@ class Hub:
             entries = [
                 e
                 for e in history.recent(room.key, history.keep)
-                if after < e.seq and (upto is None or e.seq <= upto)
+                if (after is None or after < e.seq)
+                and (upto is None or e.seq <= upto)
+                # Lines of those they ignore reach them neither live nor
+                # from the past; topics are the room's, and shown.
+                and not (
+                    ignores and e.kind != "topic" and nick_key(e.sender) in ignores
+                )
             ]
+            if after is None:
+                entries = entries[-count:]
         for entry in entries:
             member.send(
                 HistoryLine(

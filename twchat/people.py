@@ -4,7 +4,8 @@ What users choose about each other: ``/ignore``, ``/away``, ``/whois``.
 Rules stated once beside the hub's (``twchat.hub``). Ignoring works on
 the server: an ignored nickname's chat lines and actions are not
 delivered to whoever ignores it (the room skips them in its broadcast),
-nor are its private messages. A logged-in user's list is stored with
+nor replayed to them from history (the hub's ``_replay``), nor are its
+private messages. A logged-in user's list is stored with
 their account (``ignore:ACCOUNT`` in the moderation store) and comes
 back at their next login; a guest's lasts as long as the connection.
 """
