@@ -1066,8 +1066,8 @@ class Hub:
         history = self.backend.history
         if history is None or not history.available:
             return
-        ignores = self.people.ignored.get(member)
-        if after is None and not ignores:
+        ignoring = member in self.people.ignored
+        if after is None and not ignoring:
             entries = history.recent(room.key, count)
             if upto is not None and entries and entries[-1].seq > upto:
                 # Said while they were on their way in: theirs as live lines.
@@ -1082,7 +1082,9 @@ class Hub:
                 # Lines of those they ignore reach them neither live nor
                 # from the past; topics are the room's, and shown.
                 and not (
-                    ignores and e.kind != "topic" and nick_key(e.sender) in ignores
+                    ignoring
+                    and e.kind != "topic"
+                    and self.people.ignores(member, e.sender)
                 )
             ]
             if after is None:
