@@ -1067,17 +1067,18 @@ class Hub:
         if history is None or not history.available:
             return
         ignoring = member in self.people.ignored
+        entries = None
         if after is None and not ignoring:
+            # Most often the last lines are the ones: no filter to run.
             entries = history.recent(room.key, count)
             if upto is not None and entries and entries[-1].seq > upto:
-                # Said while they were on their way in: theirs as live lines.
-                kept = history.recent(room.key, history.keep)
-                entries = [e for e in kept if e.seq <= upto][-count:]
-        else:
+                entries = None  # some were said while they were on their way in
+        if entries is None:
             entries = [
                 e
                 for e in history.recent(room.key, history.keep)
                 if (after is None or after < e.seq)
+                # Said since ``upto``: theirs as live lines.
                 and (upto is None or e.seq <= upto)
                 # Lines of those they ignore reach them neither live nor
                 # from the past; topics are the room's, and shown.
