@@ -938,7 +938,8 @@ class Hub:
         member.send(RoomInfo(name, len(names), names, operators))
 
     def _no_such_room(self, member: Member, name: str) -> None:
-        member.send(Error(f"no such room: #{clean_text(name)[:40]}"))
+        bare = name.removeprefix("#")
+        member.send(Error(f"no such room: #{clean_text(bare)[:40]}"))
 
     def join(self, member: Member, name: str) -> Waiting:
         """Move ``member`` to the room ``name``, creating it if need be."""
