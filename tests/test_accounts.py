@@ -56,16 +56,34 @@ def test_registering_then_logging_in(hubs: Hubs) -> None:
     hubs.type(hub, member, "Alice")
     assert member.take() == ["? Password for alice:"]
     hubs.type(hub, member, "not the password")
-    assert member.take() == ["! wrong password for alice", "? Choose a nickname:"]
+    # The password again, not a nickname: typed once more at a nickname
+    # prompt, a password would become a name everyone sees.
+    assert member.take() == ["! wrong password for alice", "? Password for alice:"]
     assert member.nick == ""
-    hubs.type(hub, member, "alice", SECRET)
+    hubs.type(hub, member, SECRET)
     hubs.settle()
     assert member.nick == "alice"  # as registered, whatever was typed
-    assert member.take()[:2] == [
-        "? Password for alice:",
-        "*** Welcome, alice! #lobby has 1 user: alice",
-    ]
+    assert member.take()[0] == "*** Welcome, alice! #lobby has 1 user: alice"
     assert hub.account_of(member) is not None
+
+
+def test_after_a_wrong_password_an_empty_line_takes_the_name_back(
+    hubs: Hubs,
+) -> None:
+    chat = Chat(hubs)
+    registered(chat, "alice")
+    chat.quit("alice")
+    hub, member = newcomer(chat)
+    hubs.type(hub, member, "alice", "not the password", "")
+    assert member.take() == [
+        "? Password for alice:",
+        "! wrong password for alice",
+        "? Password for alice:",
+        "? Choose a nickname:",
+    ]
+    hubs.type(hub, member, "carol")
+    assert member.nick == "carol"
+    assert hub.account_of(member) is None
 
 
 def test_password_rules(hubs: Hubs) -> None:
@@ -97,9 +115,9 @@ def test_changing_the_password(hubs: Hubs) -> None:
     assert member.take() == [
         "? Password for alice:",
         "! wrong password for alice",
-        "? Choose a nickname:",
+        "? Password for alice:",
     ]
-    hubs.type(hub, member, "alice", "new-password")
+    hubs.type(hub, member, "new-password")
     assert member.nick == "alice"
 
 
@@ -196,25 +214,27 @@ def test_failed_logins_lock_the_account_and_the_address(hubs: Hubs) -> None:
     registered(chat, "alice")
     chat.quit("alice")
     hub, member = newcomer(chat)
+    hubs.type(hub, member, "alice")
     for _ in range(4):  # three free failures, then a one-second lock
-        hubs.type(hub, member, "alice", "guess guess")
+        hubs.type(hub, member, "guess guess")
     hasher = logins(hub).hasher
     assert isinstance(hasher, SyncHasher)
     checked = hasher.runs
-    hubs.type(hub, member, "alice", SECRET)
+    hubs.type(hub, member, SECRET)
     assert member.take()[-2:] == [
         "! too many failed logins for alice; try again in 1 second",
-        "? Choose a nickname:",
+        "? Password for alice:",  # asked again: the lock is short at first
     ]
     assert hasher.runs == checked  # refused without checking anything
     # The same address is slowed down on other accounts too.
     registered(chat, "bob")
     chat.quit("bob")
     checked = hasher.runs
-    hubs.type(hub, member, "bob", SECRET)
-    assert member.take()[-2].startswith(
-        "! too many failed logins from your address; try again in "
-    )
+    hubs.type(hub, member, "", "bob", SECRET)
+    assert member.take()[-2:] == [
+        "! too many failed logins from your address; try again in 1 second",
+        "? Password for bob:",
+    ]
     assert hasher.runs == checked
 
 
@@ -232,7 +252,7 @@ def test_the_password_is_never_logged(hubs: Hubs) -> None:
         chat.type("alice", "/password hunter2-secret hunter3-secret")
         chat.quit("alice")
         hub, member = chat.connect()
-        hubs.type(hub, member, "alice", "hunter9-guess", "alice", "hunter3-secret")
+        hubs.type(hub, member, "alice", "hunter9-guess", "hunter3-secret")
     finally:
         globalLogPublisher.removeObserver(observer)
     assert any("failed login for alice" in line for line in seen)
@@ -285,7 +305,11 @@ def test_a_busy_hasher_is_said_so(hubs: Hubs) -> None:
     assert isinstance(hasher, SyncHasher)
     hasher.busy = True
     hubs.type(hub, member, "alice", SECRET)
-    assert member.take()[-2:] == [f"! {BUSY}", "? Choose a nickname:"]
+    assert member.take()[-2:] == [f"! {BUSY}", "? Password for alice:"]
+    hasher.busy = False
+    hubs.type(hub, member, SECRET)
+    hubs.settle()
+    assert member.nick == "alice"
 
 
 @pytest.mark.parametrize("hubs", ["memory"], indirect=True)

@@ -256,8 +256,9 @@ def test_a_registered_name_asks_its_password(browser: Browser, server: Server) -
     page.fill("#password", "not-it-at-all")
     page.press("#password", "Enter")
     expect(page.locator("#login-error")).to_have_text("wrong password for dana")
-    page.fill("#nick", "dana")
-    page.press("#nick", "Enter")
+    # Asked again for the password, not for a nickname.
+    expect(page.locator("#password-row")).to_be_visible()
+    expect(page.locator("#password-label")).to_have_text("Password for dana")
     page.fill("#password", "dana-secret")
     page.press("#password", "Enter")
     expect(page.locator("#chat")).to_be_visible()
@@ -266,6 +267,24 @@ def test_a_registered_name_asks_its_password(browser: Browser, server: Server) -
     stored = page.evaluate("JSON.stringify(localStorage)")
     assert "dana-secret" not in stored
     assert '"twchat-nick":"dana"' in stored
+
+
+def test_another_name_at_the_password_prompt_takes_the_account_back(
+    browser: Browser, server: Server
+) -> None:
+    registered(server.port, "erin", "erin-secret")
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.fill("#nick", "erin")
+    page.press("#nick", "Enter")
+    expect(page.locator("#password-label")).to_have_text("Password for erin")
+    # Not erin after all: another name, no password.
+    page.fill("#nick", "frank")
+    page.press("#nick", "Enter")
+    expect(page.locator("#chat")).to_be_visible()
+    expect(page.locator("#messages")).to_contain_text("Welcome, frank!")
+    expect(page.locator("#password-row")).to_be_hidden()
 
 
 def test_a_kicked_browser_user_sees_why_and_where_they_are(

@@ -119,12 +119,14 @@ class PasswordTests(SynchronousTestCase):
         conn = Connection(session)
         conn.server(*GREETING, "? Password for alice:")
         self.assertEqual(conn.sent(), ["alice", "given-pass"])
-        conn.server("! wrong password for alice", "? Choose a nickname:")
-        self.assertEqual(screen.asked, 1)  # not the same name again at once
-        session.typed("alice")
-        conn.server("? Password for alice:")
+        conn.server("! wrong password for alice", "? Password for alice:")
         self.assertEqual(screen.asked_password, 1)  # the wrong one is not resent
         self.assertEqual(session.password, "")
+        self.assertEqual(conn.sent(), [])
+        session.typed("right-pass")
+        self.assertEqual(conn.sent(), ["right-pass"])
+        conn.server("*** Welcome, alice! #lobby has 1 user: alice")
+        self.assertTrue(session.registered)
 
     def test_piped_without_a_password_exits_2(self) -> None:
         session, screen, _ = make(nick="alice", pipe=True)
@@ -139,7 +141,7 @@ class PasswordTests(SynchronousTestCase):
         session, _, _ = make(nick="alice", pipe=True, password="wrong-pass")
         conn = Connection(session)
         conn.server(*GREETING, "? Password for alice:")
-        conn.server("! wrong password for alice", "? Choose a nickname:")
+        conn.server("! wrong password for alice", "? Password for alice:")
         self.assertEqual(self.successResultOf(session.done), 2)
 
 

@@ -674,7 +674,10 @@ class Hub:
         return self._account_of.get(member)
 
     def password(self, member: Member, password: str) -> Waiting:
-        """The answer to a password prompt (an empty line takes it back)."""
+        """
+        The answer to a password prompt: an empty line takes it back; at login
+        a wrong (or unchecked) one is asked for again.
+        """
         asked = self._asking.pop(member)
         if not password:
             if not member.nick:
@@ -692,7 +695,7 @@ class Hub:
             if locked is not None:
                 member.send(Error(locked))
                 if not member.nick:
-                    member.send(NickPrompt())
+                    self._ask(member, asked.nick, new=False)
                 return None
             work = self._login(member, asked.nick, password)
         if not member.nick:
@@ -735,7 +738,17 @@ class Hub:
         return avatar
 
     async def _login(self, member: Member, nick: str, password: str) -> None:
-        avatar = await self._check(member, nick, password)
+        try:
+            avatar = await self._check(member, nick, password)
+        except RefusedError as e:
+            if member.nick or member not in self._claiming:
+                raise  # a /nick to an account: the error is all
+            # At the prompt the password is asked again, not the nickname:
+            # typed once more at a nickname prompt, it would be a name all see.
+            self._claiming.discard(member)
+            member.send(Error(str(e)))
+            self._ask(member, nick, new=False)
+            return
         if not self._here(member):
             return
         self.log.info(

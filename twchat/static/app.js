@@ -19,6 +19,7 @@ const state = {
   password: localStorage.getItem("twchat-password") || "",
   passwordSent: false,
   askingPassword: false,
+  askedNick: "",     // the account whose password is asked for
   views: new Map(),  // "#room" or "@nick" -> its own list of lines
   lastModeration: null,
   carried: [],       // why we were sent out, shown again where we land
@@ -290,6 +291,7 @@ const handlers = {
     }
     state.passwordSent = false;
     state.askingPassword = true;
+    state.askedNick = ev.nick;
     $("password-label").textContent = ev.new
       ? "Choose a password for " + ev.nick + " (at least 8 characters)"
       : "Password for " + ev.nick;
@@ -466,6 +468,17 @@ $("login-form").addEventListener("submit", (e) => {
   e.preventDefault();
   if (state.askingPassword) {
     const password = $("password").value;
+    const other = $("nick").value.trim();
+    if (!password && !state.registered && other && keyOf(other) !== keyOf(state.askedNick)) {
+      // Another name instead: an empty answer takes the asked one back,
+      // and the nickname prompt that follows gets this one.
+      state.askingPassword = false;
+      state.nick = other;
+      $("password-row").hidden = true;
+      $("login-error").textContent = "";
+      send("");
+      return;
+    }
     if (!password) return;
     state.askingPassword = false;
     state.password = password;
