@@ -99,6 +99,21 @@ class PasswordTests(SynchronousTestCase):
         self.assertNotIn("<alice> s3cret-pass", screen.texts())
         self.assertTrue(session.registered)
 
+    def test_an_empty_password_gives_the_name_back_to_choose_another(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING)
+        conn.server("? Password for alice:")
+        self.assertEqual(conn.sent(), ["alice"])
+        session.typed("")
+        self.assertEqual(conn.sent(), [""])
+        conn.server("? Choose a nickname:")
+        # The user chooses, not the client again with the same name.
+        self.assertEqual(conn.sent(), [])
+        self.assertEqual(screen.asked, 1)
+        session.typed("carol")
+        self.assertEqual(conn.sent(), ["carol"])
+
     def test_after_a_reconnect_it_logs_in_again_by_itself(self) -> None:
         session, screen, _ = make(nick="alice")
         conn = Connection(session)

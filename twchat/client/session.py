@@ -255,6 +255,10 @@ class ClientSession:
         if self.awaiting_password and self.protocol is not None:
             self.awaiting_password = False
             self.password = text
+            if not text:
+                # No password: the name is given back, and the nickname
+                # prompt that follows is the user's, not ours to answer.
+                self._nick_refused = True
             self._send_password()
             return
         if _is_quit(text):
