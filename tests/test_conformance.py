@@ -12,10 +12,13 @@ import pytest
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
 
+from twchat.accounts.logins import Logins
+from twchat.accounts.memory import MemoryAccounts
+from twchat.config import ChatConfig
 from twchat.connection.connection import CLOSE_GRACE, PING_TIMEOUT
 from twchat.server import ChatServer
 
-from .support.fakes import WIRES, FakeUser, make_server, register, room
+from .support.fakes import WIRES, FakeUser, SyncHasher, make_server, register, room
 
 pytestmark = pytest.mark.parametrize("wire", list(WIRES.values()), ids=list(WIRES))
 
@@ -84,6 +87,38 @@ def test_over_long_line_and_bad_utf8(wire: type[FakeUser]) -> None:
         "! your line was not valid UTF-8; it was not sent",
     ]
     assert watcher.read() == ["<user> fine"]
+
+
+def test_a_refused_line_asks_again_what_it_was_to_answer(
+    wire: type[FakeUser],
+) -> None:
+    clock = Clock()
+    logins = Logins(MemoryAccounts(), SyncHasher(), clock)
+    server = ChatServer(clock, ChatConfig(flood_rate=0), logins=logins)
+    server.start()
+    owner = register(server, "alice")
+    owner.send("/register secret-pass", "/quit")
+    newcomer = wire(server)
+    newcomer.read()
+    newcomer.send("x" * 513, b"\xff")
+    assert newcomer.read() == [
+        "! line too long (max 512 bytes); it was not sent",
+        "? Choose a nickname:",
+        "! your line was not valid UTF-8; it was not sent",
+        "? Choose a nickname:",
+    ]
+    newcomer.send("alice", "y" * 513, b"\xff")
+    # The password prompt again, not the nickname's: the next line is still
+    # the password, and the user is told so.
+    assert newcomer.read() == [
+        "? Password for alice:",
+        "! line too long (max 512 bytes); it was not sent",
+        "? Password for alice:",
+        "! your line was not valid UTF-8; it was not sent",
+        "? Password for alice:",
+    ]
+    newcomer.send("secret-pass")
+    assert newcomer.read()[0] == "*** Welcome, alice! #lobby has 1 user: alice"
 
 
 def test_server_full_counts_every_transport(wire: type[FakeUser]) -> None:

@@ -657,6 +657,18 @@ class Hub:
         """Whether ``member``'s next line is a password."""
         return member in self._asking
 
+    def line_refused(self, member: Member, why: str) -> None:
+        """
+        A line the connection could not take (too long, not UTF-8): why,
+        then the prompt it was to answer, again, if there is one.
+        """
+        member.send(Error(why))
+        asked = self._asking.get(member)
+        if asked is not None:
+            member.send(PasswordPrompt(asked.nick, asked.new))
+        elif not member.nick:
+            member.send(NickPrompt())
+
     async def profile(self, nick: str) -> Profile | None:
         """What is known of whoever is called ``nick``, on any node."""
         return await self.backend.profile(nick)

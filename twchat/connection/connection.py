@@ -51,7 +51,7 @@ from zope.interface import alsoProvides, implementer
 
 from .._address import describe_address
 from ..commands import handle_line
-from ..events import Error, Event, NickPrompt, Notice
+from ..events import Error, Event, Notice
 from ..text import clean_text
 from ..wire import Renderer, render_line
 from .flood import TokenBucket
@@ -433,9 +433,7 @@ class Connection(Protocol):
         self._refuse(f"line too long (max {limit} bytes); it was not sent")
 
     def _refuse(self, why: str) -> None:
-        self.send(Error(why))
-        if not self.nick:
-            self.send(NickPrompt())
+        self.server.hub.line_refused(self, why)
 
     # The wrapped protocol's own flow control, as its transport.
 
