@@ -66,6 +66,14 @@ def test_an_ignored_nicknames_past_lines_are_not_shown_either(hubs: Hubs) -> Non
         "[T] *** bob set the topic of #games: chess",
         "[T] <carol> carol was here",
     ]
+    # Nothing at all to show is said, not left blank.
+    chat.type("bob", "/part", "back in the lobby")
+    chat.type("alice", "/part", "/history")
+    assert chat.read("alice")[-1:] == [
+        "*** No history in #lobby from anyone you do not ignore"
+    ]
+    chat.type("alice", "/join games")
+    chat.clear()
     chat.type("alice", "/unignore bob", "/history 3")
     assert chat.read("alice")[1:] == [
         "[T] <bob> old line",

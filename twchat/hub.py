@@ -1080,10 +1080,11 @@ class Hub:
         count: int,
         after: int | None = None,
         upto: int | None = None,
-    ) -> None:
+    ) -> int:
         """
         Send the room's last ``count`` lines as history, or with ``after``
         every line kept whose id is greater; with ``upto``, none newer.
+        Returns how many were sent.
 
         From memory and synchronously, right before the member gets the
         lines said since ``upto`` (held for them) and live ones: nothing
@@ -1091,7 +1092,7 @@ class Hub:
         """
         history = self.backend.history
         if history is None or not history.available:
-            return
+            return 0
         ignoring = member in self.people.ignored
         entries = None
         if after is None and not ignoring:
@@ -1122,6 +1123,7 @@ class Hub:
                     room.name, entry.ts, entry.kind, entry.sender, entry.text, entry.seq
                 )
             )
+        return len(entries)
 
     def resume(self, member: Member, room: str, after: int) -> None:
         """
@@ -1148,7 +1150,10 @@ class Hub:
         if not history.recent(room.key, 1):
             member.send(Notice(f"No history in #{room.name} yet"))
             return None
-        self._replay(member, room, count)
+        if not self._replay(member, room, count):
+            member.send(
+                Notice(f"No history in #{room.name} from anyone you do not ignore")
+            )
         return None
 
     # What the backend tells us (IListener)
