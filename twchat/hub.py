@@ -703,12 +703,6 @@ class Hub:
                 return None
             work = self._create(member, asked.nick, password)
         else:
-            locked = self._locked(member, asked.nick)
-            if locked is not None:
-                member.send(Error(locked))
-                if not member.nick:
-                    self._ask(member, asked.nick, new=False)
-                return None
             work = self._login(member, asked.nick, password)
         if not member.nick:
             self._claiming.add(member)
@@ -751,6 +745,9 @@ class Hub:
 
     async def _login(self, member: Member, nick: str, password: str) -> None:
         try:
+            locked = self._locked(member, nick)
+            if locked is not None:
+                raise RefusedError(locked)  # not even checked
             avatar = await self._check(member, nick, password)
         except RefusedError as e:
             if member.nick or member not in self._claiming:
