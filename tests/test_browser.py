@@ -106,6 +106,17 @@ def open_chat(
     return page
 
 
+def asked_password(browser: Browser, server: Server, account: str) -> Page:
+    """A page that gave the name of ``account`` and is asked its password."""
+    page = browser.new_page(viewport={"width": 900, "height": 600})
+    page.set_default_timeout(TIMEOUT_MS)
+    page.goto(server.url)
+    page.fill("#nick", account)
+    page.press("#nick", "Enter")
+    expect(page.locator("#password-label")).to_have_text(f"Password for {account}")
+    return page
+
+
 def say(page: Page, text: str) -> None:
     page.fill("#line", text)
     page.press("#line", "Enter")
@@ -246,12 +257,7 @@ class _BlankPage(BaseHTTPRequestHandler):
 
 def test_a_registered_name_asks_its_password(browser: Browser, server: Server) -> None:
     tcp = registered(server.port, "dana", "dana-secret")
-    page = browser.new_page(viewport={"width": 900, "height": 600})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(server.url)
-    page.fill("#nick", "dana")
-    page.press("#nick", "Enter")
-    expect(page.locator("#password-label")).to_have_text("Password for dana")
+    page = asked_password(browser, server, "dana")
     assert page.get_attribute("#password", "type") == "password"
     page.fill("#password", "not-it-at-all")
     page.press("#password", "Enter")
@@ -273,12 +279,7 @@ def test_another_name_at_the_password_prompt_takes_the_account_back(
     browser: Browser, server: Server
 ) -> None:
     registered(server.port, "erin", "erin-secret")
-    page = browser.new_page(viewport={"width": 900, "height": 600})
-    page.set_default_timeout(TIMEOUT_MS)
-    page.goto(server.url)
-    page.fill("#nick", "erin")
-    page.press("#nick", "Enter")
-    expect(page.locator("#password-label")).to_have_text("Password for erin")
+    page = asked_password(browser, server, "erin")
     # Not erin after all: another name, no password.
     page.fill("#nick", "frank")
     page.press("#nick", "Enter")
