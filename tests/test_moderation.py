@@ -356,7 +356,7 @@ def test_server_operators_kill_ban_from_the_server_and_wall(hubs: Hubs) -> None:
     assert again.take()[-1] == "! you are banned from this server for 1h: spam"
     chat.type("dora", "/gbans")
     assert chat.read("dora") == [
-        "*** 1 ban in this server:",
+        "*** 1 ban on this server:",
         "***   198.51.100.0/24 by dora, 1h left: spam",
     ]
     chat.type("dora", "/ungban 198.51.100.0/24", "/ungban 198.51.100.0/24")
@@ -365,6 +365,24 @@ def test_server_operators_kill_ban_from_the_server_and_wall(hubs: Hubs) -> None:
         "! no server ban on 198.51.100.0/24",
     ]
     chat.join("bob", host="198.51.100.9")
+
+
+def test_a_server_operator_cannot_ban_themselves_from_the_server(hubs: Hubs) -> None:
+    # On one machine every guest shares the operator's address: banning one
+    # by nickname would have shut the operator out at their next connect.
+    chat = Chat(hubs)
+    chat.operator("dora", host="198.51.100.4")
+    chat.join("bob", host="198.51.100.4")
+    chat.clear()
+    chat.type("dora", "/gban bob", "/gban 198.51.100.0/24 1h", "/gban account:Dora")
+    assert chat.read("dora") == [
+        "! 198.51.100.4 would ban you too; name someone else",
+        "! 198.51.100.0/24 would ban you too; name someone else",
+        "! account:dora would ban you too; name someone else",
+    ]
+    chat.type("dora", "/gbans")
+    assert chat.read("dora") == ["*** No bans on this server"]
+    assert chat.read("bob") == []
 
 
 def test_a_server_ban_by_account_is_checked_at_login(hubs: Hubs) -> None:

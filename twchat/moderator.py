@@ -613,16 +613,16 @@ class Moderator:
 
     async def bans(self, member: Member, room: Room, args: str) -> None:
         await self._need_operator(member, room)
-        self._list_bans(member, await self._rules(room.key), f"#{room.name}")
+        self._list_bans(member, await self._rules(room.key), f"in #{room.name}")
 
     def _list_bans(self, member: Member, rules: Rules, where: str) -> None:
         now = self._now()
         active = [b for b in rules.bans.values() if b.active(now)]
         if not active:
-            member.send(Notice(f"No bans in {where}"))
+            member.send(Notice(f"No bans {where}"))
             return
         count = len(active)
-        member.send(Notice(f"{count} ban{'' if count == 1 else 's'} in {where}:"))
+        member.send(Notice(f"{count} ban{'' if count == 1 else 's'} {where}:"))
         for ban in sorted(active, key=lambda b: b.at):
             lasts = "until lifted" if ban.until is None else f"{_left(ban, now)} left"
             line = f"  {ban.mask.text} by {ban.by}, {lasts}"
@@ -744,6 +744,10 @@ class Moderator:
         mask, sanction, duration = await self._sanctioned(
             member, room, args.strip(" ").split(" ")
         )
+        if mask.matches(self.identity(member)):
+            # Addresses are checked at connect, before anyone is known to be
+            # an operator: this ban would lock its author out.
+            raise RefusedError(f"{mask.text} would ban you too; name someone else")
         await self._write(SERVER_SCOPE, [(gban_field(mask), sanction.encode())])
         self._server = None
         self._record(member, "gban", "", mask.text, sanction.reason, duration)
@@ -773,7 +777,7 @@ class Moderator:
     async def gbans(self, member: Member, room: Room, args: str) -> None:
         self._need_server_operator(member)
         self._server = None  # the list is read from the store
-        self._list_bans(member, await self._server_rules(), "this server")
+        self._list_bans(member, await self._server_rules(), "on this server")
 
     async def wall(self, member: Member, room: Room, args: str) -> None:
         self._need_server_operator(member)
