@@ -8,7 +8,6 @@ from typing import Any
 import twisted.internet
 from twisted.application.internet import StreamServerEndpointService
 from twisted.internet.testing import MemoryReactorClock
-from twisted.python import usage
 from twisted.trial.unittest import SynchronousTestCase
 
 import twchat
@@ -64,8 +63,25 @@ class OptionsTests(SynchronousTestCase):
                 parse(*args)
             self.assertTrue(str(raised.exception).startswith("twistd chat: --"))
             self.assertNotIn("\n", str(raised.exception))
-        # A value of the wrong type is refused by the parser with the usage.
-        self.assertRaises(usage.UsageError, parse, "--max-clients", "lots")
+
+    def test_a_value_of_the_wrong_type_is_one_line_naming_the_option(self) -> None:
+        for args, said in (
+            (["--max-clients", "lots"], "--max-clients must be a whole number"),
+            (["--flood-rate", "x"], "--flood-rate must be a number, not 'x'"),
+            (["--sendq-timeout", "inf"], "--sendq-timeout must be a number"),
+            (["--flood-rate", "nan"], "--flood-rate must be a number"),
+            (["--node-ttl", "2.5"], "--node-ttl must be a whole number"),
+            (["--history-max-age", "soon"], "--history-max-age must be a number"),
+            (["--port", "tcp:abc"], "--port tcp:abc: 'abc' is not a number"),
+            (["--web", "tcp:80:backlog=x"], "--web tcp:80:backlog=x: 'x' is not"),
+        ):
+            with self.assertRaises(StartupError) as raised:
+                parse(*args)
+            self.assertIn(f"twistd chat: {said}", str(raised.exception))
+            self.assertNotIn("\n", str(raised.exception))
+        # The numbers themselves still go through.
+        options = parse("--flood-rate", "0.5", "--max-clients", "30")
+        self.assertEqual((options["flood-rate"], options["max-clients"]), (0.5, 30))
 
     def test_help_documents_every_option_with_default(self) -> None:
         text = str(Options())

@@ -24,6 +24,7 @@ from .transports.tls import is_tls_description, parse_tls_description
 __all__ = ["ListenError", "StartupError", "check_listeners", "listen_failure"]
 
 _PROGRAM = "twistd chat"
+_NOT_AN_INT = "invalid literal for int() with base 10: "
 
 
 class StartupError(SystemExit):
@@ -62,6 +63,8 @@ def _why(e: BaseException) -> str:
         )
     if text.startswith("[(") and "routines" in text:  # an OpenSSL error list
         return "not a PEM key or certificate"
+    if text.startswith(_NOT_AN_INT):  # int("abc") on a port or a backlog
+        return f"{text[len(_NOT_AN_INT) :]} is not a number"
     return text
 
 

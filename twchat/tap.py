@@ -9,8 +9,10 @@ class and ``makeService`` returning the server's state as a ``MultiService``
 from __future__ import annotations
 
 import gc
+import math
 import sqlite3
 import sys
+from collections.abc import Callable
 from typing import Any, cast
 
 from twisted.application import strports
@@ -63,6 +65,29 @@ log = Logger()
 _defaults = ChatConfig()
 
 
+def _number(name: str, kind: type[int] | type[float]) -> Callable[[str], Any]:
+    """Read an option's value as KIND, or refuse it in one line naming it."""
+    what = "a whole number" if kind is int else "a number"
+
+    def coerce(value: str) -> int | float:
+        try:
+            number = kind(value)
+        except ValueError:
+            number = math.nan
+        if not math.isfinite(number):  # nan or inf would pass every check
+            raise StartupError(f"--{name} must be {what}, not {value!r}")
+        return number
+
+    return coerce
+
+
+def _coerce(name: str, default: object) -> Callable[[str], Any] | None:
+    """How a ChatConfig option's value is read: as text, or as its number."""
+    if isinstance(default, str):
+        return None
+    return _number(name, int if isinstance(default, int) else float)
+
+
 def _config_options() -> list[list[Any]]:
     """The options that set ChatConfig fields, from the fields themselves."""
     return [
@@ -71,7 +96,7 @@ def _config_options() -> list[list[Any]]:
             None,
             setting.default,
             setting.metadata["help"],
-            None if isinstance(setting.default, str) else type(setting.default),
+            _coerce(option_name(setting), setting.default),
         ]
         for setting in option_fields()
     ]
@@ -142,14 +167,14 @@ class Options(usage.Options):
             None,
             0.0,
             "Seconds after which history lines are deleted; 0 keeps them.",
-            float,
+            _number("history-max-age", float),
         ],
         [
             "history-max-rows",
             None,
             100000,
             "History lines kept per room; older ones are deleted. 0: no limit.",
-            int,
+            _number("history-max-rows", int),
         ],
         [
             "presence-batch-above",
@@ -157,14 +182,14 @@ class Options(usage.Options):
             _defaults.presence.batch_above,
             "In a room of more people than this, joins and leaves are summed "
             "up in one line per --presence-interval instead of one line each.",
-            int,
+            _number("presence-batch-above", int),
         ],
         [
             "presence-interval",
             None,
             _defaults.presence.interval,
             "Seconds between join/leave summaries in big rooms.",
-            float,
+            _number("presence-interval", float),
         ],
     ]
 
@@ -204,7 +229,7 @@ class Options(usage.Options):
             NODE_TTL,
             "Redis mode: seconds after its last heartbeat a silent node's "
             "users are announced as gone and their nicknames freed.",
-            int,
+            _number("node-ttl", int),
         ],
     ]
 
