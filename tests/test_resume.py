@@ -116,6 +116,12 @@ def test_resume_mistakes(hubs: Hubs) -> None:
         "! usage: /resume ROOM ID (before choosing a nickname)",
         "! room names may contain only letters, digits, '-' and '_'",
     ]
+    chat.join("alice")
+    chat.clear()
+    chat.type("alice", "/resume games 3")
+    assert chat.read("alice") == [
+        "! /resume works only before choosing a nickname; /join ROOM"
+    ]
 
 
 def test_ids_asked_for_in_a_room_mark_its_lines_from_then_on(hubs: Hubs) -> None:

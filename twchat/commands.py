@@ -217,6 +217,12 @@ def _ids(hub: Hub, member: Member, args: str) -> Waiting:
     return None
 
 
+def _resume_late(hub: Hub, member: Member, args: str) -> Waiting:
+    # Someone who reads "unknown command" would think their client is wrong.
+    member.send(Error("/resume works only before choosing a nickname; /join ROOM"))
+    return None
+
+
 _COMMANDS: dict[str, _Handler] = {
     "who": _who,
     "join": _join,
@@ -236,6 +242,7 @@ _COMMANDS: dict[str, _Handler] = {
     "ignore": _ignore,
     "unignore": _unignore,
     "ids": _ids,
+    "resume": _resume_late,
     **{name: _moderation(name) for name in _MODERATION},
 }
 
