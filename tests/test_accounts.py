@@ -278,6 +278,10 @@ def test_accounts_only_with_open_registration(hubs: Hubs) -> None:
         "? Choose a password for dora (at least 8 characters):",
     ]
     hubs.type(hub, member, SECRET)
+    assert member.take()[:2] == [
+        "*** dora is now registered; next time you will be asked for its password",
+        "*** Welcome, dora! #lobby has 1 user: dora",
+    ]
     assert member.nick == "dora"
     assert hub.account_of(member) is not None
     hubs.type(hub, member, "/nick guestname")

@@ -803,6 +803,8 @@ class Hub:
         """A new account chosen at the prompt (``--require-account``)."""
         await self._new_account(member, nick, password)
         if self._here(member):
+            # Said first: a name chosen at the prompt made an account.
+            member.send(Notice(_registered(nick)))
             await self._take(member, LoggedIn(nick))
 
     async def _new_account(self, member: Member, nick: str, password: str) -> None:
@@ -845,12 +847,7 @@ class Hub:
         if self.users.get(nick_key(nick)) is member:
             self._account_of[member] = LoggedIn(nick)
             self.describe(member)
-            member.send(
-                Notice(
-                    f"{nick} is now registered; "
-                    "next time you will be asked for its password"
-                )
-            )
+            member.send(Notice(_registered(nick)))
 
     def change_password(self, member: Member, old: str, new: str) -> Waiting:
         """``/password OLD NEW``."""
@@ -1244,3 +1241,7 @@ def _seconds(count: int) -> str:
 
 def _taken(nick: str) -> str:
     return f"nickname {nick} is already taken"
+
+
+def _registered(nick: str) -> str:
+    return f"{nick} is now registered; next time you will be asked for its password"
