@@ -230,7 +230,11 @@ def test_invite_only_rooms(hubs: Hubs) -> None:
     chat.type("alice", "/invite carol")
     assert chat.read("alice") == ["*** alice invited carol to #games"]
     assert chat.read("carol") == ["*alice* invites you to #games (/join games)"]
-    joined(chat, "carol")
+    chat.type("carol", "/join games")
+    hubs.settle()
+    # The invitation is used up in silence: nobody reads a line about it.
+    assert chat.read("carol") == ["*** #games has 2 users: alice, carol"]
+    assert chat.read("alice") == ["*** carol joined from #lobby (2 here)"]
     chat.type("carol", "/part")
     chat.clear()
     chat.type("carol", "/join games")  # an invitation is used once
@@ -289,6 +293,44 @@ def test_the_founder_and_server_operators_are_protected(hubs: Hubs) -> None:
     # A server operator acts everywhere, the founder included.
     chat.type("dora", "/mute alice 1m")
     assert chat.read("bob") == ["*** dora muted alice in #games for 1m"]
+
+
+def test_a_status_change_that_changes_nothing_is_refused(hubs: Hubs) -> None:
+    # Announced, it would tell the room of a status lost that is kept.
+    chat = Chat(hubs)
+    chat.register("alice")
+    chat.register("bob")
+    chat.operator("dora")
+    chat.join("carol")
+    founded(chat, "alice")
+    for nick in ("bob", "carol", "dora"):
+        joined(chat, nick)
+    chat.type("alice", "/op bob", "/voice carol")
+    chat.clear()
+    chat.type(
+        "alice",
+        "/op bob",
+        "/deop alice",
+        "/op alice",
+        "/deop dora",
+        "/voice carol",
+        "/devoice bob",
+    )
+    assert chat.read("alice") == [
+        "! bob is already an operator of #games",
+        "! alice founded #games and is always its operator",
+        "! alice founded #games and is always its operator",
+        "! dora is a server operator: an operator everywhere",
+        "! carol already has a voice in #games",
+        "! bob has no voice in #games",
+    ]
+    assert chat.read("carol") == []
+    chat.type("alice", "/deop bob", "/deop bob", "/devoice carol")
+    assert chat.read("alice") == [
+        "*** alice took operator status in #games from bob",
+        "! bob is not an operator of #games",
+        "*** alice took carol's voice in #games",
+    ]
 
 
 def test_the_moderation_log(hubs: Hubs) -> None:

@@ -86,8 +86,11 @@ __all__ = [
 #: Seconds a node trusts its copy of the server's bans (a safety net: a
 #: change clears it on every node with someone in a room).
 SERVER_RULES_TTL = 10.0
-#: Actions told to every room only so that each node acts: nobody reads them.
-SILENT = frozenset({"gban", "ungban"})
+#: Server bans changed: told to every room so that each node acts on them.
+_SERVER_BANS = frozenset({"gban", "ungban"})
+#: Actions nobody reads: the server bans, and "" (a state change alone, such
+#: as an invitation used up by whom it let in).
+SILENT = _SERVER_BANS | {""}
 
 
 @immutable
@@ -338,7 +341,7 @@ class Moderator:
         if rules is not None:
             rules.apply(event.changes)
         action, actor = event.action, event.actor
-        if action in SILENT:
+        if action in _SERVER_BANS:
             self._server = None  # the server's bans changed: read them again
         out: list[Out] = []
         if action == "kick" or action == "kill":
@@ -489,8 +492,22 @@ class Moderator:
 
     async def _op(self, member: Member, room: Room, args: str, on: bool) -> None:
         await self._need_operator(member, room)
-        who = (await self._target(member, args, need_account=True)).who
+        target = await self._target(member, args, need_account=True)
+        who, where = target.who, f"#{room.name}"
         assert who.account is not None
+        # A change that changes nothing is refused, not announced: the room
+        # would read that someone lost a status they keep.
+        rules = await self._rules(room.key)
+        if target.operator:
+            raise RefusedError(
+                f"{who.nick} is a server operator: an operator everywhere"
+            )
+        if who.account == rules.founder:
+            raise RefusedError(f"{who.nick} founded {where} and is always its operator")
+        if on and who.account in rules.ops:
+            raise RefusedError(f"{who.nick} is already an operator of {where}")
+        if not on and who.account not in rules.ops:
+            raise RefusedError(f"{who.nick} is not an operator of {where}")
         value = member.nick if on else None
         await self._change(
             member,
@@ -509,6 +526,11 @@ class Moderator:
     async def _voice(self, member: Member, room: Room, args: str, on: bool) -> None:
         await self._need_operator(member, room)
         who = (await self._target(member, args, need_account=False)).who
+        voiced = who_id(who) in (await self._rules(room.key)).voiced
+        if on and voiced:
+            raise RefusedError(f"{who.nick} already has a voice in #{room.name}")
+        if not on and not voiced:
+            raise RefusedError(f"{who.nick} has no voice in #{room.name}")
         await self._change(
             member,
             room,
