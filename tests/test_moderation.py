@@ -333,6 +333,24 @@ def test_a_status_change_that_changes_nothing_is_refused(hubs: Hubs) -> None:
     ]
 
 
+def test_a_mistyped_duration_is_refused_not_read_as_the_reason(hubs: Hubs) -> None:
+    chat = Chat(hubs)
+    chat.operator("dora")
+    chat.join("bob", host="198.51.100.9")
+    chat.clear()
+    chat.type("dora", "/ban bob 1hr spam", "/mute bob 2y", "/gban bob 0s", "/bans")
+    durations = "use 30s, 10m, 2h, 7d or 2w (at most a year)"
+    assert chat.read("dora") == [
+        f"! bad duration 1hr: {durations}",
+        f"! bad duration 2y: {durations}",
+        f"! bad duration 0s: {durations}",
+        "*** No bans in #lobby",
+    ]
+    assert chat.read("bob") == []
+    chat.type("bob", "still here")
+    assert chat.read("dora") == ["<bob> still here"]
+
+
 def test_the_moderation_log(hubs: Hubs) -> None:
     chat = Chat(hubs)
     chat.register("alice")

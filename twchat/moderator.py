@@ -83,6 +83,8 @@ __all__ = [
 ]
 
 
+#: How a duration is written, for the error that shows it.
+_DURATIONS = "use 30s, 10m, 2h, 7d or 2w (at most a year)"
 #: Seconds a node trusts its copy of the server's bans (a safety net: a
 #: change clears it on every node with someone in a room).
 SERVER_RULES_TTL = 10.0
@@ -585,6 +587,11 @@ class Moderator:
         """MASK [DURATION] [REASON], read."""
         mask = await self._mask(member, room, words[0])
         duration = parse_duration(words[1]) if len(words) > 1 else None
+        if duration is None and len(words) > 1 and words[1][:1].isdigit():
+            # A mistyped duration ("1hr") read as the reason's first word
+            # would have made the ban last for ever.
+            shown = clean_text(words[1])[:16]
+            raise RefusedError(f"bad duration {shown}: {_DURATIONS}")
         rest = words[2:] if duration is not None else words[1:]
         reason = clean_text(" ".join(rest))[:_MAX_REASON]
         now = self._now()
