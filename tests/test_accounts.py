@@ -196,6 +196,11 @@ def test_nick_to_an_account_asks_its_password(hubs: Hubs) -> None:
     assert chat.read("zed") == ["? Password for alice:"]
     chat.type("zed", "wrong password")
     assert chat.read("zed") == ["! wrong password for alice"]
+    chat.type("zed", "/nick alice", "")  # an empty line takes it back
+    assert chat.read("zed") == [
+        "? Password for alice:",
+        "*** no password given: you are still zed",
+    ]
     chat.type("zed", "/nick ALICE", SECRET)
     assert chat.read("zed") == [
         "? Password for alice:",

@@ -288,6 +288,24 @@ def test_another_name_at_the_password_prompt_takes_the_account_back(
     expect(page.locator("#password-row")).to_be_hidden()
 
 
+def test_a_nick_to_an_account_can_be_taken_back_with_no_password(
+    browser: Browser, server: Server
+) -> None:
+    registered(server.port, "hana", "hana-secret")
+    page = open_chat(browser, server, "gus")
+    say(page, "/nick hana")
+    expect(page.locator("#password-label")).to_have_text("Password for hana")
+    expect(page.locator("#chat")).to_be_hidden()
+    page.press("#password", "Enter")  # left empty: not hana after all
+    expect(page.locator("#chat")).to_be_visible()
+    expect(page.locator("#messages")).to_contain_text(
+        "no password given: you are still gus"
+    )
+    tcp = guest(server.port, "ida")
+    say(page, "still gus here")
+    assert tcp.until("<gus> still gus here")
+
+
 def test_a_kicked_browser_user_sees_why_and_where_they_are(
     browser: Browser, server: Server
 ) -> None:

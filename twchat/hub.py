@@ -692,7 +692,9 @@ class Hub:
         """
         asked = self._asking.pop(member)
         if not password:
-            if not member.nick:
+            if member.nick:  # a /nick to an account, taken back
+                member.send(Notice(f"no password given: you are still {member.nick}"))
+            else:
                 member.send(NickPrompt())
             return None
         if asked.new:

@@ -479,6 +479,15 @@ $("login-form").addEventListener("submit", (e) => {
       send("");
       return;
     }
+    if (!password && state.registered) {
+      // A /nick to an account, taken back: the server says we keep our name.
+      state.askingPassword = false;
+      $("password-row").hidden = true;
+      $("login-error").textContent = "";
+      send("");
+      hideLogin();
+      return;
+    }
     if (!password) return;
     state.askingPassword = false;
     state.password = password;
