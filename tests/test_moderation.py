@@ -471,12 +471,19 @@ def test_who_names_the_rooms_operators(hubs: Hubs) -> None:
     joined(chat, "carol")
     chat.type("alice", "/op bob")
     _, carol = chat.users["carol"]
+    chat.clear()
     chat.type("carol", "/who")
     info = carol.events[-1]
     assert isinstance(info, RoomInfo)
     assert info.names == ("alice", "bob", "carol")
     assert info.operators == ("alice", "bob")
+    # The text wire names them on a line of their own.
+    assert chat.read("carol") == [
+        "*** #games has 3 users: alice, bob, carol",
+        "***   operators: alice, bob",
+    ]
     chat.type("carol", "/who lobby")
     info = carol.events[-1]
     assert isinstance(info, RoomInfo)
     assert info.operators == ()  # nobody was made one there
+    assert chat.read("carol") == ["*** Nobody is in #lobby"]

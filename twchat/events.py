@@ -74,7 +74,8 @@ class RoomInfo:
     room: str
     online: int
     names: tuple[str, ...]
-    #: Which of them are its founder or operators (the page marks them).
+    #: Which of them are its founder or operators (the page marks them;
+    #: the text wire names them after /who's list).
     operators: tuple[str, ...] = ()
     #: Sent because the receiver just entered the room (not for /who).
     entered: bool = False

@@ -126,8 +126,13 @@ def _lines(event: Event) -> str:
         members = _members(event.room, event.online, event.names)
         return f"*** Welcome, {event.nick}! {members}"
     if isinstance(event, RoomInfo):
+        if not event.names:  # the default room, when everyone is elsewhere
+            return f"*** Nobody is in #{event.room}"
         head = f"*** #{event.room} has {_users(event.online)}: "
-        return "\r\n".join(_name_lines(head, event.names))
+        lines = list(_name_lines(head, event.names))
+        if event.operators and not event.entered:  # /who: who may moderate
+            lines += _name_lines("***   operators: ", event.operators)
+        return "\r\n".join(lines)
     if isinstance(event, Topic):
         if event.setter:
             return f"*** {event.setter} set the topic of #{event.room}: {event.text}"
