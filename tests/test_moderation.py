@@ -227,6 +227,8 @@ def test_invite_only_rooms(hubs: Hubs) -> None:
         "! #games is invite-only; an operator can /invite you"
     ]
     chat.clear()
+    chat.type("alice", "/invite alice")
+    assert chat.read("alice") == ["! alice is already in #games"]
     chat.type("alice", "/invite carol")
     assert chat.read("alice") == ["*** alice invited carol to #games"]
     assert chat.read("carol") == ["*alice* invites you to #games (/join games)"]
@@ -235,6 +237,9 @@ def test_invite_only_rooms(hubs: Hubs) -> None:
     # The invitation is used up in silence: nobody reads a line about it.
     assert chat.read("carol") == ["*** #games has 2 users: alice, carol"]
     assert chat.read("alice") == ["*** carol joined from #lobby (2 here)"]
+    chat.type("alice", "/invite Carol")
+    assert chat.read("alice") == ["! carol is already in #games"]
+    assert chat.read("carol") == []
     chat.type("carol", "/part")
     chat.clear()
     chat.type("carol", "/join games")  # an invitation is used once

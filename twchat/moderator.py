@@ -698,6 +698,10 @@ class Moderator:
     async def invite(self, member: Member, room: Room, args: str) -> None:
         await self._need_operator(member, room)
         who = (await self._target(member, args, need_account=False)).who
+        found = await self._hub.backend.roster(room.key)
+        if found and nick_key(who.nick) in {nick_key(n) for n in found[1]}:
+            # Kept, the invitation would let them back in once after they left.
+            raise RefusedError(f"{who.nick} is already in #{room.name}")
         await self._change(
             member,
             room,
