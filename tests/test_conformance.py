@@ -252,6 +252,33 @@ def test_registration_deadline(wire: type[FakeUser]) -> None:
     assert silent.closing
 
 
+def test_a_password_prompt_restarts_the_registration_deadline_once(
+    wire: type[FakeUser],
+) -> None:
+    # The name chosen late, its password still gets the full time; a wrong
+    # password asked again does not extend it further.
+    clock = Clock()
+    logins = Logins(MemoryAccounts(), SyncHasher(), clock)
+    config = ChatConfig(flood_rate=0, register_timeout=30)
+    server = ChatServer(clock, config, logins=logins)
+    server.start()
+    owner = register(server, "alice")
+    owner.send("/register secret-pass", "/quit")
+    late = wire(server)
+    late.read()
+    clock.advance(25)
+    late.send("alice")
+    assert late.read() == ["? Password for alice:"]
+    clock.advance(20)
+    late.send("wrong-pass")
+    assert late.read() == ["! wrong password for alice", "? Password for alice:"]
+    clock.advance(9)
+    assert not late.closing
+    clock.advance(1)
+    assert late.read() == ["! no password after 30 seconds; closing"]
+    assert late.closing
+
+
 def test_idle_deadline(wire: type[FakeUser]) -> None:
     server, clock = make_server(idle_timeout=60)
     idle, talker = _users(server, wire, "idle", "talker")

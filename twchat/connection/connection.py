@@ -51,7 +51,7 @@ from zope.interface import alsoProvides, implementer
 
 from .._address import describe_address
 from ..commands import handle_line
-from ..events import Error, Event, Notice
+from ..events import Error, Event, Notice, PasswordPrompt
 from ..text import clean_text
 from ..wire import Renderer, render_line
 from .flood import TokenBucket
@@ -138,6 +138,7 @@ class Connection(Protocol):
     # (Protocol has no slots, so a dictionary still exists for the rare
     # extra attribute, such as zope's ``__provides__`` on TLS.)
     __slots__ = (
+        "_asked_password",
         "_bucket",
         "_budget",
         "_closing",
@@ -195,6 +196,8 @@ class Connection(Protocol):
         self.attached_at = 0.0
         #: When the peer last sent anything (idle and keepalive deadlines).
         self.last_heard = 0.0
+        #: Asked for a password before registering (its deadline restarted).
+        self._asked_password = False
         self.outbox: Outbox
         self._wire: Wire | None = None
         self._inspector: Inspector | None = None
@@ -511,6 +514,11 @@ class Connection(Protocol):
         room = self.room
         if room is not None:
             room.catch_up(self)  # the room's lines of this turn go first
+        elif type(event) is PasswordPrompt and not self._asked_password:
+            # A password takes time to type too: the first prompt for one
+            # restarts the deadline, once, so a slot is held at most twice it.
+            self._asked_password = True
+            self.attached_at = self.server.reactor.seconds()
         self.outbox.write(self.renderer(event))
 
     def tag_lines(self) -> None:
@@ -635,9 +643,10 @@ class Connection(Protocol):
                 self.abortConnection()
             return
         if not self.nick and now - self.attached_at >= config.register_timeout:
+            what = "password" if self._asked_password else "nickname"
             self.kick(
                 "registration timeout",
-                f"no nickname after {config.register_timeout:g} seconds; closing",
+                f"no {what} after {config.register_timeout:g} seconds; closing",
             )
             return
         since = self.outbox.waiting_since
