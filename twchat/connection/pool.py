@@ -142,8 +142,11 @@ class ConnectionPool:
         """
         if not self.connections:
             return succeed(None)
+        count = len(self.connections)
         self.log.info(
-            "shutting down: closing {count} connections", count=len(self.connections)
+            "shutting down: closing {count} connection{s}",
+            count=count,
+            s="" if count == 1 else "s",
         )
         self._drained = Deferred()
         for connection in list(self.connections):
