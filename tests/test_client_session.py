@@ -129,6 +129,27 @@ class PasswordTests(SynchronousTestCase):
         self.assertEqual(again.sent(), ["alice", "s3cret-pass"])
         self.assertEqual(screen.asked_password, 1)
 
+    def test_a_password_set_in_the_session_is_the_one_used_after_a_reconnect(
+        self,
+    ) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING, "*** Welcome, alice! #lobby has 1 user: alice")
+        session.typed("/register first-pass")
+        self.assertEqual(conn.sent(), ["alice", "/register first-pass"])
+        conn.server(
+            "*** alice is now registered; next time you will be asked for its password"
+        )
+        session.typed("/password first-pass second-pass")
+        session.typed("/password wrong-pass third-pass")
+        conn.server("*** your password has been changed", "! wrong password for alice")
+        conn.lose()
+        again = Connection(session)
+        again.server(*GREETING, "? Password for alice:")
+        # The one the server confirmed; the refused change is not kept.
+        self.assertEqual(again.sent(), ["alice", "second-pass"])
+        self.assertEqual(screen.asked_password, 0)
+
     def test_a_given_password_answers_and_a_wrong_one_is_dropped(self) -> None:
         session, screen, _ = make(nick="alice", password="given-pass")
         conn = Connection(session)

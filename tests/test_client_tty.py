@@ -201,7 +201,11 @@ def test_a_password_is_typed_unseen_kept_out_of_history_and_reused(
         terminal.keys("Enter")
         terminal.wait_for(on_screen("*** Welcome, alice!"))
         terminal.wait_for(lambda s: typing_line() == "alice>")
-        # Up recalls the nickname typed, never either password.
+        terminal.keys("/password alice-pass alice-pass-2", literal=True)
+        terminal.keys("Enter")
+        terminal.wait_for(on_screen("*** your password has been changed"))
+        # Up recalls the nickname typed, never a password, nor a command
+        # that holds one.
         recalled = []
         for _ in range(3):
             terminal.keys("Up")
@@ -226,7 +230,8 @@ def test_a_password_is_typed_unseen_kept_out_of_history_and_reused(
             )
         )
     with Twistd(tmp_path, args) as server:
-        # The client comes back by itself and logs in with what was typed.
+        # The client comes back by itself and logs in with the password
+        # it was last told is the account's.
         server.wait_for_port(port)
         terminal.wait_for(
             lambda s: sum("*** Welcome, alice!" in line for line in s) == 2

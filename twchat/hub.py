@@ -25,7 +25,14 @@ from twisted.python.failure import Failure
 from zope.interface import implementer
 
 from ._immutable import immutable
-from .accounts import TOO_MANY_FAILURES, WRONG_PASSWORD, Account, password_error
+from .accounts import (
+    NOW_REGISTERED,
+    PASSWORD_CHANGED,
+    TOO_MANY_FAILURES,
+    WRONG_PASSWORD,
+    Account,
+    password_error,
+)
 from .accounts.auth import LoggedIn
 from .accounts.hashing import BusyError
 from .accounts.logins import Logins
@@ -877,7 +884,7 @@ class Hub:
         if not await self._stored(self.logins.store.set_hash(avatar.name, hashed)):
             raise RefusedError(f"{avatar.name} is not registered any more")
         self.log.info("{nick} changed their password", nick=avatar.name)
-        member.send(Notice("your password has been changed"))
+        member.send(Notice(PASSWORD_CHANGED))
 
     # Saying things
 
@@ -1246,4 +1253,4 @@ def _taken(nick: str) -> str:
 
 
 def _registered(nick: str) -> str:
-    return f"{nick} is now registered; next time you will be asked for its password"
+    return f"{nick}{NOW_REGISTERED}"

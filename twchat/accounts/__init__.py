@@ -20,6 +20,8 @@ from .._immutable import immutable
 __all__ = [
     "MAX_PASSWORD",
     "MIN_PASSWORD",
+    "NOW_REGISTERED",
+    "PASSWORD_CHANGED",
     "TOO_MANY_FAILURES",
     "WRONG_PASSWORD",
     "Account",
@@ -31,6 +33,11 @@ __all__ = [
 WRONG_PASSWORD = "wrong password for "
 #: The start of the refusal while a name or an address is locked.
 TOO_MANY_FAILURES = "too many failed logins"
+#: After NICK in the notice that an account was made (the client then
+#: keeps the password it sent, to log in again after a reconnect).
+NOW_REGISTERED = " is now registered; next time you will be asked for its password"
+#: The notice that /password worked (likewise).
+PASSWORD_CHANGED = "your password has been changed"
 
 #: The shortest password accepted.
 MIN_PASSWORD = 8

@@ -20,11 +20,11 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from ..accounts import WRONG_PASSWORD
+from ..accounts import NOW_REGISTERED, PASSWORD_CHANGED, WRONG_PASSWORD
 from ..wire import NEW_PASSWORD_PROMPT, PASSWORD_PROMPT, TAG
 from .render import Kind, Line, classify
 
-__all__ = ["ClientProtocol", "ClientSession", "FrontEnd"]
+__all__ = ["ClientProtocol", "ClientSession", "FrontEnd", "holds_password"]
 
 #: After /quit, how long to wait for the server to close before giving up.
 QUIT_TIMEOUT = 5.0
@@ -32,6 +32,7 @@ QUIT_TIMEOUT = 5.0
 _WELCOME = "*** Welcome, "
 _FATAL = ("! server is full", "! too many connections")
 _WRONG_PASSWORD = f"! {WRONG_PASSWORD}"
+_PASSWORD_CHANGED = f"*** {PASSWORD_CHANGED}"
 #: After a reconnect, refusals of our own nickname that pass: the old
 #: connection still holds it (in Redis mode until its server is declared
 #: dead), or the server cannot reach Redis for a moment.
@@ -104,6 +105,9 @@ class ClientSession:
         #: The account's password: given (file, environment) or typed once,
         #: kept for logging in again after a reconnect.
         self.password = password
+        #: What each /register or /password sent would make it, once
+        #: confirmed (answers come in order; a refusal forgets them all).
+        self._new_passwords: deque[str] = deque()
         self.awaiting_password = False
         self._password_sent = False
         self._nick_refused = False
@@ -199,6 +203,14 @@ class ClientSession:
             old, sep, new = line.text[4:].partition(" is now known as ")
             if sep and old == self.nick:
                 self.nick = new
+            elif self._new_passwords and (
+                line.text == _PASSWORD_CHANGED
+                or line.text == f"*** {self.nick}{NOW_REGISTERED}"
+            ):
+                # Logging in again after a reconnect needs the new one.
+                self.password = self._new_passwords.popleft()
+        elif line.kind is Kind.ERROR:
+            self._new_passwords.clear()  # at worst we ask after a reconnect
         self.front.show(line)
         if self.registered:
             self._flush()
@@ -375,6 +387,8 @@ class ClientSession:
     def _flush(self) -> None:
         while self._queue and self.protocol is not None and self.registered:
             text = self._queue.popleft()
+            if new := _password_set_by(text):
+                self._new_passwords.append(new)
             self._send(text)
             if not self.pipe:
                 self._show_own(text)
@@ -396,6 +410,26 @@ class ClientSession:
         if self._quitting and _is_quit(text):
             self._quit_sent = True
         self.protocol.say(text)
+
+
+#: Commands whose words are passwords.
+_PASSWORD_COMMANDS = ("/register", "/password")
+
+
+def holds_password(text: str) -> bool:
+    """Whether ``text`` is a command typed with passwords (never recalled)."""
+    return text.partition(" ")[0].lower() in _PASSWORD_COMMANDS
+
+
+def _password_set_by(text: str) -> str:
+    """The password a ``/register`` or ``/password`` line sets; else empty."""
+    name, _, args = text.partition(" ")
+    name = name.lower()
+    if name == "/register":
+        return args
+    if name == "/password":
+        return args.partition(" ")[2]
+    return ""
 
 
 def _is_quit(text: str) -> bool:

@@ -16,7 +16,7 @@ from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 
 from .render import Line, style_for
-from .session import ClientSession
+from .session import ClientSession, holds_password
 
 __all__ = ["TerminalUI"]
 
@@ -26,7 +26,7 @@ def _ended(session: ClientSession) -> bool:
 
 
 class _History(InMemoryHistory):
-    """Up recalls what was typed, never a password."""
+    """Up recalls what was typed, never a password (nor a /register's)."""
 
     def __init__(self, ui: TerminalUI) -> None:
         super().__init__()
@@ -34,7 +34,7 @@ class _History(InMemoryHistory):
 
     # append_string, not store_string: the recalled list is filled here.
     def append_string(self, string: str) -> None:
-        if not self._ui.asking_password:
+        if not self._ui.asking_password and not holds_password(string):
             super().append_string(string)
 
 
