@@ -220,6 +220,27 @@ def test_the_page_reconnects_after_a_restart(browser: Browser, server: Server) -
     assert tcp.until("<kim> back again")
 
 
+def test_a_password_set_in_the_page_logs_it_in_again_after_a_restart(
+    browser: Browser, server: Server
+) -> None:
+    kit = open_chat(browser, server, "kit")
+    say(kit, "hello")
+    say(kit, "/register kit-secret-1")
+    expect(kit.locator("#messages")).to_contain_text("kit is now registered")
+    # Up gives back the last line typed, but not one holding a password.
+    kit.press("#line", "ArrowUp")
+    expect(kit.locator("#line")).to_have_value("")
+    server.stop()
+    expect(kit.locator("#status")).to_contain_text("reconnecting")
+    server.start()
+    expect(kit.locator("#status")).to_have_text("connected", timeout=20_000)
+    expect(kit.locator("#chat")).to_be_visible()
+    expect(kit.locator("#password-row")).to_be_hidden()
+    tcp = guest(server.port, "lou")
+    say(kit, "back with my account")
+    assert tcp.until("<kit> back with my account")
+
+
 def test_a_foreign_origin_is_refused(browser: Browser, server: Server) -> None:
     # A page from another origin: another port on the same host.
     elsewhere = ThreadingHTTPServer(("127.0.0.1", 0), _BlankPage)

@@ -2,6 +2,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
+from twchat.accounts import NOW_REGISTERED, PASSWORD_CHANGED
 from twchat.client.render import Kind, Line, classify, style_for
 from twchat.events import Moderated
 from twchat.wire import BANNED_FROM, KICKED_FROM, render_line
@@ -43,7 +44,7 @@ class ClassifyTests(SynchronousTestCase):
     def test_the_page_knows_the_servers_wording(self) -> None:
         app = Path(__file__).parent.parent / "twchat" / "static" / "app.js"
         text = app.read_text()
-        for phrase in (KICKED_FROM, BANNED_FROM):
+        for phrase in (KICKED_FROM, BANNED_FROM, NOW_REGISTERED, PASSWORD_CHANGED):
             self.assertIn(f'"{phrase}"', text)
 
     def test_received_text_is_cleaned_for_the_terminal(self) -> None:

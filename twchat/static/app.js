@@ -24,8 +24,12 @@ const state = {
   lastModeration: null,
   carried: [],       // why we were sent out, shown again where we land
   current: "",       // the view shown
+  newPasswords: [],  // set by /register or /password sent, until confirmed
 };
 const WRONG_PASSWORD = "wrong password for ";
+// The server's confirmations of a password set (twchat/accounts/__init__.py).
+const NOW_REGISTERED = " is now registered; next time you will be asked for its password";
+const PASSWORD_CHANGED = "your password has been changed";
 // Sent out of the room by an operator (the server's wording, twchat/wire.py).
 const SENT_OUT = ["you were kicked from #", "you are banned from #"];
 const LINK = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
@@ -321,6 +325,7 @@ const handlers = {
     } else {
       append("error", [["! " + ev.text, ""]]);
       state.joining = "";
+      state.newPasswords = [];  // at worst we ask after a reconnect
     }
   },
   moderation(ev) {
@@ -422,7 +427,17 @@ const handlers = {
     else if (ev.kind === "topic") append("history", [[ev.sender + " set the topic: " + ev.text, ""]], ev.ts, view, ev.id);
     else chatLine(ev.sender, ev.text, "history", ev.ts, view, ev.id);
   },
-  notice(ev) { append("notice", [[ev.text, ""]]); },
+  notice(ev) {
+    if (state.newPasswords.length &&
+        (ev.text === PASSWORD_CHANGED || ev.text === state.nick + NOW_REGISTERED)) {
+      // Logging in again after a reconnect needs the new one.
+      state.password = state.newPasswords.shift();
+      if (localStorage.getItem("twchat-password")) {
+        localStorage.setItem("twchat-password", state.password);
+      }
+    }
+    append("notice", [[ev.text, ""]]);
+  },
 };
 
 function hideLogin() {
@@ -513,7 +528,14 @@ $("send-form").addEventListener("submit", (e) => {
   const input = $("line");
   const text = input.value;
   if (!text.trim()) return;
-  state.lastLine = text;
+  const word = text.split(" ")[0].toLowerCase();
+  const secret = word === "/register" || word === "/password";
+  // Up gives the last line back, never one holding a password.
+  state.lastLine = secret ? "" : text;
+  if (secret) {
+    const set = word === "/register" ? text.slice(10) : text.split(" ").slice(2).join(" ");
+    if (set) state.newPasswords.push(set);
+  }
   input.value = "";
   if (state.current.startsWith("@") && !text.startsWith("/")) {
     // In a private conversation what is typed goes to that person only;
