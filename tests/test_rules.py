@@ -167,11 +167,13 @@ def test_who_and_rooms(hubs: Hubs) -> None:
     chat.clear()
     chat.type("carol", "/who")
     assert chat.read("carol") == ["*** #lobby has 2 users: Bob, carol"]
-    chat.type("carol", "/who CHESS", "/who nowhere", "/who #nowhere", "/rooms")
+    chat.type("carol", "/who CHESS", "/who nowhere", "/who #nowhere")
+    chat.type("carol", "/who lobby extra", "/rooms")
     assert chat.read("carol") == [
         "*** #chess has 1 user: alice",
         "! no such room: #nowhere",
         "! no such room: #nowhere",
+        "! usage: /who [ROOM]",
         "*** 2 rooms:",
         "***   #chess (1): openings",
         "***   #lobby (2)",

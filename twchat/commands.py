@@ -70,7 +70,11 @@ _Handler = Callable[[Hub, Member, str], Waiting]
 
 
 def _who(hub: Hub, member: Member, args: str) -> Waiting:
-    return hub.who(member, args.strip(" "))
+    name = args.strip(" ")
+    if " " in name:  # not "no such room: #lobby extra"
+        member.send(Error("usage: /who [ROOM]"))
+        return None
+    return hub.who(member, name)
 
 
 def _join(hub: Hub, member: Member, args: str) -> Waiting:
