@@ -179,6 +179,14 @@ def test_mute_and_moderated_rooms(hubs: Hubs) -> None:
     chat.clear()
     chat.type("alice", "/mute bob 10m")
     assert chat.read("carol") == ["*** alice muted bob in #games for 10m"]
+    chat.clear()
+    chat.type("alice", "/mutes")
+    assert chat.read("alice") == [
+        "*** 1 mute in #games:",
+        "***   198.51.100.1 by alice, 10m left",
+    ]
+    chat.type("carol", "/mutes")
+    assert chat.read("carol") == ["! you are not an operator of #games"]
     chat.type("bob", "hello?", "/me waves")
     assert chat.read("bob")[-2:] == [
         "! you are muted in #games for 10m",
@@ -191,6 +199,9 @@ def test_mute_and_moderated_rooms(hubs: Hubs) -> None:
     hubs.later(601)
     chat.type("bob", "back")
     assert chat.read("carol") == ["<bob> back"]
+    chat.clear()
+    chat.type("alice", "/mutes")
+    assert chat.read("alice") == ["*** No mutes in #games"]  # it ran out
     chat.type("alice", "/mute bob", "/unmute bob")
     assert chat.read("carol") == [
         "*** alice muted bob in #games until lifted",

@@ -642,20 +642,29 @@ class Moderator:
 
     async def bans(self, member: Member, room: Room, args: str) -> None:
         await self._need_operator(member, room)
-        self._list_bans(member, await self._rules(room.key), f"in #{room.name}")
+        rules = await self._rules(room.key)
+        self._list(member, "ban", rules.bans, f"in #{room.name}")
 
-    def _list_bans(self, member: Member, rules: Rules, where: str) -> None:
+    async def mutes(self, member: Member, room: Room, args: str) -> None:
+        await self._need_operator(member, room)
+        rules = await self._rules(room.key)
+        self._list(member, "mute", rules.mutes, f"in #{room.name}")
+
+    def _list(
+        self, member: Member, kind: str, found: dict[str, Sanction], where: str
+    ) -> None:
+        """The sanctions still running, oldest first (``/bans``, ``/mutes``)."""
         now = self._now()
-        active = [b for b in rules.bans.values() if b.active(now)]
+        active = [s for s in found.values() if s.active(now)]
         if not active:
-            member.send(Notice(f"No bans {where}"))
+            member.send(Notice(f"No {kind}s {where}"))
             return
         count = len(active)
-        member.send(Notice(f"{count} ban{'' if count == 1 else 's'} {where}:"))
-        for ban in sorted(active, key=lambda b: b.at):
-            lasts = "until lifted" if ban.until is None else f"{_left(ban, now)} left"
-            line = f"  {ban.mask.text} by {ban.by}, {lasts}"
-            member.send(Notice(f"{line}: {ban.reason}" if ban.reason else line))
+        member.send(Notice(f"{count} {kind}{'' if count == 1 else 's'} {where}:"))
+        for one in sorted(active, key=lambda s: s.at):
+            lasts = "until lifted" if one.until is None else f"{_left(one, now)} left"
+            line = f"  {one.mask.text} by {one.by}, {lasts}"
+            member.send(Notice(f"{line}: {one.reason}" if one.reason else line))
 
     async def mode(self, member: Member, room: Room, args: str) -> None:
         text = args.strip(" ")
@@ -810,7 +819,7 @@ class Moderator:
     async def gbans(self, member: Member, room: Room, args: str) -> None:
         self._need_server_operator(member)
         self._server = None  # the list is read from the store
-        self._list_bans(member, await self._server_rules(), "on this server")
+        self._list(member, "ban", (await self._server_rules()).bans, "on this server")
 
     async def wall(self, member: Member, room: Room, args: str) -> None:
         self._need_server_operator(member)
@@ -856,6 +865,7 @@ _COMMANDS: dict[str, Callable[[Moderator, Member, Room, str], Awaitable[None]]] 
     "bans": Moderator.bans,
     "mute": Moderator.mute,
     "unmute": Moderator.unmute,
+    "mutes": Moderator.mutes,
     "mode": Moderator.mode,
     "invite": Moderator.invite,
     "modlog": Moderator.modlog,
