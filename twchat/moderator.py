@@ -411,6 +411,14 @@ class Moderator:
             Identity(account.name, nick_key(account.name), ""), account.operator
         )
 
+    async def _present(self, room: Room, nick: str) -> str | None:
+        """``nick`` as the room (on every node) knows them, if they are in it."""
+        found = await self._hub.backend.roster(room.key)
+        key = nick_key(nick)
+        return next(
+            (n for n in (found[1] if found else ()) if nick_key(n) == key), None
+        )
+
     def _protected(self, member: Member, room: Room, target: _Target) -> bool:
         """
         Only server operators act on a server operator or on a room's
@@ -550,9 +558,7 @@ class Moderator:
     async def kick(self, member: Member, room: Room, args: str) -> None:
         nick, _, reason = args.strip(" ").partition(" ")
         await self._need_operator(member, room)
-        found = await self._hub.backend.roster(room.key)
-        names = {nick_key(n): n for n in (found[1] if found else ())}
-        target = names.get(nick_key(nick))
+        target = await self._present(room, nick)
         if target is None:
             raise RefusedError(f"{clean_text(nick)[:40]} is not in #{room.name}")
         named = await self._target(member, target, need_account=False)
@@ -707,8 +713,7 @@ class Moderator:
     async def invite(self, member: Member, room: Room, args: str) -> None:
         await self._need_operator(member, room)
         who = (await self._target(member, args, need_account=False)).who
-        found = await self._hub.backend.roster(room.key)
-        if found and nick_key(who.nick) in {nick_key(n) for n in found[1]}:
+        if await self._present(room, who.nick) is not None:
             # Kept, the invitation would let them back in once after they left.
             raise RefusedError(f"{who.nick} is already in #{room.name}")
         await self._change(
