@@ -81,11 +81,12 @@ def _number(name: str, kind: type[int] | type[float]) -> Callable[[str], Any]:
     return coerce
 
 
-def _coerce(name: str, default: object) -> Callable[[str], Any] | None:
-    """How a ChatConfig option's value is read: as text, or as its number."""
-    if isinstance(default, str):
-        return None
-    return _number(name, int if isinstance(default, int) else float)
+def _numbers_named(parameters: list[list[Any]]) -> list[list[Any]]:
+    """Every int or float option read by ``_number``, which names it."""
+    return [
+        [*p[:4], _number(p[0], p[4])] if p[4:] and p[4] in (int, float) else p
+        for p in parameters
+    ]
 
 
 def _config_options() -> list[list[Any]]:
@@ -96,7 +97,7 @@ def _config_options() -> list[list[Any]]:
             None,
             setting.default,
             setting.metadata["help"],
-            _coerce(option_name(setting), setting.default),
+            None if isinstance(setting.default, str) else type(setting.default),
         ]
         for setting in option_fields()
     ]
@@ -167,14 +168,14 @@ class Options(usage.Options):
             None,
             0.0,
             "Seconds after which history lines are deleted; 0 keeps them.",
-            _number("history-max-age", float),
+            float,
         ],
         [
             "history-max-rows",
             None,
             100000,
             "History lines kept per room; older ones are deleted. 0: no limit.",
-            _number("history-max-rows", int),
+            int,
         ],
         [
             "presence-batch-above",
@@ -182,14 +183,14 @@ class Options(usage.Options):
             _defaults.presence.batch_above,
             "In a room of more people than this, joins and leaves are summed "
             "up in one line per --presence-interval instead of one line each.",
-            _number("presence-batch-above", int),
+            int,
         ],
         [
             "presence-interval",
             None,
             _defaults.presence.interval,
             "Seconds between join/leave summaries in big rooms.",
-            _number("presence-interval", float),
+            float,
         ],
     ]
 
@@ -229,9 +230,10 @@ class Options(usage.Options):
             NODE_TTL,
             "Redis mode: seconds after its last heartbeat a silent node's "
             "users are announced as gone and their nicknames freed.",
-            _number("node-ttl", int),
+            int,
         ],
     ]
+    optParameters = _numbers_named(optParameters)
 
     def __init__(self) -> None:
         super().__init__()
