@@ -511,6 +511,33 @@ def test_on_a_phone_rooms_and_people_are_one_tap_away(
     _until_box(page, "#sidebar", lambda box: box["x"] >= 389)  # closed again
 
 
+def test_a_typed_who_or_rooms_is_answered_in_the_conversation(
+    browser: Browser, server: Server
+) -> None:
+    # On a phone the lists these fill are behind the drawer.
+    page = open_chat(browser, server, "yan", width=390, height=760)
+    zoe = guest(server.port, "zoe")
+    expect(page.locator("#messages")).to_contain_text("zoe joined")
+    say(page, "/who")
+    expect(page.locator("#messages")).to_contain_text("#lobby has 2 users: yan, zoe")
+    say(page, "/rooms")
+    expect(page.locator("#messages")).to_contain_text("1 room:")
+    expect(page.locator("#messages")).to_contain_text("#lobby (2)")
+    # Once each: the page's own /who and /rooms (on arriving) add no lines.
+    said = messages(page)
+    assert len([m for m in said if "#lobby has" in m]) == 1, said
+    assert len([m for m in said if "room:" in m]) == 1, said
+    zoe.send("/join quiet")
+    say(page, "/who quiet")
+    expect(page.locator("#messages")).to_contain_text("#quiet has 1 user: zoe")
+    say(page, "/join quiet")
+    expect(page.locator("#room-name")).to_have_text("#quiet")
+    say(page, "/who lobby")
+    expect(page.locator("#messages")).to_contain_text("Nobody is in #lobby")
+    said = messages(page)  # entering #quiet told its list, not in words
+    assert not [m for m in said if "#quiet has" in m], said
+
+
 def _until_box(page: Page, selector: str, check: Callable[[Any], bool]) -> None:
     """Wait until the element's box passes ``check`` (a transition runs)."""
     deadline = time.monotonic() + TIMEOUT_MS / 1000

@@ -25,6 +25,10 @@ const state = {
   carried: [],       // why we were sent out, shown again where we land
   current: "",       // the view shown
   newPasswords: [],  // set by /register or /password sent, until confirmed
+  // A /who (its room) or /rooms typed here, until answered: the answer goes
+  // in the conversation too, since on a phone the lists are out of sight.
+  askedWho: "",
+  askedRooms: false,
 };
 const WRONG_PASSWORD = "wrong password for ";
 // The server's confirmations of a password set (twchat/accounts/__init__.py).
@@ -200,6 +204,15 @@ function renderUsers() {
   if (state.rooms.length) renderRooms(state.rooms);
 }
 
+// The text wire's answer to /who, line for line (twchat/wire.py).
+function whoLines(ev) {
+  if (!ev.names.length) return ["Nobody is in #" + ev.room];
+  const users = ev.online + (ev.online === 1 ? " user" : " users");
+  const lines = ["#" + ev.room + " has " + users + ": " + ev.names.join(", ")];
+  if (ev.operators && ev.operators.length) lines.push("  operators: " + ev.operators.join(", "));
+  return lines;
+}
+
 function renderRooms(rooms) {
   state.rooms = rooms;
   const ul = $("rooms");
@@ -368,15 +381,26 @@ const handlers = {
       for (const [cls, text] of state.carried.filter(Boolean)) roomLine(cls, [[text, ""]]);
       state.carried = [];
     }
-    if (keyOf(ev.room) === keyOf(state.room)) {
+    const ours = keyOf(ev.room) === keyOf(state.room);
+    if (ours) {
       state.users = ev.names.slice();
       state.operators = (ev.operators || []).slice();
       renderUsers();
-    } else {
-      append("notice", [["#" + ev.room + ": " + ev.names.join(", "), ""]]);
+    }
+    if (!ev.entered && (!ours || state.askedWho === keyOf(ev.room))) {
+      state.askedWho = "";
+      for (const text of whoLines(ev)) append("notice", [[text, ""]]);
     }
   },
-  rooms(ev) { renderRooms(ev.rooms); },
+  rooms(ev) {
+    renderRooms(ev.rooms);
+    if (!state.askedRooms) return;
+    state.askedRooms = false;
+    append("notice", [[ev.rooms.length + (ev.rooms.length === 1 ? " room:" : " rooms:"), ""]]);
+    for (const room of ev.rooms) {
+      append("notice", [["  #" + room.name + " (" + room.users + ")" + (room.topic ? ": " + room.topic : ""), ""]]);
+    }
+  },
   topic(ev) {
     if (keyOf(ev.room) === keyOf(state.room)) $("topic").textContent = ev.text;
     if (ev.setter) roomLine("notice", [[ev.setter + " set the topic: " + ev.text, ""]], 0, ev.id);
@@ -555,6 +579,8 @@ $("send-form").addEventListener("submit", (e) => {
     said("action", text.slice(4));
   } else if (/^\/join\s+\S/i.test(text)) state.joining = text.split(/\s+/)[1];
   else if (/^\/part\b/i.test(text)) state.joining = "*";  // the default room
+  else if (/^\/who(\s|$)/i.test(text)) state.askedWho = keyOf(text.split(/\s+/)[1] || state.room);
+  else if (/^\/rooms\s*$/i.test(text)) state.askedRooms = true;
   else if (!text.startsWith("/")) {
     chatLine(state.nick, text, "own", 0, mine);
     said("chat", text);
