@@ -55,9 +55,11 @@ class Server:
         self.tmp_path = tmp_path
         self.port, self.web = free_port(), free_port()
         self.process: Twistd | None = None
+        self.extra: list[str] = []
 
     def start(self) -> None:
         args = [
+            *self.extra,
             "--port",
             f"tcp:{self.port}:interface=127.0.0.1",
             "--web",
@@ -189,6 +191,30 @@ def test_history_appears_on_join(browser: Browser, server: Server) -> None:
     expect(hal.locator("#messages li.history")).to_contain_text(
         "<gus> said before you came"
     )
+
+
+def test_history_asked_for_goes_in_its_place(browser: Browser, server: Server) -> None:
+    server.stop()
+    server.extra = ["--history-replay", "2"]
+    server.start()
+    tcp = guest(server.port, "kai")
+    seen = guest(server.port, "max")
+    for n in range(1, 6):
+        tcp.send(f"line {n}")
+    assert seen.until("<kai> line 5")  # all five kept before lea comes
+    lea = open_chat(browser, server, "lea")
+    replayed = lea.locator("#messages li.history")
+    expect(replayed).to_have_count(2)  # lines 4 and 5
+    say(lea, "/history 5")
+    expect(replayed).to_have_count(5)
+    lines = [m for m in messages(lea) if "<kai>" in m]
+    assert [m[m.index("<") :] for m in lines] == [
+        f"<kai> line {n}" for n in range(1, 6)
+    ], lines
+    say(lea, "/history 5")  # nothing new: nothing twice
+    tcp.send("line 6")
+    expect(lea.locator("#messages")).to_contain_text("<kai> line 6")
+    assert len([m for m in messages(lea) if "<kai>" in m]) == 6
 
 
 def test_markup_is_shown_as_text(browser: Browser, server: Server) -> None:

@@ -120,7 +120,6 @@ function append(cls, parts, ts, view, id) {
   if (id) {
     if (view.seen.has(id)) return null;  // replayed, but already here
     view.seen.add(id);
-    view.lastId = id;
   }
   const box = $("messages");
   const shown = view.key === state.current;
@@ -137,6 +136,19 @@ function append(cls, parts, ts, view, id) {
     if (nick) span.style.setProperty("--hue", hueOf(nick));
     if (partClass === "") span.append(withLinks(text)); else span.textContent = text;
     li.appendChild(span);
+  }
+  // An older line (a /history reaching back past what is shown) goes in its
+  // place by id, not at the bottom: ids grow in a room on both backends.
+  const later = id && id < view.lastId
+    ? Array.from(view.list.children).find((el) => Number(el.dataset.id) > id)
+    : null;
+  if (id) {
+    li.dataset.id = id;
+    view.lastId = Math.max(view.lastId, id);
+  }
+  if (later) {
+    view.list.insertBefore(li, later);
+    return li;  // old news: no unread mark, no scrolling
   }
   view.list.appendChild(li);
   if (!shown) {
