@@ -246,6 +246,26 @@ def test_the_page_reconnects_after_a_restart(browser: Browser, server: Server) -
     assert tcp.until("<kim> back again")
 
 
+def test_quit_leaves_until_the_user_joins_again(
+    browser: Browser, server: Server
+) -> None:
+    tcp = guest(server.port, "ned")
+    oda = open_chat(browser, server, "oda")
+    assert tcp.until("*** oda joined (2 here)")
+    say(oda, "/quit see you")
+    assert tcp.until("*** oda left (1 here): see you")
+    expect(oda.locator("#status")).to_have_text("left")
+    expect(oda.locator("#login-error")).to_have_text("You left the chat.")
+    expect(oda.locator("#nick")).to_be_visible()
+    # Back only when asked: the next line ned reads is oda's return.
+    oda.fill("#nick", "oda")
+    oda.press("#nick", "Enter")
+    expect(oda.locator("#status")).to_have_text("connected")
+    assert tcp.line() == "*** oda joined (2 here)"
+    say(oda, "back")
+    assert tcp.until("<oda> back")
+
+
 def test_a_password_set_in_the_page_logs_it_in_again_after_a_restart(
     browser: Browser, server: Server
 ) -> None:

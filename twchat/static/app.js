@@ -25,6 +25,7 @@ const state = {
   carried: [],       // why we were sent out, shown again where we land
   current: "",       // the view shown
   newPasswords: [],  // set by /register or /password sent, until confirmed
+  quitting: false,   // /quit typed: the close that follows is no loss
   // A /who (its room) or /rooms typed here, until answered: the answer goes
   // in the conversation too, since on a phone the lists are out of sight.
   askedWho: "",
@@ -507,6 +508,15 @@ function connect() {
   };
   ws.onclose = () => {
     state.registered = false;
+    if (state.quitting) {
+      // Left with /quit: back to the nickname form, no reconnecting.
+      state.quitting = false;
+      state.ws = null;
+      setStatus("left", "offline");
+      $("login-error").textContent = "You left the chat.";
+      showLogin();
+      return;
+    }
     // Reconnect with backoff, then register again with the same nickname.
     const delay = Math.min(30, 2 ** state.retry) * 1000;
     state.retry += 1;
@@ -556,7 +566,8 @@ $("login-form").addEventListener("submit", (e) => {
   if (!nick) return;
   state.nick = nick;
   $("login-error").textContent = "";
-  send(nick);
+  if (!state.ws) connect();  // joining again after /quit: the prompt sends it
+  else send(nick);
 });
 
 $("send-form").addEventListener("submit", (e) => {
@@ -593,6 +604,7 @@ $("send-form").addEventListener("submit", (e) => {
   else if (/^\/part\b/i.test(text)) state.joining = "*";  // the default room
   else if (/^\/who(\s|$)/i.test(text)) state.askedWho = keyOf(text.split(/\s+/)[1] || state.room);
   else if (/^\/rooms\s*$/i.test(text)) state.askedRooms = true;
+  else if (/^\/quit(\s|$)/i.test(text)) state.quitting = true;
   else if (!text.startsWith("/")) {
     chatLine(state.nick, text, "own", 0, mine);
     said("chat", text);
