@@ -23,8 +23,9 @@ from playwright.sync_api import (
     sync_playwright,
 )
 
+from .support.admin import add_account
 from .support.net import free_port
-from .support.proc import Twistd, guest, registered
+from .support.proc import Twistd, guest, logged_in, registered
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -56,6 +57,7 @@ class Server:
         self.port, self.web = free_port(), free_port()
         self.process: Twistd | None = None
         self.extra: list[str] = []
+        self.db = tmp_path / "history.sqlite3"
 
     def start(self) -> None:
         args = [
@@ -65,7 +67,7 @@ class Server:
             "--web",
             f"tcp:{self.web}:interface=127.0.0.1",
             "--db",
-            str(self.tmp_path / "history.sqlite3"),
+            str(self.db),
         ]
         self.process = Twistd(self.tmp_path, args)
         self.process.wait_for_port(self.web)
@@ -254,7 +256,7 @@ def test_quit_leaves_until_the_user_joins_again(
     assert tcp.until("*** oda joined (2 here)")
     say(oda, "/quit see you")
     assert tcp.until("*** oda left (1 here): see you")
-    expect(oda.locator("#status")).to_have_text("left")
+    expect(oda.locator("#status")).to_have_text("disconnected")
     expect(oda.locator("#login-error")).to_have_text("You left the chat.")
     expect(oda.locator("#nick")).to_be_visible()
     # Back only when asked: the next line ned reads is oda's return.
@@ -264,6 +266,25 @@ def test_quit_leaves_until_the_user_joins_again(
     assert tcp.line() == "*** oda joined (2 here)"
     say(oda, "back")
     assert tcp.until("<oda> back")
+
+
+def test_a_killed_page_does_not_come_back_on_its_own(
+    browser: Browser, server: Server
+) -> None:
+    server.stop()
+    add_account(["--db", str(server.db)], "rhea", "rhea-secret", operator=True)
+    server.start()
+    rhea = logged_in(server.port, "rhea", "rhea-secret")
+    pia = open_chat(browser, server, "pia")
+    assert rhea.until("*** pia joined (2 here)")
+    rhea.send("/kill pia enough")
+    assert rhea.until("*** pia was disconnected by rhea: enough")
+    expect(pia.locator("#login-error")).to_have_text(
+        "! you were disconnected by rhea: enough"
+    )
+    # Not "disconnected — reconnecting in 1 s": pia is back only if she asks.
+    expect(pia.locator("#status")).to_have_text("disconnected")
+    expect(pia.locator("#nick")).to_be_visible()
 
 
 def test_a_password_set_in_the_page_logs_it_in_again_after_a_restart(

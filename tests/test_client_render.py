@@ -5,7 +5,13 @@ from twisted.trial.unittest import SynchronousTestCase
 from twchat.accounts import NOW_REGISTERED, PASSWORD_CHANGED
 from twchat.client.render import Kind, Line, classify, style_for
 from twchat.events import Moderated
-from twchat.wire import BANNED_FROM, KICKED_FROM, render_line
+from twchat.wire import (
+    BANNED_FROM,
+    BANNED_FROM_SERVER,
+    DISCONNECTED_BY,
+    KICKED_FROM,
+    render_line,
+)
 
 _ACTIONS = ["kick", "ban", "unban", "mute", "unmute", "kill"]
 
@@ -44,7 +50,14 @@ class ClassifyTests(SynchronousTestCase):
     def test_the_page_knows_the_servers_wording(self) -> None:
         app = Path(__file__).parent.parent / "twchat" / "static" / "app.js"
         text = app.read_text()
-        for phrase in (KICKED_FROM, BANNED_FROM, NOW_REGISTERED, PASSWORD_CHANGED):
+        for phrase in (
+            KICKED_FROM,
+            BANNED_FROM,
+            BANNED_FROM_SERVER,
+            DISCONNECTED_BY,
+            NOW_REGISTERED,
+            PASSWORD_CHANGED,
+        ):
             self.assertIn(f'"{phrase}"', text)
 
     def test_received_text_is_cleaned_for_the_terminal(self) -> None:

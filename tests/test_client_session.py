@@ -222,6 +222,34 @@ class HandshakeTests(SynchronousTestCase):
         conn.server("! nickname must not start with a digit or '-'")
         self.assertEqual(self.successResultOf(session.done), 2)
 
+    def test_banned_from_the_server_exits_1(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server("! you are banned from this server for 1h: spam")
+        conn.lose(clean=True)
+        self.assertEqual(self.successResultOf(session.done), 1)
+        self.assertEqual(
+            screen.texts(), ["! you are banned from this server for 1h: spam"]
+        )
+
+    def test_an_account_banned_at_login_may_choose_another_name(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING)
+        self.assertEqual(conn.sent(), ["alice"])
+        conn.server("! you are banned from this server", "? Choose a nickname:")
+        self.assertEqual(conn.sent(), [])  # not alice again, and again
+        self.assertEqual(screen.asked, 1)
+        conn.lose()  # later, a connection lost like any other
+        self.assertFalse(session.done.called)
+        self.assertIn("-- connection lost; reconnecting...", screen.texts())
+
+    def test_a_banned_pipe_exits_1(self) -> None:
+        session, _, _ = make(nick="alice", pipe=True)
+        conn = Connection(session)
+        conn.server(*GREETING, "! you are banned from this server")
+        self.assertEqual(self.successResultOf(session.done), 1)
+
     def test_server_full_exits_1(self) -> None:
         session, screen, _ = make(nick="alice")
         conn = Connection(session)
@@ -270,6 +298,15 @@ class ChattingTests(SynchronousTestCase):
         self.assertEqual(self.session.nick, "alicia")
         self.conn.server("*** bob is now known as robert")
         self.assertEqual(self.session.nick, "alicia")
+
+    def test_sent_away_by_an_operator_exits_1_without_reconnecting(self) -> None:
+        self.conn.server("! you were disconnected by olga: enough")
+        self.conn.lose(clean=True)
+        self.assertEqual(self.successResultOf(self.session.done), 1)
+        # Shown, and no "connection lost; reconnecting...".
+        self.assertEqual(
+            self.screen.texts(), ["! you were disconnected by olga: enough"]
+        )
 
     def test_reconnect_registers_again_with_the_same_nick(self) -> None:
         self.conn.lose()

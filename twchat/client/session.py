@@ -21,7 +21,13 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
 from ..accounts import NOW_REGISTERED, PASSWORD_CHANGED, WRONG_PASSWORD
-from ..wire import NEW_PASSWORD_PROMPT, PASSWORD_PROMPT, TAG
+from ..wire import (
+    BANNED_FROM_SERVER,
+    DISCONNECTED_BY,
+    NEW_PASSWORD_PROMPT,
+    PASSWORD_PROMPT,
+    TAG,
+)
 from .render import Kind, Line, classify
 
 __all__ = ["ClientProtocol", "ClientSession", "FrontEnd", "holds_password"]
@@ -31,6 +37,9 @@ QUIT_TIMEOUT = 5.0
 
 _WELCOME = "*** Welcome, "
 _FATAL = ("! server is full", "! too many connections")
+#: A server operator sent us away (/kill, a server ban): coming back is the
+#: user's own choice, not a reconnect's.
+_SENT_AWAY = (f"! {DISCONNECTED_BY}", f"! {BANNED_FROM_SERVER}")
 _WRONG_PASSWORD = f"! {WRONG_PASSWORD}"
 _PASSWORD_CHANGED = f"*** {PASSWORD_CHANGED}"
 #: After a reconnect, refusals of our own nickname that pass: the old
@@ -116,6 +125,8 @@ class ClientSession:
         self._retry: IDelayedCall | None = None
         self._queue: deque[str] = deque()
         self._quitting = False
+        #: The last line was an operator sending us away (see _SENT_AWAY).
+        self._sent_away = False
         self._quit_sent = False
         self._quit_timer: IDelayedCall | None = None
         #: When the next attempt to connect is due, while disconnected.
@@ -173,6 +184,8 @@ class ClientSession:
         ):
             self._password_wanted(line)
             return
+        # A ban at login is followed by the prompt: another name may do.
+        self._sent_away = line.text.startswith(_SENT_AWAY)
         if line.kind is Kind.PROMPT:
             self.front.show(line)
             self._nickname_wanted()
@@ -184,10 +197,10 @@ class ClientSession:
                 self._password_sent = False
                 self._nick_refused = False
                 self._reclaiming_since = None
-            elif line.kind is Kind.ERROR:
+            elif line.kind is Kind.ERROR or self._sent_away:
                 if self._password_sent and line.text.startswith(_WRONG_PASSWORD):
                     self.password = ""  # it is not (or no longer) right
-                if line.text.startswith(_FATAL):
+                if line.text.startswith(_FATAL) or (self._sent_away and self.pipe):
                     self.front.show(line)
                     self.finish(1)
                     return
@@ -245,6 +258,9 @@ class ClientSession:
             return
         if self._quit_sent or (self._quitting and not self.pipe):
             self.finish(0)
+            return
+        if self._sent_away:
+            self.finish(1)
             return
         if self.pipe:
             self.say_client(f"connection lost: {reason.getErrorMessage()}")

@@ -25,7 +25,9 @@ const state = {
   carried: [],       // why we were sent out, shown again where we land
   current: "",       // the view shown
   newPasswords: [],  // set by /register or /password sent, until confirmed
-  quitting: false,   // /quit typed: the close that follows is no loss
+  // Why the close to come is not to be undone by reconnecting (/quit typed,
+  // or the server sent us away), as the nickname form then says.
+  leaving: "",
   // A /who (its room) or /rooms typed here, until answered: the answer goes
   // in the conversation too, since on a phone the lists are out of sight.
   askedWho: "",
@@ -37,6 +39,8 @@ const NOW_REGISTERED = " is now registered; next time you will be asked for its 
 const PASSWORD_CHANGED = "your password has been changed";
 // Sent out of the room by an operator (the server's wording, twchat/wire.py).
 const SENT_OUT = ["you were kicked from #", "you are banned from #"];
+// Sent away from the server itself: the page does not come back on its own.
+const SENT_AWAY = ["you were disconnected by ", "you are banned from this server"];
 const LINK = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
 
 function keyOf(name) { return name.replace(/^#/, "").toLowerCase(); }
@@ -304,6 +308,7 @@ function joinRoom(name) {
 const handlers = {
   greeting() {},
   prompt() {
+    state.leaving = "";  // an account banned at login: another name may do
     if (state.nick) {
       // Back after a lost connection: to our room, with what we missed.
       const view = state.room && state.views.get("#" + keyOf(state.room));
@@ -332,6 +337,7 @@ const handlers = {
     $("password").focus();
   },
   error(ev) {
+    if (SENT_AWAY.some((p) => ev.text.startsWith(p))) state.leaving = "! " + ev.text;
     if (ev.text.startsWith(WRONG_PASSWORD)) {
       state.password = "";  // never retried on its own
       localStorage.removeItem("twchat-password");
@@ -508,12 +514,12 @@ function connect() {
   };
   ws.onclose = () => {
     state.registered = false;
-    if (state.quitting) {
-      // Left with /quit: back to the nickname form, no reconnecting.
-      state.quitting = false;
+    if (state.leaving) {
+      // Back to the nickname form, saying why; no reconnecting.
+      $("login-error").textContent = state.leaving;
+      state.leaving = "";
       state.ws = null;
-      setStatus("left", "offline");
-      $("login-error").textContent = "You left the chat.";
+      setStatus("disconnected", "offline");
       showLogin();
       return;
     }
@@ -604,7 +610,7 @@ $("send-form").addEventListener("submit", (e) => {
   else if (/^\/part\b/i.test(text)) state.joining = "*";  // the default room
   else if (/^\/who(\s|$)/i.test(text)) state.askedWho = keyOf(text.split(/\s+/)[1] || state.room);
   else if (/^\/rooms\s*$/i.test(text)) state.askedRooms = true;
-  else if (/^\/quit(\s|$)/i.test(text)) state.quitting = true;
+  else if (/^\/quit(\s|$)/i.test(text)) state.leaving = "You left the chat.";
   else if (!text.startsWith("/")) {
     chatLine(state.nick, text, "own", 0, mine);
     said("chat", text);
