@@ -524,6 +524,26 @@ def test_private_conversations_are_apart_with_an_unread_mark(
     assert not any("only for you" in m for m in messages(sam))
 
 
+def test_a_private_conversation_follows_a_new_nickname(
+    browser: Browser, server: Server
+) -> None:
+    vic = open_chat(browser, server, "vic")
+    tcp = guest(server.port, "wes")
+    tcp.send("/msg vic are you there?")
+    vic.locator("#conversations li", has_text="wes").click()
+    expect(vic.locator("#messages")).to_contain_text("*wes* are you there?")
+    tcp.send("/nick wesley")
+    expect(vic.locator("#room-name")).to_have_text("private: wesley")
+    expect(vic.locator("#messages")).to_contain_text("wes is now known as wesley")
+    expect(vic.locator("#conversations li")).to_have_text(["wesley"])
+    say(vic, "still here")
+    assert tcp.until("*vic* still here")
+    expect(vic.locator("#messages")).to_contain_text("-> *wesley* still here")
+    tcp.send("/msg vic good")  # the same view, not a new one
+    expect(vic.locator("#messages")).to_contain_text("*wesley* good")
+    expect(vic.locator("#conversations li")).to_have_count(1)
+
+
 def test_links_and_nickname_colours(browser: Browser, server: Server) -> None:
     uma = open_chat(browser, server, "uma")
     vic = open_chat(browser, server, "vic")

@@ -258,6 +258,20 @@ function renderRooms(rooms) {
 // Private conversations, each its own view, listed apart from the rooms.
 function privateView(nick) { return viewOf("@" + nick.toLowerCase(), "@" + nick); }
 
+// A private conversation follows its person to a new name (when we see the
+// change: they share our room), so what we type there still reaches them.
+function renamePrivate(old, now) {
+  const from = "@" + old.toLowerCase(), to = "@" + now.toLowerCase();
+  const view = state.views.get(from);
+  if (!view || from === to || state.views.has(to)) return;
+  state.views.delete(from);
+  view.key = to;
+  view.title = "@" + now;
+  state.views.set(to, view);
+  append("notice", [[old + " is now known as " + now, ""]], 0, view);
+  if (state.current === from) show(to); else renderConversations();
+}
+
 function renderConversations() {
   const ul = $("conversations");
   ul.replaceChildren();
@@ -457,6 +471,7 @@ const handlers = {
     if (ev.old === state.nick) state.nick = ev.new;
     state.users = state.users.map((n) => (n === ev.old ? ev.new : n));
     renderUsers();
+    renamePrivate(ev.old, ev.new);
   },
   history(ev) {
     const view = roomView(ev.room);
