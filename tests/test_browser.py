@@ -544,6 +544,34 @@ def test_a_private_conversation_follows_a_new_nickname(
     expect(vic.locator("#conversations li")).to_have_count(1)
 
 
+def test_a_line_the_server_refuses_comes_back_to_be_edited(
+    browser: Browser, server: Server
+) -> None:
+    yul = open_chat(browser, server, "yul")
+    tcp = guest(server.port, "zed")
+    long = "word " * 120  # over --max-line's 512 bytes
+    say(yul, long)
+    expect(yul.locator("#messages li.error")).to_contain_text("line too long")
+    expect(yul.locator("#messages li.own.unsent")).to_contain_text("(not sent)")
+    expect(yul.locator("#line")).to_have_value(long)
+    say(yul, "short now")
+    assert tcp.until("<yul> short now")
+    expect(yul.locator("#messages li.own").last).not_to_have_class("own unsent")
+    # In a private conversation, to someone who has gone: back in the box.
+    tcp.send("/msg yul bye")
+    yul.locator("#conversations li", has_text="zed").click()
+    tcp.send("/quit")
+    expect(yul.locator("#users")).not_to_contain_text("zed")
+    say(yul, "wait, one more thing")
+    expect(yul.locator("#messages")).to_contain_text("! no such user: zed")
+    expect(yul.locator("#line")).to_have_value("wait, one more thing")
+    # Other errors leave the box alone.
+    yul.fill("#line", "")
+    say(yul, "/nosuch")
+    expect(yul.locator("#messages")).to_contain_text("unknown command /nosuch")
+    expect(yul.locator("#line")).to_have_value("")
+
+
 def test_links_and_nickname_colours(browser: Browser, server: Server) -> None:
     uma = open_chat(browser, server, "uma")
     vic = open_chat(browser, server, "vic")
@@ -615,6 +643,7 @@ def test_a_typed_who_or_rooms_is_answered_in_the_conversation(
     assert len([m for m in said if "#lobby has" in m]) == 1, said
     assert len([m for m in said if "room:" in m]) == 1, said
     zoe.send("/join quiet")
+    expect(page.locator("#messages")).to_contain_text("zoe left for #quiet")
     say(page, "/who quiet")
     expect(page.locator("#messages")).to_contain_text("#quiet has 1 user: zoe")
     say(page, "/join quiet")

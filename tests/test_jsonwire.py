@@ -32,8 +32,12 @@ class RenderJsonTests(SynchronousTestCase):
             },
         )
         self.assertEqual(
-            decode(render_json(ev.Error("no such user: x"))),
-            {"type": "error", "text": "no such user: x"},
+            decode(render_json(ev.Error("unknown command /x"))),
+            {"type": "error", "text": "unknown command /x", "unsent": False},
+        )
+        self.assertEqual(
+            decode(render_json(ev.Error("no such user: x", unsent=True))),
+            {"type": "error", "text": "no such user: x", "unsent": True},
         )
 
     def test_room_list(self) -> None:

@@ -8,9 +8,11 @@ the same: a rule that differs between backends fails here.
 
 from __future__ import annotations
 
+from twchat.events import Error
 from twchat.hub import WELCOME_NAMES
 from twchat.room import PresencePolicy
 
+from .support.fakes import RecordingMember
 from .support.hubs import Chat, Hubs, SlowRoomState
 
 
@@ -362,3 +364,40 @@ def test_no_notices_while_the_server_closes(hubs: Hubs) -> None:
     chat.quit("carol")
     # Users of a closing server hear nothing more but the goodbye.
     assert chat.read("alice") == []
+
+
+def test_errors_say_when_the_users_own_line_did_not_go_out(hubs: Hubs) -> None:
+    # The page gives such a line back to be edited (``unsent`` in JSON).
+    chat = Chat(hubs)
+    alice = chat.register("alice")
+    (bob,) = chat.join("bob")
+    hub = chat.users["bob"][0]
+
+    def refused(member: RecordingMember) -> list[tuple[str, bool]]:
+        hubs.settle()
+        errors = [(e.text, e.unsent) for e in member.events if isinstance(e, Error)]
+        member.events.clear()
+        return errors
+
+    chat.type("bob", "/msg dave hi", "/nosuch", "/me")
+    assert refused(bob) == [
+        ("no such user: dave", True),
+        ("unknown command /nosuch; /help lists the commands", False),
+        ("usage: /me ACTION", False),
+    ]
+    hub.line_refused(bob, "line too long (max 512 bytes); it was not sent")
+    assert refused(bob) == [("line too long (max 512 bytes); it was not sent", True)]
+    _, newcomer = chat.connect()
+    hub.line_refused(newcomer, "line too long (max 512 bytes); it was not sent")
+    assert refused(newcomer) == [  # a nickname, at the prompt: no line of theirs
+        ("line too long (max 512 bytes); it was not sent", False)
+    ]
+    chat.type("alice", "/join games")
+    chat.type("bob", "/join games")
+    chat.type("alice", "/mute bob 10m")
+    refused(alice)
+    chat.type("bob", "can I?", "/me tries")
+    assert refused(bob) == [
+        ("you are muted in #games for 10m", True),
+        ("you are muted in #games for 10m", True),
+    ]

@@ -99,6 +99,7 @@ async def test_browser_users_follow_the_same_rules(web: tuple[int, int]) -> None
     assert await browser.event() == {
         "type": "error",
         "text": "nickname ALICE is already taken",
+        "unsent": False,
     }
     assert (await browser.event())["type"] == "prompt"
     browser.send("bob")
@@ -109,6 +110,7 @@ async def test_browser_users_follow_the_same_rules(web: tuple[int, int]) -> None
     assert await browser.event() == {
         "type": "error",
         "text": "line too long (max 512 bytes); it was not sent",
+        "unsent": True,  # the page gives it back to be edited
     }
     browser.send("/join games")
     assert await browser.event() == {
@@ -134,7 +136,11 @@ async def test_a_huge_message_is_refused_and_the_socket_closed(
         assert await watcher.line() == f"*** {nick} joined (2 here)"
         browser.send("x" * size)
         error = await browser.event()
-        assert error == {"type": "error", "text": "message too big; closing"}
+        assert error == {
+            "type": "error",
+            "text": "message too big; closing",
+            "unsent": False,
+        }
         await browser.closed
         assert await watcher.line() == f"*** {nick} left (1 here): message too big"
 

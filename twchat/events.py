@@ -199,6 +199,9 @@ class Error:
     """Something the user asked for did not happen; ``text`` says why."""
 
     text: str
+    #: It was the user's own line (chat, action, private message) that did
+    #: not go out: a client may give it back to be edited and sent again.
+    unsent: bool = False
 
 
 @immutable

@@ -235,10 +235,13 @@ class Hub:
         refusal: str = UNAVAILABLE,
         prompt: bool = False,
         unsure: str | None = None,
+        line: bool = False,
     ) -> Waiting:
         """
         Run ``work``; if the shared state is out of reach, the member is told
         ``refusal`` (``unsure``, if given, when the work may have been done).
+        ``line``: the work carries the user's line, which a refusal says
+        did not go out.
 
         Returns None if it is already done (always, in one process).
         """
@@ -247,13 +250,14 @@ class Hub:
             try:
                 await work
             except (UnavailableError, RefusedError) as e:
+                unsent = line
                 if isinstance(e, RefusedError):
                     text = str(e)
                 elif unsure is not None and isinstance(e, UnconfirmedError):
-                    text = unsure
+                    text, unsent = unsure, False
                 else:
                     text = refusal
-                member.send(Error(text))
+                member.send(Error(text, unsent))
                 if prompt and not member.nick and member not in self._asking:
                     member.send(NickPrompt())
             finally:
@@ -300,11 +304,13 @@ class Hub:
     def _failed(self, failure: Failure, member: Member) -> None:
         self.log.failure("handling a line of {nick}", failure, nick=member.nick)
 
-    def _cut_off(self, member: Member, refusal: str = UNAVAILABLE) -> bool:
+    def _cut_off(
+        self, member: Member, refusal: str = UNAVAILABLE, unsent: bool = False
+    ) -> bool:
         """While the shared state is known to be away, say so instead of trying."""
         if self.backend.up:
             return False
-        member.send(Error(refusal))
+        member.send(Error(refusal, unsent))
         return True
 
     # Local rooms
@@ -669,7 +675,7 @@ class Hub:
         A line the connection could not take (too long, not UTF-8): why,
         then the prompt it was to answer, again, if there is one.
         """
-        member.send(Error(why))
+        member.send(Error(why, unsent=bool(member.nick)))  # not at a prompt
         asked = self._asking.get(member)
         if asked is not None:
             member.send(PasswordPrompt(asked.nick, asked.new))
@@ -900,13 +906,13 @@ class Hub:
         if not text:
             member.send(Error(empty))
             return None
-        if self._cut_off(member, NOT_SENT):
+        if self._cut_off(member, NOT_SENT, unsent=True):
             return None
         room = member.room
         assert room is not None, "registered members are always in a room"
         refusal = self.moderator.may_speak(member, room)
         if refusal is not None:
-            member.send(Error(refusal))
+            member.send(Error(refusal, unsent=True))
             return None
         now = self.wall.seconds()
         if now - self._profiles[member].active >= 60:
@@ -926,13 +932,17 @@ class Hub:
             member.send(Error(_NOTHING_LEFT))
             return None
         return self.background(
-            member, self._tell(member, target, text), NOT_SENT, unsure=MAYBE_NOT_SENT
+            member,
+            self._tell(member, target, text),
+            NOT_SENT,
+            unsure=MAYBE_NOT_SENT,
+            line=True,
         )
 
     async def _tell(self, member: Member, target: str, text: str) -> None:
         receiver = await self.backend.tell(member.nick, target, text)
         if receiver is None:
-            member.send(Error(f"no such user: {clean_text(target)}"))
+            member.send(Error(f"no such user: {clean_text(target)}", unsent=True))
             return
         member.send(PrivateSent(receiver, text))
         here = self.find(receiver)
@@ -1210,7 +1220,7 @@ class Hub:
     def not_sent(self, conn: str, sure: bool) -> None:
         member = self._conns.get(conn)
         if member is not None:
-            member.send(Error(NOT_SENT if sure else MAYBE_NOT_SENT))
+            member.send(Error(NOT_SENT if sure else MAYBE_NOT_SENT, unsent=sure))
 
     def name_lost(self, conn: str) -> None:
         """Another node holds this name now (it expired during an outage)."""

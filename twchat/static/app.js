@@ -25,6 +25,9 @@ const state = {
   carried: [],       // why we were sent out, shown again where we land
   current: "",       // the view shown
   newPasswords: [],  // set by /register or /password sent, until confirmed
+  // The last line typed that carries words to others (chat, /me, /msg):
+  // what it said, and its line shown as sent, until the next one.
+  typed: null,
   // Why the close to come is not to be undone by reconnecting (/quit typed,
   // or the server sent us away), as the nickname form then says.
   leaving: "",
@@ -174,6 +177,7 @@ function mentionsMe(text) {
 function chatLine(nick, text, cls, ts, view, id) {
   const li = append(cls, [["<" + nick + "> ", "nick", nick], [text, ""]], ts, view, id);
   if (li && cls === "chat" && mentionsMe(text)) li.classList.add("mention");
+  return li;
 }
 
 function roomLine(cls, parts, ts, id) { return append(cls, parts, ts, roomView(state.room), id); }
@@ -370,6 +374,7 @@ const handlers = {
       state.joining = "*";
     } else {
       append("error", [["! " + ev.text, ""]]);
+      if (ev.unsent) unsent();
       state.joining = "";
       state.newPasswords = [];  // at worst we ask after a reconnect
     }
@@ -498,6 +503,24 @@ const handlers = {
   },
 };
 
+// The server refused our last line (too long, muted, ...): its line shown
+// as sent says it was not, and its words are back in the box to edit.
+function unsent() {
+  const typed = state.typed;
+  state.typed = null;
+  if (!typed) return;
+  if (typed.li) {
+    typed.li.classList.add("unsent");
+    const note = document.createElement("span");
+    note.className = "note";
+    note.textContent = " (not sent)";
+    typed.li.appendChild(note);
+    const at = typed.view.mine.indexOf(typed.said);
+    if (at >= 0) typed.view.mine.splice(at, 1);
+  }
+  if (!$("line").value) $("line").value = typed.text;
+}
+
 function hideLogin() {
   $("login").hidden = true;
   $("chat").hidden = false;
@@ -609,26 +632,29 @@ $("send-form").addEventListener("submit", (e) => {
     // In a private conversation what is typed goes to that person only;
     // the server's "->" line shows it.
     send("/msg " + state.views.get(state.current).title.slice(1) + " " + text);
+    state.typed = { text, li: null };
     return;
   }
   send(text);
+  state.typed = /^\/msg\s/i.test(text) ? { text, li: null } : null;
   // The server does not echo our own lines: show them as sent.
   const mine = roomView(state.room);
-  const said = (kind, line) => mine.mine.push(kind + " " + line);
+  const said = (kind, line, li) => {
+    mine.mine.push(kind + " " + line);
+    state.typed = { text, li, view: mine, said: kind + " " + line };
+  };
   if (text.startsWith("//")) {
-    chatLine(state.nick, text.slice(1), "own", 0, mine);
-    said("chat", text.slice(1));
+    said("chat", text.slice(1), chatLine(state.nick, text.slice(1), "own", 0, mine));
   } else if (/^\/me /i.test(text)) {
-    append("action own", [["* " + state.nick + " " + text.slice(4), ""]], 0, mine);
-    said("action", text.slice(4));
+    const li = append("action own", [["* " + state.nick + " " + text.slice(4), ""]], 0, mine);
+    said("action", text.slice(4), li);
   } else if (/^\/join\s+\S/i.test(text)) state.joining = text.split(/\s+/)[1];
   else if (/^\/part\b/i.test(text)) state.joining = "*";  // the default room
   else if (/^\/who(\s|$)/i.test(text)) state.askedWho = keyOf(text.split(/\s+/)[1] || state.room);
   else if (/^\/rooms\s*$/i.test(text)) state.askedRooms = true;
   else if (/^\/quit(\s|$)/i.test(text)) state.leaving = "You left the chat.";
   else if (!text.startsWith("/")) {
-    chatLine(state.nick, text, "own", 0, mine);
-    said("chat", text);
+    said("chat", text, chatLine(state.nick, text, "own", 0, mine));
   }
 });
 
