@@ -572,6 +572,40 @@ def test_a_line_the_server_refuses_comes_back_to_be_edited(
     expect(yul.locator("#line")).to_have_value("")
 
 
+def test_a_hidden_tab_counts_what_others_said_in_its_title(
+    browser: Browser, server: Server
+) -> None:
+    ada = open_chat(browser, server, "ada")
+    tcp = guest(server.port, "bea")
+    expect(ada).to_have_title("#lobby — twchat")
+    ada.evaluate(_HIDE)
+    tcp.send("one")
+    tcp.send("/me two")
+    expect(ada).to_have_title("(2) #lobby — twchat")
+    tcp.send("ada, three")  # names her
+    expect(ada).to_have_title("(3!) #lobby — twchat")
+    ada.evaluate(_SHOW)
+    expect(ada).to_have_title("#lobby — twchat")
+    ada.evaluate(_HIDE)
+    tcp.send("/msg ada psst")
+    expect(ada).to_have_title("(1!) #lobby — twchat")
+    say(ada, "my own line")  # what she says herself is not news
+    tcp.send("/join elsewhere")  # nor are comings and goings
+    assert tcp.until("*** #elsewhere has 1 user: bea")
+    tcp.send("/msg ada four")
+    expect(ada).to_have_title("(2!) #lobby — twchat")
+
+
+_HIDE = """() => {
+    Object.defineProperty(document, "hidden", {value: true, configurable: true});
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+_SHOW = """() => {
+    Object.defineProperty(document, "hidden", {value: false, configurable: true});
+    document.dispatchEvent(new Event("visibilitychange"));
+}"""
+
+
 def test_links_and_nickname_colours(browser: Browser, server: Server) -> None:
     uma = open_chat(browser, server, "uma")
     vic = open_chat(browser, server, "vic")

@@ -176,7 +176,9 @@ function mentionsMe(text) {
 
 function chatLine(nick, text, cls, ts, view, id) {
   const li = append(cls, [["<" + nick + "> ", "nick", nick], [text, ""]], ts, view, id);
-  if (li && cls === "chat" && mentionsMe(text)) li.classList.add("mention");
+  const mention = li && cls === "chat" && mentionsMe(text);
+  if (mention) li.classList.add("mention");
+  if (li && cls === "chat") unseenLine(mention);
   return li;
 }
 
@@ -307,7 +309,31 @@ function setRoom(name) {
   roomView(name);
   show("#" + keyOf(name));
   $("topic").textContent = "";
+  retitle();
 }
+
+// While the tab is hidden its title counts what others said, "(3) #lobby —
+// twchat", and "(3!)" once a line names you or is private.
+const unseen = { count: 0, urgent: false };
+
+function retitle() {
+  const mark = unseen.count ? "(" + unseen.count + (unseen.urgent ? "!" : "") + ") " : "";
+  document.title = mark + (state.room ? "#" + state.room + " — twchat" : "twchat");
+}
+
+function unseenLine(urgent) {
+  if (!document.hidden) return;
+  unseen.count += 1;
+  unseen.urgent = unseen.urgent || urgent;
+  retitle();
+}
+
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden) return;
+  unseen.count = 0;
+  unseen.urgent = false;
+  retitle();
+});
 
 function send(text) {
   if (state.ws && state.ws.readyState === WebSocket.OPEN) state.ws.send(text);
@@ -445,9 +471,12 @@ const handlers = {
     else if (!ev.text) roomLine("notice", [["#" + ev.room + " has no topic", ""]]);
   },
   chat(ev) { chatLine(ev.nick, ev.text, "chat", 0, roomView(state.room), ev.id); },
-  action(ev) { roomLine("action", [["* " + ev.nick + " " + ev.text, ""]], 0, ev.id); },
+  action(ev) {
+    if (roomLine("action", [["* " + ev.nick + " " + ev.text, ""]], 0, ev.id)) unseenLine(false);
+  },
   private(ev) {
     append("private", [["*" + ev.sender + "* ", "nick", ev.sender], [ev.text, ""]], 0, privateView(ev.sender));
+    unseenLine(true);
   },
   private_sent(ev) {
     append("private own", [["-> *" + ev.target + "* ", "nick", ev.target], [ev.text, ""]], 0, privateView(ev.target));
