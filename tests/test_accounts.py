@@ -67,6 +67,24 @@ def test_registering_then_logging_in(hubs: Hubs) -> None:
     assert hub.account_of(member) is not None
 
 
+def test_new_accounts_and_password_checks_are_counted(hubs: Hubs) -> None:
+    # What --metrics reports (twchat_accounts_created, ..._password_checks).
+    chat = Chat(hubs)
+    registered(chat, "alice")
+    assert sum(node.stats.accounts_created for node in chat.nodes) == 1
+    chat.quit("alice")
+    hub, member = newcomer(chat)
+    hubs.type(hub, member, "alice", "not it", SECRET)
+    hubs.settle()
+    assert member.nick == "alice"
+    assert hub.stats.password_checks == {"wrong": 1, "ok": 1}
+    chat.users["alice"] = (hub, member)
+    member.take()
+    chat.type("alice", f"/password {SECRET} another-secret")
+    assert chat.read("alice") == ["*** your password has been changed"]
+    assert hub.stats.password_checks == {"wrong": 1, "ok": 2}
+
+
 def test_after_a_wrong_password_an_empty_line_takes_the_name_back(
     hubs: Hubs,
 ) -> None:
@@ -231,6 +249,7 @@ def test_failed_logins_lock_the_account_and_the_address(hubs: Hubs) -> None:
         "? Password for alice:",  # asked again: the lock is short at first
     ]
     assert hasher.runs == checked  # refused without checking anything
+    assert hub.stats.password_checks["locked"] == 1
     # The same address is slowed down on other accounts too.
     registered(chat, "bob")
     chat.quit("bob")
@@ -241,6 +260,7 @@ def test_failed_logins_lock_the_account_and_the_address(hubs: Hubs) -> None:
         "? Password for bob:",
     ]
     assert hasher.runs == checked
+    assert hub.stats.password_checks["locked"] == 2
 
 
 def test_the_password_is_never_logged(hubs: Hubs) -> None:

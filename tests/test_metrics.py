@@ -113,6 +113,29 @@ class CountingTests(SynchronousTestCase):
         self.assertGreater(value(after, "process_resident_memory_bytes"), 0)
         sent = value(after, "twchat_sent_bytes_total")
         self.assertGreater(sent, len(alice_wire.value()))
+        for result in ("ok", "wrong", "locked"):
+            self.assertEqual(
+                value(after, "twchat_password_checks_total", result=result), 0
+            )
+        self.assertEqual(value(after, "twchat_accounts_created_total"), 0)
+        stats = chat.server.stats
+        stats.password_checks.update({"wrong": 3, "locked": 1})
+        stats.accounts_created += 2
+        stats.moderation.update({"kick": 2, "gban": 1})
+        later = chat.scrape()
+        self.assertEqual(
+            value(later, "twchat_password_checks_total", result="wrong"), 3
+        )
+        self.assertEqual(
+            value(later, "twchat_password_checks_total", result="locked"), 1
+        )
+        self.assertEqual(value(later, "twchat_accounts_created_total"), 2)
+        self.assertEqual(
+            value(later, "twchat_moderation_actions_total", action="kick"), 2
+        )
+        self.assertEqual(
+            value(later, "twchat_moderation_actions_total", action="gban"), 1
+        )
 
     def test_disconnects_by_reason_flood_pauses_and_cuts(self) -> None:
         chat = _Chat(flood_rate=1, flood_burst=2, max_recvq=200, max_sendq=2000)

@@ -168,6 +168,20 @@ def test_ban_by_address_and_cidr_and_the_list(hubs: Hubs) -> None:
     assert chat.read("alice") == ["! no such user: not-a-mask!"]
 
 
+def test_moderation_actions_are_counted(hubs: Hubs) -> None:
+    # What --metrics reports (twchat_moderation_actions), on the actor's node.
+    chat = Chat(hubs)
+    chat.register("alice")
+    chat.join("bob")
+    founded(chat, "alice")
+    joined(chat, "bob")
+    chat.type("alice", "/kick bob out", "/ban bob 1h")
+    node = chat.users["alice"][0]
+    assert node.stats.moderation == {"founded": 1, "kick": 1, "ban": 1}
+    chat.type("alice", "/kick nobody")  # refused: not counted
+    assert node.stats.moderation == {"founded": 1, "kick": 1, "ban": 1}
+
+
 def test_mute_and_moderated_rooms(hubs: Hubs) -> None:
     chat = Chat(hubs)
     chat.register("alice")

@@ -727,16 +727,20 @@ class Hub:
         return member in self._claiming or member in self._conn_of
 
     def _locked(self, member: Member, nick: str) -> str | None:
+        """Why a password for ``nick`` is not even checked now, if it is not."""
         throttle = self.logins.throttle
         wait = throttle.locked(_account_key(nick))
         if wait:
-            return f"{TOO_MANY_FAILURES} for {nick}; try again in {_seconds(wait)}"
-        wait = throttle.locked(_address_key(member))
-        if wait:
-            return (
+            why = f"{TOO_MANY_FAILURES} for {nick}; try again in {_seconds(wait)}"
+        else:
+            wait = throttle.locked(_address_key(member))
+            if not wait:
+                return None
+            why = (
                 f"{TOO_MANY_FAILURES} from your address; try again in {_seconds(wait)}"
             )
-        return None
+        self.stats.password_checks["locked"] += 1
+        return why
 
     async def _check(self, member: Member, nick: str, password: str) -> LoggedIn:
         """The account, if ``password`` is its; failures are counted and logged."""
@@ -745,6 +749,7 @@ class Hub:
         except UnauthorizedLogin:
             self.logins.throttle.failed(_account_key(nick))
             self.logins.throttle.failed(_address_key(member))
+            self.stats.password_checks["wrong"] += 1
             # Never the password: only who tried, and from where.
             self.log.warn(
                 "failed login for {nick} from {peer}", nick=nick, peer=member.peer
@@ -756,6 +761,7 @@ class Hub:
             self.log.error("accounts unavailable: {error}", error=e)
             raise RefusedError(ACCOUNTS_UNAVAILABLE) from e
         self.logins.throttle.succeeded(_account_key(nick))
+        self.stats.password_checks["ok"] += 1
         return avatar
 
     async def _login(self, member: Member, nick: str, password: str) -> None:
@@ -826,6 +832,7 @@ class Hub:
         account = Account(nick, await self._hash(password), created=time.time())
         if not await self._stored(self.logins.store.add(account)):
             raise RefusedError(f"{nick} is registered already")
+        self.stats.accounts_created += 1
         self.log.info("{nick} registered from {peer}", nick=nick, peer=member.peer)
 
     async def _hash(self, password: str) -> str:

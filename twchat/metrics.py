@@ -37,7 +37,7 @@ from twisted.web.server import NOT_DONE_YET, Request, Site
 
 from . import __version__
 from .statefile import probe_state
-from .stats import DISCONNECT_REASONS
+from .stats import DISCONNECT_REASONS, PASSWORD_CHECKS
 
 if TYPE_CHECKING:
     from .server import ChatServer
@@ -69,6 +69,9 @@ class Snapshot:
     flood_pauses: int
     sendq_cuts: int
     disconnects: dict[str, int]
+    password_checks: dict[str, int]
+    accounts_created: int
+    moderation: dict[str, int]
     writes_waiting: int
     writes: int
     write_seconds: float
@@ -189,6 +192,9 @@ class Monitor(Service):
             flood_pauses=stats.flood_pauses,
             sendq_cuts=stats.sendq_cuts,
             disconnects=dict(stats.disconnects),
+            password_checks=dict(stats.password_checks),
+            accounts_created=stats.accounts_created,
+            moderation=dict(stats.moderation),
             writes_waiting=writes.waiting,
             writes=writes.writes,
             write_seconds=writes.seconds,
@@ -267,6 +273,23 @@ def families(s: Snapshot) -> Iterator[Metric]:
     for reason in DISCONNECT_REASONS:
         disconnects.add_metric([reason], s.disconnects.get(reason, 0))
     yield disconnects
+    checks = CounterMetricFamily(
+        "twchat_password_checks",
+        "Passwords checked (logins, /password), by result",
+        labels=["result"],
+    )
+    for result in PASSWORD_CHECKS:
+        checks.add_metric([result], s.password_checks.get(result, 0))
+    yield checks
+    yield _counter("twchat_accounts_created", "Accounts made here", s.accounts_created)
+    moderation = CounterMetricFamily(
+        "twchat_moderation_actions",
+        "Moderation actions taken here, by action",
+        labels=["action"],
+    )
+    for action, count in sorted(s.moderation.items()):
+        moderation.add_metric([action], count)
+    yield moderation
     yield _counter(
         "twchat_flood_pauses", "Times flood control paused a reader", s.flood_pauses
     )

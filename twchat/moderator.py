@@ -475,7 +475,8 @@ class Moderator:
         reason: str = "",
         duration: int | None = None,
     ) -> None:
-        """The audit trail: the log and the stored moderation log."""
+        """The audit trail: the log, the stored moderation log, the metrics."""
+        self._hub.stats.moderation[action] += 1
         self.log.info(
             "moderation: {actor} {action} {target} in #{room}"
             " (duration {duration}, reason {reason!r})",

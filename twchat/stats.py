@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable
 
-__all__ = ["DISCONNECT_REASONS", "Stats", "WriteStats"]
+__all__ = ["DISCONNECT_REASONS", "PASSWORD_CHECKS", "Stats", "WriteStats"]
 
 #: Why connections end, as counted (a bounded set: a quit message or a
 #: moderator's reason is not a label).
@@ -31,14 +31,21 @@ DISCONNECT_REASONS = (
     "message too fragmented",
 )
 
+#: How a password was checked (at login, or /password's old one): right,
+#: wrong, or refused unchecked while failures lock the account or address.
+PASSWORD_CHECKS = ("ok", "wrong", "locked")
+
 
 class Stats:
     __slots__ = (
+        "accounts_created",
         "bytes_out",
         "deliveries",
         "disconnects",
         "flood_pauses",
         "lines_in",
+        "moderation",
+        "password_checks",
         "sendq_cuts",
     )
 
@@ -54,6 +61,12 @@ class Stats:
         #: Connections cut because they did not read what was sent to them.
         self.sendq_cuts = 0
         self.disconnects: Counter[str] = Counter()
+        #: Passwords checked, by result (PASSWORD_CHECKS).
+        self.password_checks: Counter[str] = Counter()
+        #: Accounts made here (/register, or a new name at the prompt).
+        self.accounts_created = 0
+        #: Moderation actions taken here, by the moderation log's name.
+        self.moderation: Counter[str] = Counter()
 
     def disconnected(self, reason: str) -> None:
         self.disconnects[reason if reason in DISCONNECT_REASONS else "removed"] += 1
