@@ -578,15 +578,15 @@ def test_a_hidden_tab_counts_what_others_said_in_its_title(
     ada = open_chat(browser, server, "ada")
     tcp = guest(server.port, "bea")
     expect(ada).to_have_title("#lobby — twchat")
-    ada.evaluate(_HIDE)
+    _hidden(ada, True)
     tcp.send("one")
     tcp.send("/me two")
     expect(ada).to_have_title("(2) #lobby — twchat")
     tcp.send("ada, three")  # names her
     expect(ada).to_have_title("(3!) #lobby — twchat")
-    ada.evaluate(_SHOW)
+    _hidden(ada, False)
     expect(ada).to_have_title("#lobby — twchat")
-    ada.evaluate(_HIDE)
+    _hidden(ada, True)
     tcp.send("/msg ada psst")
     expect(ada).to_have_title("(1!) #lobby — twchat")
     say(ada, "my own line")  # what she says herself is not news
@@ -596,14 +596,16 @@ def test_a_hidden_tab_counts_what_others_said_in_its_title(
     expect(ada).to_have_title("(2!) #lobby — twchat")
 
 
-_HIDE = """() => {
-    Object.defineProperty(document, "hidden", {value: true, configurable: true});
-    document.dispatchEvent(new Event("visibilitychange"));
-}"""
-_SHOW = """() => {
-    Object.defineProperty(document, "hidden", {value: false, configurable: true});
-    document.dispatchEvent(new Event("visibilitychange"));
-}"""
+def _hidden(page: Page, hidden: bool) -> None:
+    """The tab hidden or shown again, as the browser tells the page."""
+    page.evaluate(
+        """(hidden) => {
+            const property = {value: hidden, configurable: true};
+            Object.defineProperty(document, "hidden", property);
+            document.dispatchEvent(new Event("visibilitychange"));
+        }""",
+        hidden,
+    )
 
 
 def test_links_and_nickname_colours(browser: Browser, server: Server) -> None:

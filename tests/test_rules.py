@@ -387,6 +387,10 @@ def test_errors_say_when_the_users_own_line_did_not_go_out(hubs: Hubs) -> None:
     ]
     hub.line_refused(bob, "line too long (max 512 bytes); it was not sent")
     assert refused(bob) == [("line too long (max 512 bytes); it was not sent", True)]
+    chat.type("bob", "/nick alice")  # an account: its password is asked
+    hub.line_refused(bob, "line too long (max 512 bytes); it was not sent")
+    assert refused(bob) == [("line too long (max 512 bytes); it was not sent", False)]
+    chat.type("bob", "")  # bob he stays
     _, newcomer = chat.connect()
     hub.line_refused(newcomer, "line too long (max 512 bytes); it was not sent")
     assert refused(newcomer) == [  # a nickname, at the prompt: no line of theirs

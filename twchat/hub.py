@@ -675,8 +675,9 @@ class Hub:
         A line the connection could not take (too long, not UTF-8): why,
         then the prompt it was to answer, again, if there is one.
         """
-        member.send(Error(why, unsent=bool(member.nick)))  # not at a prompt
         asked = self._asking.get(member)
+        # At a prompt it was a nickname or a password, not a line for others.
+        member.send(Error(why, unsent=bool(member.nick) and asked is None))
         if asked is not None:
             member.send(PasswordPrompt(asked.nick, asked.new))
         elif not member.nick:
