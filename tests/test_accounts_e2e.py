@@ -61,6 +61,16 @@ def test_admin_tool_on_the_state_file(tmp_path: Path) -> None:
         0,
         "alice is no account any more\n",
     )
+    # Named in any case, an account is said as it was registered.
+    assert tool("accounts", "add", "Carol", stdin="carol-pass\n")[0] == 0
+    assert tool("oper", "CAROL") == (0, "Carol is a server operator\n")
+    assert tool("deoper", "carol") == (0, "Carol is no operator any more\n")
+    assert tool("accounts", "passwd", "cAROL", stdin="carol-pass-2\n") == (
+        0,
+        "Carol's password is changed\n",
+    )
+    assert tool("accounts", "remove", "CAROL") == (0, "Carol is no account any more\n")
+    assert tool("oper", "carol")[0] == 1
 
 
 def test_admin_tool_on_redis(redis: RedisServer) -> None:
@@ -68,7 +78,10 @@ def test_admin_tool_on_redis(redis: RedisServer) -> None:
     assert (
         _admin("--redis", url, "accounts", "add", "alice", stdin="first-pass\n")[0] == 0
     )
-    assert _admin("--redis", url, "oper", "alice")[0] == 0
+    assert _admin("--redis", url, "oper", "ALICE") == (
+        0,
+        "alice is a server operator\n",
+    )
     assert _admin("--redis", url, "accounts", "list")[1].startswith("alice (operator)")
     client = redis_py.Redis.from_url(url, decode_responses=True)
     assert str(client.hget("twchat:account:alice", "hash")).startswith("$argon2id$")

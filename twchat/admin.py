@@ -137,13 +137,17 @@ def _run(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
         if not store.run("add", Account(name, hashed, created=time.time())):
             raise _FailedError(f"{name} is registered already")
         print(f"{name} is registered", file=out)
-    elif args.command == "accounts" and args.action == "remove":
+        return
+    # The account as stored: its name is said as it was registered.
+    stored: Account | None = store.run("get", name)
+    if stored is None:
+        raise _FailedError(f"no account {name}")
+    name = stored.name
+    if args.command == "accounts" and args.action == "remove":
         if not store.run("remove", name):
             raise _FailedError(f"no account {name}")
         print(f"{name} is no account any more", file=out)
     elif args.command == "accounts" and args.action == "passwd":
-        if store.run("get", name) is None:
-            raise _FailedError(f"no account {name}")
         store.run("set_hash", name, hash_password(_read_password(name, stdin)))
         print(f"{name}'s password is changed", file=out)
     else:
