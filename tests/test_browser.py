@@ -84,12 +84,18 @@ class Server:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def unstarted(tmp_path: Path) -> Iterator[Server]:
+    """A server to set up (``extra`` options, accounts) before it starts."""
     server = Server(tmp_path)
-    server.start()
     yield server
-    assert server.process is not None
-    server.process.__exit__()
+    if server.process is not None:
+        server.process.__exit__()
+
+
+@pytest.fixture
+def server(unstarted: Server) -> Server:
+    unstarted.start()
+    return unstarted
 
 
 def open_chat(
@@ -195,8 +201,10 @@ def test_history_appears_on_join(browser: Browser, server: Server) -> None:
     )
 
 
-def test_history_asked_for_goes_in_its_place(browser: Browser, server: Server) -> None:
-    server.stop()
+def test_history_asked_for_goes_in_its_place(
+    browser: Browser, unstarted: Server
+) -> None:
+    server = unstarted
     server.extra = ["--history-replay", "2"]
     server.start()
     tcp = guest(server.port, "kai")
@@ -269,9 +277,9 @@ def test_quit_leaves_until_the_user_joins_again(
 
 
 def test_a_killed_page_does_not_come_back_on_its_own(
-    browser: Browser, server: Server
+    browser: Browser, unstarted: Server
 ) -> None:
-    server.stop()
+    server = unstarted
     add_account(["--db", str(server.db)], "rhea", "rhea-secret", operator=True)
     server.start()
     rhea = logged_in(server.port, "rhea", "rhea-secret")
