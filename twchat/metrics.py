@@ -11,7 +11,7 @@ thread), turned into metric families.
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
@@ -249,6 +249,16 @@ def _counter(name: str, doc: str, value: float) -> CounterMetricFamily:
     return CounterMetricFamily(name, doc, value=value)
 
 
+def _counted(
+    name: str, doc: str, label: str, counts: dict[str, int], keys: Iterable[str]
+) -> CounterMetricFamily:
+    """A counter per ``label`` value: each of ``keys``, zero if never counted."""
+    family = CounterMetricFamily(name, doc, labels=[label])
+    for key in keys:
+        family.add_metric([key], counts.get(key, 0))
+    return family
+
+
 def families(s: Snapshot) -> Iterator[Metric]:
     """The metric families of one snapshot."""
     info = GaugeMetricFamily("twchat_info", "twchat's version", labels=["version"])
@@ -267,29 +277,28 @@ def families(s: Snapshot) -> Iterator[Metric]:
         "twchat_deliveries", "Lines handed to receivers by broadcasts", s.deliveries
     )
     yield _counter("twchat_sent_bytes", "Bytes handed to connections", s.bytes_out)
-    disconnects = CounterMetricFamily(
-        "twchat_disconnects", "Connections ended, by reason", labels=["reason"]
+    yield _counted(
+        "twchat_disconnects",
+        "Connections ended, by reason",
+        "reason",
+        s.disconnects,
+        DISCONNECT_REASONS,
     )
-    for reason in DISCONNECT_REASONS:
-        disconnects.add_metric([reason], s.disconnects.get(reason, 0))
-    yield disconnects
-    checks = CounterMetricFamily(
+    yield _counted(
         "twchat_password_checks",
         "Passwords checked (logins, /password), by result",
-        labels=["result"],
+        "result",
+        s.password_checks,
+        PASSWORD_CHECKS,
     )
-    for result in PASSWORD_CHECKS:
-        checks.add_metric([result], s.password_checks.get(result, 0))
-    yield checks
     yield _counter("twchat_accounts_created", "Accounts made here", s.accounts_created)
-    moderation = CounterMetricFamily(
+    yield _counted(
         "twchat_moderation_actions",
         "Moderation actions taken here, by action",
-        labels=["action"],
+        "action",
+        s.moderation,
+        sorted(s.moderation),
     )
-    for action, count in sorted(s.moderation.items()):
-        moderation.add_metric([action], count)
-    yield moderation
     yield _counter(
         "twchat_flood_pauses", "Times flood control paused a reader", s.flood_pauses
     )
