@@ -176,9 +176,11 @@ function mentionsMe(text) {
 
 function chatLine(nick, text, cls, ts, view, id) {
   const li = append(cls, [["<" + nick + "> ", "nick", nick], [text, ""]], ts, view, id);
-  const mention = li && cls === "chat" && mentionsMe(text);
-  if (mention) li.classList.add("mention");
-  if (li && cls === "chat") unseenLine(mention);
+  if (li && cls === "chat") {  // another's line: news, perhaps naming us
+    const mention = mentionsMe(text);
+    if (mention) li.classList.add("mention");
+    unseenLine(mention);
+  }
   return li;
 }
 
