@@ -129,6 +129,30 @@ def test_tls_insecure_connects(tls_server: tuple[int, Path, Path]) -> None:
     assert "*** Welcome, risky!" in done.stdout
 
 
+def test_the_wrong_wire_is_named_both_ways(
+    tls_server: tuple[int, Path, Path], tmp_path: Path
+) -> None:
+    tls_port, cert, _ = tls_server
+    # Plain lines to a TLS port: the server hangs up without a line.
+    done = client("--port", str(tls_port), stdin="sec\n")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines() == [
+        "-- the server closed the connection without a word: "
+        "is it a twchat server? (one that speaks TLS needs --tls)"
+    ]
+    # TLS to a plain port (a server of its own: not the TLS one's state file).
+    plain, port = tmp_path / "plain", free_port()
+    plain.mkdir()
+    with Twistd(plain, ["--port", f"tcp:{port}:interface=127.0.0.1"]) as twistd:
+        twistd.wait_for_port(port)
+        done = client("--port", str(port), "--tls", "--ca", str(cert), stdin="sec\n")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.strip().splitlines() == [
+        "-- TLS failed: the server does not speak TLS on this port "
+        "(wrong version number)"
+    ]
+
+
 def test_help_documents_every_option() -> None:
     done = client("--help")
     for option in [

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from OpenSSL import SSL
 from twisted.internet.defer import Deferred, fail, succeed
 from twisted.internet.error import (
     ConnectionDone,
@@ -536,3 +537,62 @@ class ResumeTests(SynchronousTestCase):
         )
         again.lose()
         self.assertEqual(Connection(session).opening, ["/ids", "/resume games 12"])
+
+
+class WrongServerTests(SynchronousTestCase):
+    """A port that is not a twchat server's, or not on the wire we speak."""
+
+    def test_a_server_that_closes_without_a_word_is_a_clear_exit_1(self) -> None:
+        for pipe in (False, True):
+            session, screen, _ = make(nick="alice", pipe=pipe)
+            Connection(session).lose(clean=True)
+            # Not "reconnecting" forever: a twchat server always greets first.
+            self.assertEqual(self.successResultOf(session.done), 1)
+            self.assertEqual(
+                screen.texts(),
+                [
+                    "-- the server closed the connection without a word: "
+                    "is it a twchat server? (one that speaks TLS needs --tls)"
+                ],
+            )
+
+    def test_with_tls_the_hint_is_only_the_question(self) -> None:
+        screen, clock = Screen(), Clock()
+        session = ClientSession(screen, clock, nick="alice", tls=True)
+        Connection(session).lose()
+        self.assertEqual(self.successResultOf(session.done), 1)
+        self.assertEqual(
+            screen.texts(),
+            [
+                "-- the server closed the connection without a word: "
+                "is it a twchat server?"
+            ],
+        )
+
+    def test_once_the_server_has_spoken_a_loss_is_a_loss(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        conn.server(*GREETING, "*** Welcome, alice! #lobby has 1 user: alice")
+        conn.lose()
+        screen.texts()
+        # A restarting server may close the next connection unheard: retry.
+        Connection(session).lose(clean=True)
+        self.assertFalse(session.done.called)
+        self.assertEqual(
+            screen.texts(),
+            ["-- connected again", "-- connection lost; reconnecting..."],
+        )
+
+    def test_tls_to_a_port_without_tls_says_so(self) -> None:
+        session, screen, _ = make(nick="alice")
+        conn = Connection(session)
+        error = SSL.Error([("SSL routines", "", "wrong version number")])
+        conn.protocol.connectionLost(Failure(error))
+        self.assertEqual(self.successResultOf(session.done), 1)
+        self.assertEqual(
+            screen.texts(),
+            [
+                "-- TLS failed: the server does not speak TLS on this port "
+                "(wrong version number)"
+            ],
+        )

@@ -100,6 +100,7 @@ async def run(reactor: Any, options: ClientOptions, tty: bool) -> None:
         nick=options["nick"] or "",
         pipe=not tty,
         password=options["password"],
+        tls=bool(options["tls"]),
     )
     front.session = session
 

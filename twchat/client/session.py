@@ -102,6 +102,7 @@ class ClientSession:
         nick: str = "",
         pipe: bool = False,
         password: str = "",
+        tls: bool = False,
     ) -> None:
         self.front = front
         self.clock = clock
@@ -138,6 +139,9 @@ class ClientSession:
         self._resuming: tuple[str, int] | None = None
         self._lost = False
         self._failed_attempts = 0
+        #: Whether the server has said anything yet, on any connection.
+        self._heard = False
+        self._tls = tls
         self.done: Deferred[int] = Deferred()
 
     # From the connection
@@ -177,6 +181,7 @@ class ClientSession:
         return max(0, math.ceil(self.retry_at - self.clock.seconds()))
 
     def received(self, raw: str) -> None:
+        self._heard = True
         raw = self._untag(raw)
         line = classify(raw, self.nick if self.registered else "")
         if line.kind is Kind.PROMPT and line.text.startswith(
@@ -260,6 +265,16 @@ class ClientSession:
             self.finish(0)
             return
         if self._sent_away:
+            self.finish(1)
+            return
+        if not self._heard:
+            # A twchat server greets first: this port is something else (or
+            # the other wire), and trying again would not change that.
+            hint = "" if self._tls else " (one that speaks TLS needs --tls)"
+            self.say_client(
+                "the server closed the connection without a word: "
+                f"is it a twchat server?{hint}"
+            )
             self.finish(1)
             return
         if self.pipe:
@@ -457,6 +472,8 @@ def _tls_reason(reason: Failure) -> str:
     if reason.check(VerificationError):
         return "the server's certificate is not for this host name"
     message = reason.getErrorMessage()
+    if "wrong version number" in message:
+        return "the server does not speak TLS on this port (wrong version number)"
     if "certificate verify failed" in message or "verify" in message.lower():
         return f"the server's certificate could not be verified ({message})"
     return message
