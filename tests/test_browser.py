@@ -462,9 +462,20 @@ def test_operators_are_marked_and_act_on_people_from_the_list(
     page.screenshot(path=str(ARTIFACTS / "operator.png"))
     person.locator("button.mute").click()
     assert pat.until("*** olga muted pat in #den for 10m")
+    # A ban is only written out, to be completed: nothing is sent yet.
+    person.locator("button.ban").click()
+    expect(page.locator("#line")).to_have_value("/ban pat ")
+    expect(page.locator("#line")).to_be_focused()
     person.locator("button.kick").click()
-    assert pat.until("! you were kicked from #den by olga")
+    seen = pat.until("! you were kicked from #den by olga")
+    assert not [line for line in seen if "ban" in line], seen
     expect(page.locator("#users li", has_text="pat")).to_have_count(0)
+    page.press("#line", "End")  # the kick button took the focus
+    page.locator("#line").press_sequentially("1h spamming")
+    page.press("#line", "Enter")
+    expect(page.locator("#messages li.moderation.ban")).to_contain_text(
+        "1h: spamming"
+    )
 
 
 def test_the_login_screen_shows_only_the_login_form(

@@ -186,12 +186,22 @@ function chatLine(nick, text, cls, ts, view, id) {
 
 function roomLine(cls, parts, ts, id) { return append(cls, parts, ts, roomView(state.room), id); }
 
-// What an operator may do to a person, one click each (the server checks).
+// What an operator may do to a person (the server checks). Kick and a
+// 10-minute mute are one click; a ban is put in the box, to be completed
+// (how long, why) and sent with Enter: a stray click bans nobody for ever.
 const PERSON_ACTIONS = [
-  ["kick", (n) => "/kick " + n],
-  ["mute", (n) => "/mute " + n + " 10m"],
-  ["ban", (n) => "/ban " + n],
+  ["kick", (n) => "/kick " + n, true],
+  ["mute", (n) => "/mute " + n + " 10m", true],
+  ["ban", (n) => "/ban " + n + " ", false],
 ];
+
+function fillIn(text) {
+  document.body.classList.remove("drawer-open");
+  const input = $("line");
+  input.value = text;
+  input.focus();
+  input.setSelectionRange(text.length, text.length);
+}
 
 function renderUsers() {
   const ul = $("users");
@@ -214,12 +224,12 @@ function renderUsers() {
     }
     li.appendChild(who);
     if (iAmOperator && name.toLowerCase() !== state.nick.toLowerCase()) {
-      for (const [label, command] of PERSON_ACTIONS) {
+      for (const [label, command, now] of PERSON_ACTIONS) {
         const button = document.createElement("button");
         button.className = "person-action " + label;
         button.textContent = label;
-        button.title = command(name);
-        button.addEventListener("click", () => send(command(name)));
+        button.title = now ? command(name) : command(name) + "[DURATION] [REASON], then Enter";
+        button.addEventListener("click", () => (now ? send(command(name)) : fillIn(command(name))));
         li.appendChild(button);
       }
     }
