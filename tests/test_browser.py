@@ -256,6 +256,38 @@ def test_the_page_reconnects_after_a_restart(browser: Browser, server: Server) -
     assert tcp.until("<kim> back again")
 
 
+def test_lines_typed_while_disconnected_go_out_once_back(
+    browser: Browser, server: Server
+) -> None:
+    kim = open_chat(browser, server, "kim")
+    server.stop()
+    expect(kim.locator("#status")).to_contain_text("reconnecting")
+    say(kim, "typed while away")
+    say(kim, "/me waves meanwhile")
+    # Shown as waiting, not as sent.
+    expect(kim.locator("#messages li.waiting")).to_have_count(2)
+    expect(kim.locator("#messages li.waiting").first).to_contain_text(
+        "typed while away (waiting for the connection)"
+    )
+    server.start()
+    expect(kim.locator("#status")).to_have_text("connected", timeout=20_000)
+    # Sent once registered again, in order: live or, if lee came later, replayed.
+    lee = guest(server.port, "lee")
+    seen = lee.line()
+    while not seen.endswith("<kim> typed while away"):
+        seen = lee.line()
+    assert lee.line().endswith("* kim waves meanwhile")
+    expect(kim.locator("#messages li.waiting")).to_have_count(0)
+    expect(kim.locator("#messages li.own")).to_have_count(2)
+    # /quit while away is not queued: the page stops trying at once.
+    server.stop()
+    expect(kim.locator("#status")).to_contain_text("reconnecting")
+    say(kim, "/quit")
+    expect(kim.locator("#login-error")).to_have_text("You left the chat.")
+    expect(kim.locator("#status")).to_have_text("disconnected")
+    assert kim.evaluate("state.reconnect") is None  # no attempt to come
+
+
 def test_quit_leaves_until_the_user_joins_again(
     browser: Browser, server: Server
 ) -> None:

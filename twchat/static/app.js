@@ -35,6 +35,10 @@ const state = {
   // in the conversation too, since on a phone the lists are out of sight.
   askedWho: "",
   askedRooms: false,
+  // Lines typed while not connected (or not yet registered again), each
+  // shown as waiting: sent in order once back, as the terminal client does.
+  waiting: [],
+  reconnect: null,   // the timer of the next attempt to connect
 };
 const WRONG_PASSWORD = "wrong password for ";
 // The server's confirmations of a password set (twchat/accounts/__init__.py).
@@ -444,6 +448,7 @@ const handlers = {
     renderUsers();
     send("/who");
     send("/rooms");
+    if (!state.joining) sendWaiting();
     $("line").focus();
   },
   who(ev) {
@@ -456,6 +461,7 @@ const handlers = {
       }
       for (const [cls, text] of state.carried.filter(Boolean)) roomLine(cls, [[text, ""]]);
       state.carried = [];
+      sendWaiting();
     }
     const ours = keyOf(ev.room) === keyOf(state.room);
     if (ours) {
@@ -606,7 +612,10 @@ function connect() {
     const delay = Math.min(30, 2 ** state.retry) * 1000;
     state.retry += 1;
     setStatus("disconnected — reconnecting in " + delay / 1000 + " s", "offline");
-    setTimeout(connect, delay);
+    state.reconnect = setTimeout(() => {
+      state.reconnect = null;
+      connect();
+    }, delay);
   };
 }
 
@@ -669,10 +678,52 @@ $("send-form").addEventListener("submit", (e) => {
     if (set) state.newPasswords.push(set);
   }
   input.value = "";
-  if (state.current.startsWith("@") && !text.startsWith("/")) {
-    // In a private conversation what is typed goes to that person only;
-    // the server's "->" line shows it.
-    send("/msg " + state.views.get(state.current).title.slice(1) + " " + text);
+  // In a private conversation what is typed goes to that person only.
+  const line = state.current.startsWith("@") && !text.startsWith("/")
+    ? "/msg " + state.views.get(state.current).title.slice(1) + " " + text
+    : text;
+  if (state.registered && state.ws && state.ws.readyState === WebSocket.OPEN) sendLine(line, text);
+  else if (/^\/quit(\s|$)/i.test(text)) leaveWhileAway();
+  else {
+    const li = append("own waiting", [[line, ""], [" (waiting for the connection)", "note"]]);
+    state.waiting.push({ line, text, li });
+  }
+});
+
+// Back in our room after a reconnect: what was typed meanwhile goes out.
+function sendWaiting() {
+  const waiting = state.waiting;
+  state.waiting = [];
+  for (const { line, text, li } of waiting) {
+    li.remove();
+    sendLine(line, text);
+  }
+}
+
+// /quit typed while there is no connection: no more attempts.
+function leaveWhileAway() {
+  clearTimeout(state.reconnect);
+  state.reconnect = null;
+  for (const { li } of state.waiting) li.remove();
+  state.waiting = [];
+  state.leaving = "You left the chat.";
+  if (state.ws && state.ws.readyState !== WebSocket.CLOSED) {
+    state.ws.close();  // its onclose shows the form
+    return;
+  }
+  $("login-error").textContent = state.leaving;
+  state.leaving = "";
+  state.ws = null;
+  setStatus("disconnected", "offline");
+  showLogin();
+}
+
+// Send a line typed as ``text`` (``line``: what it became, e.g. a /msg from
+// a private view) and show it as the room will see it.
+function sendLine(line, text) {
+  if (line !== text) {
+    // The server's "->" line shows a private message.
+    send(line);
     state.typed = { text, li: null };
     return;
   }
@@ -697,7 +748,7 @@ $("send-form").addEventListener("submit", (e) => {
   else if (!text.startsWith("/")) {
     said("chat", text, chatLine(state.nick, text, "own", 0, mine));
   }
-});
+}
 
 $("line").addEventListener("keydown", (e) => {
   if (e.key === "ArrowUp" && !e.target.value) {
