@@ -505,9 +505,7 @@ def test_operators_are_marked_and_act_on_people_from_the_list(
     page.press("#line", "End")  # the kick button took the focus
     page.locator("#line").press_sequentially("1h spamming")
     page.press("#line", "Enter")
-    expect(page.locator("#messages li.moderation.ban")).to_contain_text(
-        "1h: spamming"
-    )
+    expect(page.locator("#messages li.moderation.ban")).to_contain_text("1h: spamming")
 
 
 def test_the_login_screen_shows_only_the_login_form(
