@@ -5,6 +5,7 @@ against the real ``twistd -n chat --web``.
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -325,6 +326,31 @@ def test_a_killed_page_does_not_come_back_on_its_own(
     # Not "disconnected — reconnecting in 1 s": pia is back only if she asks.
     expect(pia.locator("#status")).to_have_text("disconnected")
     expect(pia.locator("#nick")).to_be_visible()
+
+
+def test_a_page_logged_in_elsewhere_does_not_take_its_account_back(
+    browser: Browser, unstarted: Server
+) -> None:
+    server = unstarted
+    add_account(["--db", str(server.db)], "tess", "tess-secret")
+    server.start()
+    first = asked_password(browser, server, "tess")
+    first.fill("#password", "tess-secret")
+    first.press("#password", "Enter")
+    expect(first.locator("#chat")).to_be_visible()
+    # The same account from a second tab (or device) takes the name over.
+    second = asked_password(browser, server, "tess")
+    second.fill("#password", "tess-secret")
+    second.press("#password", "Enter")
+    expect(first.locator("#login-error")).to_have_text(
+        "tess logged in from another connection; closing this one"
+    )
+    expect(first.locator("#status")).to_have_text("disconnected")
+    # Not back on its own (it would take the name from the second, and so on).
+    assert first.evaluate("state.reconnect") is None
+    expect(second.locator("#status")).to_have_text("connected")
+    say(second, "only here")
+    expect(second.locator("#messages li.own")).to_have_text(re.compile("only here"))
 
 
 def test_a_password_set_in_the_page_logs_it_in_again_after_a_restart(

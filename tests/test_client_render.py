@@ -2,7 +2,7 @@ from pathlib import Path
 
 from twisted.trial.unittest import SynchronousTestCase
 
-from twchat.accounts import NOW_REGISTERED, PASSWORD_CHANGED
+from twchat.accounts import NOW_REGISTERED, PASSWORD_CHANGED, TAKEN_OVER
 from twchat.client.render import Kind, Line, classify, style_for
 from twchat.events import Moderated
 from twchat.wire import (
@@ -56,6 +56,7 @@ class ClassifyTests(SynchronousTestCase):
             BANNED_FROM_SERVER,
             DISCONNECTED_BY,
             NOW_REGISTERED,
+            TAKEN_OVER,
             PASSWORD_CHANGED,
         ):
             self.assertIn(f'"{phrase}"', text)

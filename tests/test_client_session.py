@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from twisted.trial.unittest import SynchronousTestCase
 from zope.interface import implementer
 
+from twchat.accounts import TAKEN_OVER
 from twchat.client.app import session_service
 from twchat.client.render import Kind, Line
 from twchat.client.session import (
@@ -308,6 +309,14 @@ class ChattingTests(SynchronousTestCase):
         self.assertEqual(
             self.screen.texts(), ["! you were disconnected by olga: enough"]
         )
+
+    def test_taken_over_by_another_login_exits_1_without_reconnecting(self) -> None:
+        # Reconnecting would log in again and take the other one over in
+        # turn: two clients of one account closing each other for ever.
+        self.conn.server(f"*** alice{TAKEN_OVER}")
+        self.conn.lose(clean=True)
+        self.assertEqual(self.successResultOf(self.session.done), 1)
+        self.assertEqual(self.screen.texts(), [f"*** alice{TAKEN_OVER}"])
 
     def test_reconnect_registers_again_with_the_same_nick(self) -> None:
         self.conn.lose()

@@ -28,6 +28,7 @@ from ._immutable import immutable
 from .accounts import (
     NOW_REGISTERED,
     PASSWORD_CHANGED,
+    TAKEN_OVER,
     TOO_MANY_FAILURES,
     WRONG_PASSWORD,
     Account,
@@ -816,9 +817,7 @@ class Hub:
         """Someone logged in to ``holder``'s account from another connection."""
         holder.end(
             LOGGED_IN_ELSEWHERE,
-            Notice(
-                f"{holder.nick} logged in from another connection; closing this one"
-            ),
+            Notice(f"{holder.nick}{TAKEN_OVER}"),
         )
 
     async def _create(self, member: Member, nick: str, password: str) -> None:

@@ -22,6 +22,7 @@ __all__ = [
     "MIN_PASSWORD",
     "NOW_REGISTERED",
     "PASSWORD_CHANGED",
+    "TAKEN_OVER",
     "TOO_MANY_FAILURES",
     "WRONG_PASSWORD",
     "Account",
@@ -38,6 +39,10 @@ TOO_MANY_FAILURES = "too many failed logins"
 NOW_REGISTERED = " is now registered; next time you will be asked for its password"
 #: The notice that /password worked (likewise).
 PASSWORD_CHANGED = "your password has been changed"
+#: After NICK in the notice to a connection whose account was logged in from
+#: another one, just before it is closed (the clients then do not reconnect:
+#: logging in again would close the other in turn, and so on).
+TAKEN_OVER = " logged in from another connection; closing this one"
 
 #: The shortest password accepted.
 MIN_PASSWORD = 8

@@ -20,7 +20,7 @@ from twisted.internet.interfaces import IDelayedCall, IReactorTime
 from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
-from ..accounts import NOW_REGISTERED, PASSWORD_CHANGED, WRONG_PASSWORD
+from ..accounts import NOW_REGISTERED, PASSWORD_CHANGED, TAKEN_OVER, WRONG_PASSWORD
 from ..wire import (
     BANNED_FROM_SERVER,
     DISCONNECTED_BY,
@@ -37,8 +37,9 @@ QUIT_TIMEOUT = 5.0
 
 _WELCOME = "*** Welcome, "
 _FATAL = ("! server is full", "! too many connections")
-#: A server operator sent us away (/kill, a server ban): coming back is the
-#: user's own choice, not a reconnect's.
+#: A server operator sent us away (/kill, a server ban), or (TAKEN_OVER) our
+#: account logged in elsewhere: coming back is the user's own choice, not a
+#: reconnect's.
 _SENT_AWAY = (f"! {DISCONNECTED_BY}", f"! {BANNED_FROM_SERVER}")
 _WRONG_PASSWORD = f"! {WRONG_PASSWORD}"
 _PASSWORD_CHANGED = f"*** {PASSWORD_CHANGED}"
@@ -126,7 +127,7 @@ class ClientSession:
         self._retry: IDelayedCall | None = None
         self._queue: deque[str] = deque()
         self._quitting = False
-        #: The last line was an operator sending us away (see _SENT_AWAY).
+        #: The last line sent us away (see _SENT_AWAY).
         self._sent_away = False
         self._quit_sent = False
         self._quit_timer: IDelayedCall | None = None
@@ -190,7 +191,9 @@ class ClientSession:
             self._password_wanted(line)
             return
         # A ban at login is followed by the prompt: another name may do.
-        self._sent_away = line.text.startswith(_SENT_AWAY)
+        self._sent_away = line.text.startswith(_SENT_AWAY) or (
+            line.kind is Kind.NOTICE and line.text.endswith(TAKEN_OVER)
+        )
         if line.kind is Kind.PROMPT:
             self.front.show(line)
             self._nickname_wanted()

@@ -48,6 +48,9 @@ const PASSWORD_CHANGED = "your password has been changed";
 const SENT_OUT = ["you were kicked from #", "you are banned from #"];
 // Sent away from the server itself: the page does not come back on its own.
 const SENT_AWAY = ["you were disconnected by ", "you are banned from this server"];
+// Our account logged in from another connection (twchat/accounts): coming
+// back would take it from there, and that one from here again, for ever.
+const TAKEN_OVER = " logged in from another connection; closing this one";
 const LINK = /\bhttps?:\/\/[^\s<>"']+[^\s<>"'.,;:!?)\]]/g;
 
 function keyOf(name) { return name.replace(/^#/, "").toLowerCase(); }
@@ -546,6 +549,7 @@ const handlers = {
         localStorage.setItem("twchat-password", state.password);
       }
     }
+    if (ev.text.endsWith(TAKEN_OVER)) state.leaving = ev.text;
     append("notice", [[ev.text, ""]]);
   },
 };
