@@ -290,6 +290,24 @@ def test_idle_deadline(wire: type[FakeUser]) -> None:
     assert talker.read()[-1] == "*** idle left (1 here): idle timeout"
 
 
+def test_idle_means_no_line_whatever_else_comes(wire: type[FakeUser]) -> None:
+    # A browser answers pings by itself, and a TCP peer can send a byte at a
+    # time: neither is the user saying anything, nor may it hold the slot.
+    server, clock = make_server(idle_timeout=60)
+    idle, talker = _users(server, wire, "idle", "talker")
+    for _ in range(5):
+        _seconds(clock, 10)
+        idle.stir()
+        talker.send("anyone?")
+        assert idle.read() == ["<talker> anyone?"]  # still there
+    _seconds(clock, 9)
+    assert idle.read() == []
+    _seconds(clock, 1)
+    assert idle.read() == ["! idle for 60 seconds; closing"]
+    assert idle.closing
+    assert talker.read()[-1] == "*** idle left (1 here): idle timeout"
+
+
 def test_close_reasons(wire: type[FakeUser]) -> None:
     server, _ = make_server()
     (watcher,) = room(server, "watcher")

@@ -80,6 +80,10 @@ class FakeUser:
     def raw(self, data: bytes) -> None:
         self.protocol.dataReceived(data)
 
+    def stir(self) -> None:
+        """Traffic that is no line: one byte of a line never finished."""
+        self.raw(b"x")
+
     def read(self) -> list[str]:
         """Lines received since the last read."""
         self.server.reactor.advance(0)  # type: ignore[attr-defined]
@@ -323,6 +327,10 @@ class FakeWebUser(FakeUser):
             except UnicodeDecodeError:  # only a binary message can carry it
                 frames.append(client_frame(data, opcode=2))
         self.protocol.dataReceived(b"".join(frames))
+
+    def stir(self) -> None:
+        """Traffic that is no line: a pong, as browsers answer pings."""
+        self.raw(client_frame(b"", opcode=10))
 
     def read(self) -> list[str]:
         """Text lines for the JSON events received since the last read."""

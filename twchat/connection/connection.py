@@ -165,6 +165,7 @@ class Connection(Protocol):
         "factory",
         "host",
         "last_heard",
+        "last_line",
         "nick",
         "outbox",
         "renderer",
@@ -194,8 +195,11 @@ class Connection(Protocol):
         self.connected_at = 0.0
         #: When the wire was attached (registration is counted from there).
         self.attached_at = 0.0
-        #: When the peer last sent anything (idle and keepalive deadlines).
+        #: When the peer last sent anything (the keepalive deadline).
         self.last_heard = 0.0
+        #: When the peer last sent a line (the idle deadline: answers to our
+        #: pings and unfinished lines are not the user saying anything).
+        self.last_line = 0.0
         #: Asked for a password before registering (its deadline restarted).
         self._asked_password = False
         self.outbox: Outbox
@@ -236,7 +240,7 @@ class Connection(Protocol):
     def connectionMade(self) -> None:
         server = self.server
         now = server.reactor.seconds()
-        self.connected_at = self.last_heard = self._now = now
+        self.connected_at = self.last_heard = self.last_line = self._now = now
         transport = self.transport
         assert transport is not None
         if ITCPTransport.providedBy(transport):
@@ -266,7 +270,7 @@ class Connection(Protocol):
         self.renderer = wire.renderer
         # Attached while the connection or a read is being handled (_now):
         # on TCP that is the connection's own time, and no new float to keep.
-        self.attached_at = self.last_heard = self._now
+        self.attached_at = self.last_heard = self.last_line = self._now
         config = self.config
         if config.flood_rate > 0:
             self._bucket = TokenBucket(
@@ -302,6 +306,7 @@ class Connection(Protocol):
 
     def line_received(self, line: bytes) -> None:
         """One line from the peer (without its end), in order."""
+        self.last_line = self._now
         if len(line) > self.config.max_line:
             self._take(_TOO_LONG, 1)
         else:
@@ -309,6 +314,7 @@ class Connection(Protocol):
 
     def line_too_long(self) -> None:
         """A line over ``max_line`` was cut out of the stream here."""
+        self.last_line = self._now
         self._take(_TOO_LONG, 1)
 
     def _take(self, line: bytes | object, size: int) -> None:
@@ -406,7 +412,7 @@ class Connection(Protocol):
         else:
             # The idle and keepalive clocks did not run while we did not
             # read: the peer was not silent, we were not listening.
-            self.last_heard = self.server.reactor.seconds()
+            self.last_heard = self.last_line = self.server.reactor.seconds()
             transport.resumeProducing()
 
     def _hold(self, waiting: Deferred[None]) -> None:
@@ -657,7 +663,7 @@ class Connection(Protocol):
         if "flood" in self._paused:
             return  # not listening: the peer's silence would be ours
         idle = config.idle_timeout
-        if idle and now - self.last_heard >= idle:
+        if idle and now - self.last_line >= idle:
             self.kick("idle timeout", f"idle for {idle:g} seconds; closing")
             return
         if wire.keepalive:

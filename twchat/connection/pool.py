@@ -126,7 +126,7 @@ class ConnectionPool:
                         else connection.connected_at <= request_by
                     )
                 )
-                or connection.last_heard <= idle_since
+                or connection.last_line <= idle_since
                 or (waiting is not None and waiting <= stalled_by)
             ):
                 due.append(connection)
