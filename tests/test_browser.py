@@ -353,6 +353,20 @@ def test_a_page_logged_in_elsewhere_does_not_take_its_account_back(
     expect(second.locator("#messages li.own")).to_have_text(re.compile("only here"))
 
 
+def test_a_page_closed_as_idle_waits_for_its_user(
+    browser: Browser, unstarted: Server
+) -> None:
+    unstarted.extra = ["--idle-timeout", "2"]
+    unstarted.start()
+    ivy = open_chat(browser, unstarted, "ivy")
+    expect(ivy.locator("#login-error")).to_have_text("! idle for 2 seconds; closing")
+    expect(ivy.locator("#status")).to_have_text("disconnected")
+    # Coming back at once would only be closed again, for as long as the
+    # user is away: the page waits for them to join again.
+    assert ivy.evaluate("state.reconnect") is None
+    expect(ivy.locator("#nick")).to_have_value("ivy")
+
+
 def test_a_password_set_in_the_page_logs_it_in_again_after_a_restart(
     browser: Browser, server: Server
 ) -> None:

@@ -9,6 +9,7 @@ from twchat.wire import (
     BANNED_FROM,
     BANNED_FROM_SERVER,
     DISCONNECTED_BY,
+    IDLE_FOR,
     KICKED_FROM,
     render_line,
 )
@@ -55,6 +56,7 @@ class ClassifyTests(SynchronousTestCase):
             BANNED_FROM,
             BANNED_FROM_SERVER,
             DISCONNECTED_BY,
+            IDLE_FOR,
             NOW_REGISTERED,
             TAKEN_OVER,
             PASSWORD_CHANGED,

@@ -29,6 +29,7 @@ from twchat.client.session import (
     ClientSession,
 )
 from twchat.client.tty import TerminalUI
+from twchat.wire import IDLE_FOR
 
 
 class Screen:
@@ -309,6 +310,13 @@ class ChattingTests(SynchronousTestCase):
         self.assertEqual(
             self.screen.texts(), ["! you were disconnected by olga: enough"]
         )
+
+    def test_closed_as_idle_exits_1_without_reconnecting(self) -> None:
+        # Back at once, the absent user would be closed again, and again.
+        self.conn.server(f"! {IDLE_FOR}600 seconds; closing")
+        self.conn.lose(clean=True)
+        self.assertEqual(self.successResultOf(self.session.done), 1)
+        self.assertEqual(self.screen.texts(), [f"! {IDLE_FOR}600 seconds; closing"])
 
     def test_taken_over_by_another_login_exits_1_without_reconnecting(self) -> None:
         # Reconnecting would log in again and take the other one over in

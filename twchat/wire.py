@@ -50,6 +50,7 @@ __all__ = [
     "BANNED_FROM_SERVER",
     "DISCONNECTED_BY",
     "EOL",
+    "IDLE_FOR",
     "KICKED_FROM",
     "MODERATION_PHRASES",
     "MUTED_IN",
@@ -196,6 +197,9 @@ BANNED_FROM = "you are banned from #"
 BANNED_FROM_SERVER = "you are banned from this server"
 MUTED_IN = "you are muted in #"
 DISCONNECTED_BY = "you were disconnected by "
+#: How the error before an idle user's close begins (``--idle-timeout``): the
+#: clients do not reconnect, which would only bring the absent user back.
+IDLE_FOR = "idle for "
 
 #: Phrases only moderation lines contain (a client colours them apart):
 #: what the room reads, and what the user acted on reads.

@@ -24,6 +24,7 @@ from ..accounts import NOW_REGISTERED, PASSWORD_CHANGED, TAKEN_OVER, WRONG_PASSW
 from ..wire import (
     BANNED_FROM_SERVER,
     DISCONNECTED_BY,
+    IDLE_FOR,
     NEW_PASSWORD_PROMPT,
     PASSWORD_PROMPT,
     TAG,
@@ -37,10 +38,10 @@ QUIT_TIMEOUT = 5.0
 
 _WELCOME = "*** Welcome, "
 _FATAL = ("! server is full", "! too many connections")
-#: A server operator sent us away (/kill, a server ban), or (TAKEN_OVER) our
-#: account logged in elsewhere: coming back is the user's own choice, not a
-#: reconnect's.
-_SENT_AWAY = (f"! {DISCONNECTED_BY}", f"! {BANNED_FROM_SERVER}")
+#: A server operator sent us away (/kill, a server ban), the user was idle
+#: too long, or (TAKEN_OVER) our account logged in elsewhere: coming back is
+#: the user's own choice, not a reconnect's.
+_SENT_AWAY = (f"! {DISCONNECTED_BY}", f"! {BANNED_FROM_SERVER}", f"! {IDLE_FOR}")
 _WRONG_PASSWORD = f"! {WRONG_PASSWORD}"
 _PASSWORD_CHANGED = f"*** {PASSWORD_CHANGED}"
 #: After a reconnect, refusals of our own nickname that pass: the old

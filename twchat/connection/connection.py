@@ -53,7 +53,7 @@ from .._address import describe_address
 from ..commands import handle_line
 from ..events import Error, Event, Notice, PasswordPrompt
 from ..text import clean_text
-from ..wire import Renderer, render_line
+from ..wire import IDLE_FOR, Renderer, render_line
 from .flood import TokenBucket
 from .outbox import Outbox
 
@@ -664,7 +664,7 @@ class Connection(Protocol):
             return  # not listening: the peer's silence would be ours
         idle = config.idle_timeout
         if idle and now - self.last_line >= idle:
-            self.kick("idle timeout", f"idle for {idle:g} seconds; closing")
+            self.kick("idle timeout", f"{IDLE_FOR}{idle:g} seconds; closing")
             return
         if wire.keepalive:
             if now - self.last_heard >= PING_TIMEOUT:

@@ -46,8 +46,9 @@ const NOW_REGISTERED = " is now registered; next time you will be asked for its 
 const PASSWORD_CHANGED = "your password has been changed";
 // Sent out of the room by an operator (the server's wording, twchat/wire.py).
 const SENT_OUT = ["you were kicked from #", "you are banned from #"];
-// Sent away from the server itself: the page does not come back on its own.
-const SENT_AWAY = ["you were disconnected by ", "you are banned from this server"];
+// Sent away from the server itself (or closed as idle, --idle-timeout): the
+// page does not come back on its own.
+const SENT_AWAY = ["you were disconnected by ", "you are banned from this server", "idle for "];
 // Our account logged in from another connection (twchat/accounts): coming
 // back would take it from there, and that one from here again, for ever.
 const TAKEN_OVER = " logged in from another connection; closing this one";
