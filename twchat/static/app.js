@@ -605,12 +605,7 @@ function connect() {
   ws.onclose = () => {
     state.registered = false;
     if (state.leaving) {
-      // Back to the nickname form, saying why; no reconnecting.
-      $("login-error").textContent = state.leaving;
-      state.leaving = "";
-      state.ws = null;
-      setStatus("disconnected", "offline");
-      showLogin();
+      left();
       return;
     }
     // Reconnect with backoff, then register again with the same nickname.
@@ -716,6 +711,12 @@ function leaveWhileAway() {
     state.ws.close();  // its onclose shows the form
     return;
   }
+  left();
+}
+
+// Back to the nickname form, saying why we left (state.leaving); no
+// reconnecting.
+function left() {
   $("login-error").textContent = state.leaving;
   state.leaving = "";
   state.ws = null;

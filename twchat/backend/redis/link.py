@@ -313,20 +313,16 @@ class RedisLink:
         if self.up or self._lost_at is None:
             loop = asyncio.get_event_loop()
             self._lost_at = loop.time()
-            if self._connected_once:
-                self.log.warn(
-                    "lost contact with Redis at {url}: {error}; users stay "
-                    "connected, their lines are refused until it is back",
-                    url=self.url,
-                    error=error,
-                )
-            else:  # started before Redis: nothing was lost yet
-                self.log.warn(
-                    "cannot reach Redis at {url}: {error}; users may connect, "
-                    "their lines are refused until it answers",
-                    url=self.url,
-                    error=error,
-                )
+            self.log.warn(
+                "lost contact with Redis at {url}: {error}; users stay "
+                "connected, their lines are refused until it is back"
+                if self._connected_once
+                # Started before Redis: nothing was lost yet.
+                else "cannot reach Redis at {url}: {error}; users may connect, "
+                "their lines are refused until it answers",
+                url=self.url,
+                error=error,
+            )
         self.up = False
 
     def _back(self) -> None:
