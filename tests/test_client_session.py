@@ -81,10 +81,12 @@ GREETING = ("*** Welcome to twchat! 1 user online.", "? Choose a nickname:")
 
 
 def make(
-    nick: str = "", pipe: bool = False, password: str = ""
+    nick: str = "", pipe: bool = False, password: str = "", tls: bool = False
 ) -> tuple[ClientSession, Screen, Clock]:
     screen, clock = Screen(), Clock()
-    session = ClientSession(screen, clock, nick=nick, pipe=pipe, password=password)
+    session = ClientSession(
+        screen, clock, nick=nick, pipe=pipe, password=password, tls=tls
+    )
     return session, screen, clock
 
 
@@ -560,31 +562,17 @@ class WrongServerTests(SynchronousTestCase):
     """A port that is not a twchat server's, or not on the wire we speak."""
 
     def test_a_server_that_closes_without_a_word_is_a_clear_exit_1(self) -> None:
-        for pipe in (False, True):
-            session, screen, _ = make(nick="alice", pipe=pipe)
+        said = "-- the server closed the connection without a word: "
+        for pipe, tls, hint in [
+            (False, False, " (one that speaks TLS needs --tls)"),
+            (True, False, " (one that speaks TLS needs --tls)"),
+            (False, True, ""),  # over TLS already: only the question
+        ]:
+            session, screen, _ = make(nick="alice", pipe=pipe, tls=tls)
             Connection(session).lose(clean=True)
             # Not "reconnecting" forever: a twchat server always greets first.
             self.assertEqual(self.successResultOf(session.done), 1)
-            self.assertEqual(
-                screen.texts(),
-                [
-                    "-- the server closed the connection without a word: "
-                    "is it a twchat server? (one that speaks TLS needs --tls)"
-                ],
-            )
-
-    def test_with_tls_the_hint_is_only_the_question(self) -> None:
-        screen, clock = Screen(), Clock()
-        session = ClientSession(screen, clock, nick="alice", tls=True)
-        Connection(session).lose()
-        self.assertEqual(self.successResultOf(session.done), 1)
-        self.assertEqual(
-            screen.texts(),
-            [
-                "-- the server closed the connection without a word: "
-                "is it a twchat server?"
-            ],
-        )
+            self.assertEqual(screen.texts(), [f"{said}is it a twchat server?{hint}"])
 
     def test_once_the_server_has_spoken_a_loss_is_a_loss(self) -> None:
         session, screen, _ = make(nick="alice")
