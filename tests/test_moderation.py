@@ -216,11 +216,19 @@ def test_mute_and_moderated_rooms(hubs: Hubs) -> None:
     chat.clear()
     chat.type("alice", "/mutes")
     assert chat.read("alice") == ["*** No mutes in #games"]  # it ran out
-    chat.type("alice", "/mute bob", "/unmute bob")
+    chat.type("alice", "/mute bob  shouting again", "/mutes")
     assert chat.read("carol") == [
-        "*** alice muted bob in #games until lifted",
-        "*** alice unmuted bob in #games",
+        "*** alice muted bob in #games until lifted: shouting again"
     ]
+    assert chat.read("alice")[-1] == (
+        "***   198.51.100.1 by alice, until lifted: shouting again"
+    )
+    chat.type("bob", "HELLO")
+    assert chat.read("bob")[-1] == (
+        "! you are muted in #games: shouting again"  # why, not only that
+    )
+    chat.type("alice", "/unmute bob")
+    assert chat.read("carol") == ["*** alice unmuted bob in #games"]
     # +m: only operators and voiced users speak.
     chat.type("alice", "/mode +m")
     assert chat.read("carol") == ["*** alice set mode +m on #games"]

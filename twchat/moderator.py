@@ -319,7 +319,7 @@ class Moderator:
         muted = rules.muted(who, self._now())
         if muted is not None:
             left = "" if muted.until is None else f" for {_left(muted, self._now())}"
-            return f"{MUTED_IN}{room.name}{left}"
+            return _with_reason(f"{MUTED_IN}{room.name}{left}", muted.reason)
         if "m" in rules.modes and who_id(who) not in rules.voiced:
             return (
                 f"#{room.name} is moderated (+m): only operators and voiced users speak"
@@ -569,13 +569,11 @@ class Moderator:
         await self._change(member, room, "kick", target=target, reason=reason)
 
     async def _sanction(self, member: Member, room: Room, args: str, kind: str) -> None:
-        """``/ban MASK [DURATION] [REASON]`` and ``/mute NICK [DURATION]``."""
+        """``/ban MASK [DURATION] [REASON]``, ``/mute NICK [DURATION] [REASON]``."""
         words = args.strip(" ").split(" ")
         await self._need_operator(member, room)
         mask, sanction, duration = await self._sanctioned(member, room, words)
         reason = sanction.reason
-        if kind == "mute" and reason:
-            raise RefusedError("usage: /mute NICK [DURATION]")
         field = _SANCTION_FIELD[kind](mask)
         target = words[0] if kind == "mute" else mask.text
         await self._change(
@@ -600,7 +598,7 @@ class Moderator:
             shown = clean_text(words[1])[:16]
             raise RefusedError(f"bad duration {shown}: {_DURATIONS}")
         rest = words[2:] if duration is not None else words[1:]
-        reason = clean_text(" ".join(rest))[:_MAX_REASON]
+        reason = clean_text(" ".join(rest)).strip(" ")[:_MAX_REASON]
         now = self._now()
         until = None if duration is None else now + duration
         return mask, Sanction(mask, until, reason, member.nick, now), duration
