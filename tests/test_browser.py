@@ -816,3 +816,38 @@ def test_the_page_resumes_in_its_room_without_duplicates(
     shown = messages(kay)
     for text in ("before the restart", "while kay was away", "after kay came back"):
         assert sum(text in m for m in shown) == 1, shown
+
+
+def test_a_reloaded_page_is_back_in_its_room(browser: Browser, server: Server) -> None:
+    context = browser.new_context(viewport={"width": 900, "height": 600})
+    kim = open_chat(context, server, "kim")
+    say(kim, "/join games")
+    expect(kim.locator("#room-name")).to_have_text("#games")
+    tcp = guest(server.port, "lou")
+    tcp.send("/join games")
+    assert tcp.until("*** #games has 2 users: kim, lou")
+    tcp.send("said before the reload")
+    expect(kim.locator("#messages")).to_contain_text("<lou> said before the reload")
+    kim.reload()
+    # Nothing to type: the tab's name and room are taken up again.
+    expect(kim.locator("#room-name")).to_have_text("#games")
+    expect(kim.locator("#status")).to_have_text("connected")
+    assert tcp.until("*** kim joined from #lobby (2 here)")
+    expect(kim.locator("#messages li.history")).to_contain_text(
+        "<lou> said before the reload"
+    )
+    tcp.send("after the reload")
+    expect(kim.locator("#messages")).to_contain_text("<lou> after the reload")
+    # Another tab of the same browser starts at the form: it is not kim.
+    other = context.new_page()
+    other.goto(server.url)
+    expect(other.locator("#login")).to_be_visible()
+    expect(other.locator("#nick")).to_have_value("kim")  # offered, not used
+    # Left on purpose, a reload stays out.
+    say(kim, "/quit")
+    assert tcp.until("*** kim left (1 here)")
+    kim.reload()
+    expect(kim.locator("#login")).to_be_visible()  # the prompt, not answered
+    tcp.send("/who")
+    assert tcp.line() == "*** #games has 1 user: lou"
+    context.close()

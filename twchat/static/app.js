@@ -4,9 +4,28 @@
 "use strict";
 
 const $ = (id) => document.getElementById(id);
+// What this tab was doing, kept across a reload (sessionStorage is the
+// tab's own). Only a reload (or Back) takes it up: a duplicated tab has a
+// copy, and logging in with it would close the first tab's connection.
+const reloaded = ["reload", "back_forward"].includes(
+  (performance.getEntriesByType("navigation")[0] || {}).type);
+const tab = {
+  get nick() { return reloaded && sessionStorage.getItem("twchat-tab-nick") || ""; },
+  get room() { return reloaded && sessionStorage.getItem("twchat-tab-room") || ""; },
+  save(nick, room) {
+    sessionStorage.setItem("twchat-tab-nick", nick);
+    sessionStorage.setItem("twchat-tab-room", room);
+  },
+  forget() {
+    sessionStorage.removeItem("twchat-tab-nick");
+    sessionStorage.removeItem("twchat-tab-room");
+  },
+};
+
 const state = {
   ws: null,
-  nick: "",          // the nickname to register (again, after a reconnect)
+  // The nickname to register (again, after a reconnect or a reload).
+  nick: tab.nick,
   registered: false,
   room: "",          // the room the server has us in
   joining: "",       // the room asked for with /join, until the server answers
@@ -326,6 +345,7 @@ function renderConversations() {
 
 function setRoom(name) {
   state.room = name;
+  tab.save(state.nick, name);
   roomView(name);
   show("#" + keyOf(name));
   $("topic").textContent = "";
@@ -433,6 +453,7 @@ const handlers = {
   },
   registered(ev) {
     const again = state.registered || state.views.size > 0;
+    const back = again ? "" : tab.room;  // reloaded: the room it was in
     state.registered = true;
     state.nick = ev.nick;
     state.passwordSent = false;
@@ -448,6 +469,10 @@ const handlers = {
       if (!again) roomLine("notice", [["Welcome, " + ev.nick + "! You are in #" + ev.room + ".", ""]]);
     } else {
       state.joining = state.room;  // resuming elsewhere: its "who" follows
+    }
+    if (back && keyOf(back) !== keyOf(ev.room)) {
+      state.joining = back;
+      send("/join " + back);
     }
     renderUsers();
     send("/who");
@@ -524,7 +549,10 @@ const handlers = {
   },
   nick(ev) {
     roomLine("notice", [[ev.old + " is now known as " + ev.new, ""]]);
-    if (ev.old === state.nick) state.nick = ev.new;
+    if (ev.old === state.nick) {
+      state.nick = ev.new;
+      tab.save(state.nick, state.room);
+    }
     state.users = state.users.map((n) => (n === ev.old ? ev.new : n));
     renderUsers();
     renamePrivate(ev.old, ev.new);
@@ -717,6 +745,7 @@ function leaveWhileAway() {
 // Back to the nickname form, saying why we left (state.leaving); no
 // reconnecting.
 function left() {
+  tab.forget();  // a reload shows the form, as now
   $("login-error").textContent = state.leaving;
   state.leaving = "";
   state.ws = null;
