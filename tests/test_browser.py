@@ -26,7 +26,7 @@ from playwright.sync_api import (
 
 from .support.admin import add_account
 from .support.net import free_port
-from .support.proc import Twistd, guest, logged_in, registered
+from .support.proc import Twistd, User, guest, logged_in, registered
 
 CHROMIUM = "/usr/bin/chromium"
 ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
@@ -850,4 +850,44 @@ def test_a_reloaded_page_is_back_in_its_room(browser: Browser, server: Server) -
     expect(kim.locator("#login")).to_be_visible()  # the prompt, not answered
     tcp.send("/who")
     assert tcp.line() == "*** #games has 1 user: lou"
+    context.close()
+
+
+def test_a_page_back_waits_for_its_name_still_held(
+    browser: Browser, server: Server
+) -> None:
+    context = browser.new_context(viewport={"width": 900, "height": 600})
+    mia = context.new_page()
+    mia.set_default_timeout(TIMEOUT_MS)
+    mia.clock.install()
+    mia.goto(server.url)
+    mia.fill("#nick", "mia")
+    mia.press("#nick", "Enter")
+    expect(mia.locator("#chat")).to_be_visible()
+    # From here the page's timers run only when the test says.
+    mia.clock.pause_at(mia.evaluate("Date.now()") + 1_000)
+
+    def back_to_find_the_name_held() -> User:
+        server.stop()
+        server.start()
+        holder = guest(server.port, "mia")
+        mia.clock.run_for(1_000)  # the first attempt to reconnect
+        expect(mia.locator("#status")).to_have_text(
+            "mia is still held by the lost connection — trying again in 2 s"
+        )
+        return holder
+
+    holder = back_to_find_the_name_held()
+    expect(mia.locator("#chat")).to_be_visible()  # not the form
+    watcher = guest(server.port, "ned")
+    holder.send("/quit")
+    assert watcher.until("*** mia left (1 here)")
+    mia.clock.run_for(2_000)
+    assert watcher.until("*** mia joined (2 here)")
+    expect(mia.locator("#status")).to_have_text("connected")
+    # Held for good: given up after 30 s, at the form, saying why.
+    holder = back_to_find_the_name_held()
+    mia.clock.fast_forward(30_000)
+    expect(mia.locator("#login")).to_be_visible()
+    expect(mia.locator("#login-error")).to_have_text("nickname mia is already taken")
     context.close()

@@ -5,6 +5,8 @@ from twisted.trial.unittest import SynchronousTestCase
 from twchat.accounts import NOW_REGISTERED, PASSWORD_CHANGED, TAKEN_OVER
 from twchat.client.render import Kind, Line, classify, style_for
 from twchat.events import Moderated
+from twchat.nicknames import TAKEN
+from twchat.refused import TRY_AGAIN
 from twchat.wire import (
     BANNED_FROM,
     BANNED_FROM_SERVER,
@@ -60,6 +62,8 @@ class ClassifyTests(SynchronousTestCase):
             NOW_REGISTERED,
             TAKEN_OVER,
             PASSWORD_CHANGED,
+            TAKEN,
+            TRY_AGAIN,
         ):
             self.assertIn(f'"{phrase}"', text)
 

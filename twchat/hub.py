@@ -70,9 +70,9 @@ from .member import Member
 from .moderation.memory import MemoryModeration
 from .moderation.store import IModerationStore
 from .moderator import SILENT, Moderator, Out
-from .nicknames import nick_error, nick_key
+from .nicknames import TAKEN, nick_error, nick_key
 from .people import People
-from .refused import RefusedError
+from .refused import TRY_AGAIN, RefusedError
 from .room import HandOut, Later, PresencePolicy, Room, room_error, room_key
 from .stats import Stats
 from .text import clean_text
@@ -98,10 +98,10 @@ Waiting = Deferred[None] | None
 #: How many names the welcome line lists before "and N more".
 WELCOME_NAMES = 30
 
-UNAVAILABLE = "the chat has lost contact with its Redis server; try again shortly"
+UNAVAILABLE = f"the chat has lost contact with its Redis server; {TRY_AGAIN}"
 NOT_SENT = (
     "the chat has lost contact with its Redis server; "
-    "your line was not sent, try again shortly"
+    f"your line was not sent, {TRY_AGAIN}"
 )
 #: Redis was lost while the line was on its way: it may have been stored
 #: and seen, and saying "not sent" would have the user send it twice.
@@ -114,7 +114,7 @@ SHUTTING_DOWN = "server shutting down"
 NODE_LOST = "their server stopped answering"
 LOGGED_IN_ELSEWHERE = "logged in elsewhere"
 
-ACCOUNTS_UNAVAILABLE = "accounts cannot be checked right now; try again shortly"
+ACCOUNTS_UNAVAILABLE = f"accounts cannot be checked right now; {TRY_AGAIN}"
 BUSY = "the server is busy checking passwords; try again in a moment"
 REGISTRATION_CLOSED = (
     "registration is closed on this server; an operator can register you"
@@ -1266,7 +1266,7 @@ def _seconds(count: int) -> str:
 
 
 def _taken(nick: str) -> str:
-    return f"nickname {nick} is already taken"
+    return f"nickname {nick}{TAKEN}"
 
 
 def _registered(nick: str) -> str:

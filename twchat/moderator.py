@@ -60,7 +60,7 @@ from .moderation.state import (
 )
 from .moderation.store import IModerationStore
 from .nicknames import nick_error, nick_key
-from .refused import RefusedError
+from .refused import TRY_AGAIN, RefusedError
 from .room import Room, room_key
 from .text import clean_text
 from .wire import (
@@ -244,7 +244,7 @@ class Moderator:
         except Exception as e:
             self.log.error("moderation state unavailable: {error}", error=e)
             raise RefusedError(
-                "moderation state cannot be read right now; try again shortly"
+                f"moderation state cannot be read right now; {TRY_AGAIN}"
             ) from e
 
     async def operators(self, key: str, names: tuple[str, ...]) -> tuple[str, ...]:
@@ -460,7 +460,7 @@ class Moderator:
         except Exception as e:
             self.log.error("moderation state unavailable: {error}", error=e)
             raise RefusedError(
-                "moderation state cannot be written right now; try again shortly"
+                f"moderation state cannot be written right now; {TRY_AGAIN}"
             ) from e
 
     async def _tell(self, member: Member, room: Room, event: Moderated) -> None:

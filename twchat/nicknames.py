@@ -15,11 +15,16 @@ __all__ = [
     "ALLOWED_PUNCTUATION",
     "MAX_NICK_LENGTH",
     "RESERVED_NICKS",
+    "TAKEN",
     "nick_error",
     "nick_key",
 ]
 
 MAX_NICK_LENGTH = 24
+#: How the refusal of a nickname someone holds ends (``nickname X is
+#: already taken``): a client back after a lost connection that reads it
+#: for its own name waits for the lost connection to let go.
+TAKEN = " is already taken"
 ALLOWED_PUNCTUATION = "_-[]{}|^`"
 _ALLOWED = frozenset(string.ascii_letters + string.digits + ALLOWED_PUNCTUATION)
 _BAD_FIRST = frozenset(string.digits + "-")

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
-__all__ = ["RefusedError"]
+__all__ = ["TRY_AGAIN", "RefusedError"]
+
+#: How a refusal that passes by itself ends (shared state out of reach): a
+#: client back after a lost connection asks for its nickname again.
+TRY_AGAIN = "try again shortly"
 
 
 class RefusedError(Exception):

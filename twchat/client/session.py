@@ -21,6 +21,8 @@ from twisted.protocols.basic import LineReceiver
 from twisted.python.failure import Failure
 
 from ..accounts import NOW_REGISTERED, PASSWORD_CHANGED, TAKEN_OVER, WRONG_PASSWORD
+from ..nicknames import TAKEN
+from ..refused import TRY_AGAIN
 from ..wire import (
     BANNED_FROM_SERVER,
     DISCONNECTED_BY,
@@ -47,7 +49,7 @@ _PASSWORD_CHANGED = f"*** {PASSWORD_CHANGED}"
 #: After a reconnect, refusals of our own nickname that pass: the old
 #: connection still holds it (in Redis mode until its server is declared
 #: dead), or the server cannot reach Redis for a moment.
-_PASSING = ("is already taken", "try again shortly")
+_PASSING = (TAKEN, TRY_AGAIN)
 #: Seconds between attempts to get our nickname back, and for how long.
 RETRY_NICK_EVERY = 2.0
 RETRY_NICK_FOR = 30.0

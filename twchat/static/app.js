@@ -58,6 +58,10 @@ const state = {
   // shown as waiting: sent in order once back, as the terminal client does.
   waiting: [],
   reconnect: null,   // the timer of the next attempt to connect
+  // Since when, back after a lost connection, we ask for our own name
+  // again (0: not), and the timer of the next time.
+  reclaimingSince: tab.nick ? Date.now() : 0,  // reloaded: the old page's
+  retryNick: null,
 };
 const WRONG_PASSWORD = "wrong password for ";
 // The server's confirmations of a password set (twchat/accounts/__init__.py).
@@ -393,6 +397,7 @@ const handlers = {
   greeting() {},
   prompt() {
     state.leaving = "";  // an account banned at login: another name may do
+    if (state.retryNick) return;  // our own name, asked for again soon
     if (state.nick) {
       // Back after a lost connection: to our room, with what we missed.
       const view = state.room && state.views.get("#" + keyOf(state.room));
@@ -421,6 +426,7 @@ const handlers = {
     $("password").focus();
   },
   error(ev) {
+    if (!state.registered && !state.askingPassword && retryOwnNick(ev.text)) return;
     if (SENT_AWAY.some((p) => ev.text.startsWith(p))) state.leaving = "! " + ev.text;
     if (ev.text.startsWith(WRONG_PASSWORD)) {
       state.password = "";  // never retried on its own
@@ -453,6 +459,8 @@ const handlers = {
   },
   registered(ev) {
     const again = state.registered || state.views.size > 0;
+    state.reclaimingSince = 0;
+    setStatus("connected", "online");  // no longer waiting for our name
     const back = again ? "" : tab.room;  // reloaded: the room it was in
     state.registered = true;
     state.nick = ev.nick;
@@ -583,6 +591,29 @@ const handlers = {
   },
 };
 
+// Back after a lost connection, our own name may be held a few seconds
+// more: by the lost connection until the server sees it gone, or, behind a
+// load balancer, on the server we were on. Ask again every 2 s for 30 s
+// before giving it up, as the terminal client does.
+const RETRY_NICK_EVERY = 2000;
+const RETRY_NICK_FOR = 30000;
+const PASSING = [" is already taken", "try again shortly"];
+
+function retryOwnNick(text) {
+  if (!state.reclaimingSince || !PASSING.some((p) => text.endsWith(p))) return false;
+  if (Date.now() - state.reclaimingSince >= RETRY_NICK_FOR) {
+    state.reclaimingSince = 0;
+    return false;
+  }
+  setStatus(state.nick + " is still held by the lost connection — trying again in " +
+            RETRY_NICK_EVERY / 1000 + " s", "connecting");
+  state.retryNick = setTimeout(() => {
+    state.retryNick = null;
+    if (state.ws && state.ws.readyState === WebSocket.OPEN && !state.registered) send(state.nick);
+  }, RETRY_NICK_EVERY);
+  return true;
+}
+
 // The server refused our last line (too long, muted, ...): its line shown
 // as sent says it was not, and its words are back in the box to edit.
 function unsent() {
@@ -631,6 +662,9 @@ function connect() {
     }
   };
   ws.onclose = () => {
+    clearTimeout(state.retryNick);
+    state.retryNick = null;
+    if (state.registered && !state.reclaimingSince) state.reclaimingSince = Date.now();
     state.registered = false;
     if (state.leaving) {
       left();
@@ -746,6 +780,7 @@ function leaveWhileAway() {
 // reconnecting.
 function left() {
   tab.forget();  // a reload shows the form, as now
+  state.reclaimingSince = 0;
   $("login-error").textContent = state.leaving;
   state.leaving = "";
   state.ws = null;
