@@ -285,3 +285,32 @@ def test_after_a_restart_the_client_is_back_in_its_room_with_no_line_twice(
         assert shown("<bob> while alice was away") == 1
         assert not any(line.startswith("@") for line in terminal.screen())
         terminal.keys("C-d")
+
+
+def test_tab_completes_names_and_commands(terminal: Tmux, server: int) -> None:
+    def typing_line() -> str:
+        return terminal.screen()[terminal.cursor()[1]].rstrip()
+
+    bob = guest(server, "bobby")
+    terminal.start_client(server, "alice")
+    terminal.wait_for(lambda s: typing_line() == "alice>")
+    bella = guest(server, "bella")
+    bella.send("anyone?")
+    bob.send("hi")
+    assert bob.until("<bella> anyone?")
+    terminal.wait_for(lambda s: any("<bobby> hi" in line for line in s))
+    # Who spoke last first; Tab again, the next.
+    terminal.keys("b", "Tab")
+    terminal.wait_for(lambda s: typing_line() == "alice> bobby:")
+    terminal.keys("Tab")
+    terminal.wait_for(lambda s: typing_line() == "alice> bella:")
+    terminal.keys("how are you?", "Enter")
+    assert bella.until("<alice> bella: how are you?")
+    terminal.keys("/wh", "Tab")
+    terminal.wait_for(lambda s: typing_line() == "alice> /who")
+    terminal.keys("Tab")
+    terminal.wait_for(lambda s: typing_line() == "alice> /whois")
+    terminal.keys("bo", "Tab")  # typing on takes the one chosen
+    terminal.wait_for(lambda s: typing_line() == "alice> /whois bobby")
+    terminal.keys("Enter")
+    terminal.wait_for(lambda s: any("*** bobby is in #lobby" in line for line in s))

@@ -31,6 +31,7 @@ from ..wire import (
     PASSWORD_PROMPT,
     TAG,
 )
+from .names import Names
 from .render import Kind, Line, classify
 
 __all__ = ["ClientProtocol", "ClientSession", "FrontEnd", "holds_password"]
@@ -140,6 +141,8 @@ class ClientSession:
         #: server's tags): where a reconnect resumes.
         self.room = ""
         self.last_id = 0
+        #: Who we have seen, for completing nicknames.
+        self.names = Names()
         self._resuming: tuple[str, int] | None = None
         self._lost = False
         self._failed_attempts = 0
@@ -188,6 +191,7 @@ class ClientSession:
         self._heard = True
         raw = self._untag(raw)
         line = classify(raw, self.nick if self.registered else "")
+        self.names.heard(line.text)
         if line.kind is Kind.PROMPT and line.text.startswith(
             (PASSWORD_PROMPT, NEW_PASSWORD_PROMPT)
         ):

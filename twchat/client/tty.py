@@ -8,13 +8,18 @@ redraws intact with the cursor where it was; editing is Unicode-aware
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from prompt_toolkit import PromptSession, print_formatted_text
+from prompt_toolkit.completion import CompleteEvent, Completer, Completion
+from prompt_toolkit.document import Document
 from prompt_toolkit.filters import Condition
 from prompt_toolkit.formatted_text import FormattedText
 from prompt_toolkit.history import InMemoryHistory
 from prompt_toolkit.key_binding import KeyBindings, KeyPressEvent
 from prompt_toolkit.patch_stdout import patch_stdout
 
+from ..help import COMMAND_NAMES
 from .render import Line, style_for
 from .session import ClientSession, holds_password
 
@@ -36,6 +41,41 @@ class _History(InMemoryHistory):
     def append_string(self, string: str) -> None:
         if not self._ui.asking_password and not holds_password(string):
             super().append_string(string)
+
+
+#: Commands whose word is a room, not a nickname.
+_ROOM_COMMANDS = ("/join ", "/who ")
+
+
+class _Completer(Completer):
+    """
+    Tab completes the word before the cursor: a command as the line's first
+    word, else a nickname seen (the most recently active first; ``bob: ``
+    at the start of a line, as people address each other).
+    """
+
+    def __init__(self, ui: TerminalUI) -> None:
+        self._ui = ui
+
+    def get_completions(
+        self, document: Document, complete_event: CompleteEvent
+    ) -> Iterable[Completion]:
+        session = self._ui.session
+        if session is None or self._ui.asking_password or not session.registered:
+            return
+        before = document.text_before_cursor
+        word = before.rpartition(" ")[2]
+        first = word == before
+        if first and word.startswith("/") and not word.startswith("//"):
+            for name in COMMAND_NAMES:
+                if name.startswith(word[1:].lower()):
+                    yield Completion(f"/{name} ", -len(word), display=f"/{name}")
+            return
+        if not word or before.lower().startswith(_ROOM_COMMANDS):
+            return
+        for name in session.names.complete(word, session.nick):
+            text = f"{name}: " if first else f"{name} "
+            yield Completion(text, -len(word), display=name)
 
 
 class TerminalUI:
@@ -93,6 +133,16 @@ class TerminalUI:
             else:
                 event.app.exit(exception=KeyboardInterrupt())
 
+        @bindings.add("tab")
+        def _complete(event: KeyPressEvent) -> None:
+            # The likeliest name at once, as chat clients do; Tab again
+            # goes on to the next (not: a menu first, then a second Tab).
+            buffer = event.app.current_buffer
+            if buffer.complete_state:
+                buffer.complete_next()
+            else:
+                buffer.start_completion(select_first=True)
+
         return bindings
 
     async def run(self) -> None:
@@ -100,6 +150,8 @@ class TerminalUI:
         assert self.session is not None
         self._prompt = PromptSession(
             history=_History(self),
+            completer=_Completer(self),
+            complete_while_typing=False,  # only on Tab
             key_bindings=self._bindings(),
             is_password=Condition(lambda: self.asking_password),
             # The sent line is shown once, as the room sees it ("<nick> ..."),
