@@ -891,3 +891,29 @@ def test_a_page_back_waits_for_its_name_still_held(
     expect(mia.locator("#login")).to_be_visible()
     expect(mia.locator("#login-error")).to_have_text("nickname mia is already taken")
     context.close()
+
+
+def test_tab_completes_the_names_in_the_room(browser: Browser, server: Server) -> None:
+    ada = open_chat(browser, server, "ada")
+    bob = guest(server.port, "bobby")
+    bella = guest(server.port, "bella")
+    bella.send("anyone?")
+    bob.send("hi")
+    expect(ada.locator("#messages")).to_contain_text("<bobby> hi")
+    line = ada.locator("#line")
+    line.fill("b")
+    line.press("Tab")
+    expect(line).to_have_value("bobby: ")  # who spoke last, first
+    line.press("Tab")
+    expect(line).to_have_value("bella: ")
+    line.press_sequentially("how are you?")
+    line.press("Enter")
+    assert bella.until("<ada> bella: how are you?")
+    line.fill("/msg BE")
+    line.press("Tab")
+    expect(line).to_have_value("/msg bella ")
+    # Nothing to complete: Tab leaves the box, as anywhere else.
+    line.fill("zz")
+    line.press("Tab")
+    expect(line).to_have_value("zz")
+    expect(line).not_to_be_focused()

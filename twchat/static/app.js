@@ -525,11 +525,16 @@ const handlers = {
     if (ev.setter) roomLine("notice", [[ev.setter + " set the topic: " + ev.text, ""]], 0, ev.id);
     else if (!ev.text) roomLine("notice", [["#" + ev.room + " has no topic", ""]]);
   },
-  chat(ev) { chatLine(ev.nick, ev.text, "chat", 0, roomView(state.room), ev.id); },
+  chat(ev) {
+    spoke(ev.nick);
+    chatLine(ev.nick, ev.text, "chat", 0, roomView(state.room), ev.id);
+  },
   action(ev) {
+    spoke(ev.nick);
     if (roomLine("action", [["* " + ev.nick + " " + ev.text, ""]], 0, ev.id)) unseenLine(false);
   },
   private(ev) {
+    spoke(ev.sender);
     append("private", [["*" + ev.sender + "* ", "nick", ev.sender], [ev.text, ""]], 0, privateView(ev.sender));
     unseenLine(true);
   },
@@ -820,7 +825,54 @@ function sendLine(line, text) {
   }
 }
 
+// Tab completes the nickname being typed, as the terminal client does:
+// whoever spoke last first ("bob: " at the start of the line), Tab again
+// the next. With nothing to complete, Tab moves on as anywhere else.
+const speakers = [];  // most recent last, at most 100
+function spoke(nick) {
+  const at = speakers.indexOf(nick);
+  if (at >= 0) speakers.splice(at, 1);
+  speakers.push(nick);
+  if (speakers.length > 100) speakers.shift();
+}
+
+let completing = null;  // { start, matches, index } while Tab is pressed again
+$("line").addEventListener("input", () => { completing = null; });
+
+function completeNick(input) {
+  const end = input.selectionStart;
+  if (end !== input.selectionEnd) return false;
+  if (!completing) {
+    const before = input.value.slice(0, end);
+    const start = before.lastIndexOf(" ") + 1;
+    const word = before.slice(start).toLowerCase();
+    if (!word || /^\/(join|who)\s/i.test(before) || (start === 0 && word.startsWith("/"))) return false;
+    const present = new Set(state.users.map(keyOf));
+    const candidates = [...speakers].reverse().filter((n) => present.has(keyOf(n)))
+      .concat(state.users);
+    const matches = [...new Set(candidates)].filter(
+      (n) => keyOf(n).startsWith(word) && keyOf(n) !== keyOf(state.nick));
+    if (!matches.length) return false;
+    completing = { start, matches, index: -1 };
+  }
+  completing.index = (completing.index + 1) % completing.matches.length;
+  const name = completing.matches[completing.index];
+  const text = name + (completing.start === 0 ? ": " : " ");
+  const after = input.value.slice(input.selectionStart);
+  input.value = input.value.slice(0, completing.start) + text + after;
+  const cursor = completing.start + text.length;
+  input.setSelectionRange(cursor, cursor);
+  return true;
+}
+
 $("line").addEventListener("keydown", (e) => {
+  if (e.key === "Tab" && !e.shiftKey && !e.altKey && !e.ctrlKey && !e.metaKey) {
+    if (completeNick(e.target)) {
+      e.preventDefault();
+      return;
+    }
+  }
+  completing = null;
   if (e.key === "ArrowUp" && !e.target.value) {
     e.target.value = state.lastLine;
     e.preventDefault();
