@@ -9,6 +9,7 @@ import io
 import sqlite3
 from pathlib import Path
 
+import pytest
 import redis as redis_py
 
 from twchat.admin import main as admin
@@ -30,16 +31,31 @@ def _server(tmp_path: Path, port: int, db: Path) -> Twistd:
     )
 
 
-def test_admin_tool_on_the_state_file(tmp_path: Path) -> None:
+def test_admin_tool_on_the_state_file(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     db = tmp_path / "state.sqlite3"
 
     def tool(*args: str, stdin: str = "") -> tuple[int, str]:
         return _admin("--db", str(db), *args, stdin=stdin)
 
+    # A path with no state file is a mistake, unless an account is added.
+    for mistaken in (("accounts", "list"), ("oper", "alice")):
+        assert tool(*mistaken) == (1, "")
+        assert capsys.readouterr().err == (
+            f"twchat-admin: no state file at {db}: give the server's --db "
+            "(the server creates it when it first starts)\n"
+        )
+        assert not db.exists()
     assert tool("accounts", "add", "alice", stdin="first-pass\n") == (
         0,
-        "alice is registered\n",
+        f"created the state file {db}\nalice is registered\n",
     )
+    assert tool("accounts", "add", "bob", stdin="bob-pass-1\n") == (
+        0,
+        "bob is registered\n",
+    )
+    assert tool("accounts", "remove", "bob")[0] == 0
     assert tool("accounts", "add", "ALICE", stdin="x-pass-long\n")[0] == 1
     assert tool("accounts", "add", "bob", stdin="short\n")[0] == 1
     assert tool("oper", "alice")[0] == 0

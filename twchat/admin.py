@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import getpass
+import os
 import sqlite3
 import sys
 import time
@@ -76,10 +77,19 @@ def _read_password(name: str, stdin: TextIO) -> str:
 class _SQLiteStore:
     """The store's SQL, on this tool's own connection."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, out: TextIO, create: bool) -> None:
         from .accounts.sqlite import operations
         from .statefile import prepare_state
 
+        # A mistyped path must not read as "0 accounts", nor get accounts
+        # the server never sees: only adding one may start a state file.
+        if not os.path.exists(path):
+            if not create:
+                raise _FailedError(
+                    f"no state file at {path}: give the server's --db "
+                    "(the server creates it when it first starts)"
+                )
+            print(f"created the state file {path}", file=out)
         try:
             prepare_state(path)
             self._connection = sqlite3.connect(path)
@@ -119,8 +129,13 @@ class _RedisStore:
 
 
 def _run(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
-    store = _RedisStore(args.redis) if args.redis else _SQLiteStore(args.db)
     name = getattr(args, "name", "")
+    adding = args.command == "accounts" and args.action == "add"
+    store = (
+        _RedisStore(args.redis)
+        if args.redis
+        else _SQLiteStore(args.db, out, create=adding)
+    )
     if args.command == "accounts" and args.action == "list":
         accounts = store.run("all")
         for account in accounts:
@@ -129,7 +144,7 @@ def _run(args: argparse.Namespace, stdin: TextIO, out: TextIO) -> None:
             print(f"{account.name}{flags}  registered {created}", file=out)
         print(f"{len(accounts)} account{'' if len(accounts) == 1 else 's'}", file=out)
         return
-    if args.command == "accounts" and args.action == "add":
+    if adding:
         error = nick_error(name)
         if error is not None:
             raise _FailedError(error)
