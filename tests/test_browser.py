@@ -917,3 +917,21 @@ def test_tab_completes_the_names_in_the_room(browser: Browser, server: Server) -
     line.press("Tab")
     expect(line).to_have_value("zz")
     expect(line).not_to_be_focused()
+
+
+def test_the_message_of_the_day_follows_the_welcome(
+    browser: Browser, unstarted: Server
+) -> None:
+    motd = unstarted.tmp_path / "motd.txt"
+    motd.write_text("Be kind.\nRules: https://chat.example/rules\n")
+    unstarted.extra = ["--motd", str(motd)]
+    unstarted.start()
+    page = open_chat(browser, unstarted, "mo")
+    shown = page.locator("#messages li.motd")
+    expect(shown).to_have_text(
+        re.compile(r"Message of the day:\nBe kind.\nRules: https://chat.example/rules$")
+    )
+    expect(shown.locator("a")).to_have_attribute("href", "https://chat.example/rules")
+    # Right after the welcome, before the room's own lines.
+    assert "Welcome, mo!" in messages(page)[0]
+    assert "Message of the day:" in messages(page)[1]

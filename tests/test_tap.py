@@ -17,6 +17,7 @@ from twchat.connection.factory import ConnectionFactory
 from twchat.server import ChatServer
 from twchat.startup import StartupError
 from twchat.tap import Options, makeService
+from twchat.transports.tls import ReloadableCertificate
 
 from .support.net import free_port
 
@@ -102,7 +103,7 @@ class OptionsTests(SynchronousTestCase):
 
 class MakeServiceTests(SynchronousTestCase):
     def test_web_over_tls_gets_a_reloadable_certificate(self) -> None:
-        from twchat.transports.tls import TLSReloadService
+        from twchat.sighup import ReloadService
 
         from .support.certificates import make_certificate
 
@@ -117,9 +118,11 @@ class MakeServiceTests(SynchronousTestCase):
             ),
             MemoryReactorClock(),
         )
-        reload = next(c for c in top if isinstance(c, TLSReloadService))
-        self.assertEqual(len(reload.certificates), 1)
-        self.assertEqual(reload.certificates[0].paths[1], cert)
+        reload = next(c for c in top if isinstance(c, ReloadService))
+        self.assertEqual(len(reload.reloadables), 1)
+        certificate = reload.reloadables[0]
+        assert isinstance(certificate, ReloadableCertificate)
+        self.assertEqual(certificate.paths[1], cert)
 
     def test_under_twistd_what_start_up_made_is_frozen_once_running(self) -> None:
         # twistd passes no reactor: the process is the server's own.

@@ -211,7 +211,7 @@ def test_a_chat_line_over_websocket_is_framed_and_delivered(web: WebServer) -> N
 def test_sighup_without_tls_changes_nothing(web: WebServer) -> None:
     user = web.user("stays")
     web.server.process.send_signal(signal.SIGHUP)
-    web.server.wait_for_log("SIGHUP: nothing to reload (no TLS port)")
+    web.server.wait_for_log("SIGHUP: nothing to reload (no TLS port, no --motd)")
     assert web.server.process.poll() is None
     assert web.answer_time(user) < 1.0
 

@@ -166,6 +166,11 @@ def _unignore(hub: Hub, member: Member, args: str) -> Waiting:
     return hub.people.unignore(member, args)
 
 
+def _motd(hub: Hub, member: Member, args: str) -> Waiting:
+    hub.show_motd(member)
+    return None
+
+
 def _ids(hub: Hub, member: Member, args: str) -> Waiting:
     """``/ids``: lines marked with history ids and rooms (for clients)."""
     member.tag_lines()
@@ -198,6 +203,7 @@ _COMMANDS: dict[str, _Handler] = {
     "away": _away,
     "ignore": _ignore,
     "unignore": _unignore,
+    "motd": _motd,
     "ids": _ids,
     "resume": _resume_late,
     **{name: _moderation(name) for name in _MODERATION},

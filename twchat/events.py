@@ -20,6 +20,7 @@ __all__ = [
     "Joined",
     "Left",
     "Moderated",
+    "Motd",
     "NickChanged",
     "NickPrompt",
     "Notice",
@@ -195,6 +196,13 @@ class Notice:
 
 
 @immutable
+class Motd:
+    """The server's message of the day (``--motd``): rules, news, links."""
+
+    lines: tuple[str, ...]
+
+
+@immutable
 class Error:
     """Something the user asked for did not happen; ``text`` says why."""
 
@@ -243,5 +251,6 @@ Event = (
     | Topic
     | HistoryLine
     | Notice
+    | Motd
     | Error
 )

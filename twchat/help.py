@@ -29,6 +29,7 @@ HELP = (
     "  /away [TEXT]      mark yourself away (private messages are told); alone: back",
     "  /ignore [NICK]    stop seeing NICK's lines and messages; alone: the list",
     "  /unignore NICK    see NICK again",
+    "  /motd             the server's message of the day",
     "  /quit [REASON]    leave the chat",
     "  /help             this list",
     "  //text            send a line that starts with /",

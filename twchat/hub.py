@@ -55,6 +55,7 @@ from .events import (
     Joined,
     Left,
     Moderated,
+    Motd,
     NickPrompt,
     Notice,
     PasswordPrompt,
@@ -70,6 +71,7 @@ from .member import Member
 from .moderation.memory import MemoryModeration
 from .moderation.store import IModerationStore
 from .moderator import SILENT, Moderator, Out
+from .motd import MessageOfTheDay
 from .nicknames import TAKEN, nick_error, nick_key
 from .people import People
 from .refused import TRY_AGAIN, RefusedError
@@ -158,8 +160,11 @@ class Hub:
         stats: Stats | None = None,
         later: Later | None = None,
         hand_out: HandOut | None = None,
+        motd: MessageOfTheDay | None = None,
     ) -> None:
         self.backend = backend
+        #: The message of the day (--motd), shown on arriving and by /motd.
+        self.motd = motd
         #: Work for the end of this reactor turn: rooms hand out a turn's
         #: lines then (see ``Room``), and the turn's joins are logged.
         self._later: Later = later or (lambda work: clock.callLater(0, work))
@@ -519,6 +524,8 @@ class Hub:
         member.send(Welcome(nick, room.name, entered.online, entered.names))
         resume = self._resuming.pop(member, None)
         if resume is None:
+            if self.motd is not None and self.motd.lines:
+                member.send(Motd(self.motd.lines))  # not again on a reconnect
             self._show_room(member, room)
             return
         # A client back after a lost connection: to its room, with the
@@ -1155,6 +1162,13 @@ class Hub:
             member.send(Error(error))
             return
         self._resuming[member] = (room.removeprefix("#"), after)
+
+    def show_motd(self, member: Member) -> None:
+        """``/motd``: the message of the day again."""
+        if self.motd is None or not self.motd.lines:
+            member.send(Notice("This server has no message of the day"))
+            return
+        member.send(Motd(self.motd.lines))
 
     def show_history(self, member: Member, count: int) -> Waiting:
         """``/history [N]``: the last N lines of your room."""

@@ -21,6 +21,7 @@ from .events import (
     Joined,
     Left,
     Moderated,
+    Motd,
     NickChanged,
     NickPrompt,
     Notice,
@@ -57,6 +58,7 @@ TYPES: dict[type, str] = {
     RoomList: "rooms",
     HistoryLine: "history",
     Notice: "notice",
+    Motd: "motd",
     Error: "error",
 }
 

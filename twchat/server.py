@@ -33,6 +33,7 @@ from .history import History
 from .hub import Hub
 from .lifecycle import Lifecycle
 from .moderation.store import IModerationStore
+from .motd import MessageOfTheDay
 from .startup import ListenError, StartupError
 from .stats import Stats
 from .transports.tcp import LineFactory
@@ -64,6 +65,7 @@ class ChatServer(MultiService):
         logins: Logins | None = None,
         state: adbapi.ConnectionPool | None = None,
         moderation: IModerationStore | None = None,
+        motd: MessageOfTheDay | None = None,
     ) -> None:
         super().__init__()
         self.reactor = reactor
@@ -93,6 +95,7 @@ class ChatServer(MultiService):
             stats=self.stats,
             later=self.flusher.later,
             hand_out=self.flusher.hand_out,
+            motd=motd,
         )
         #: The state file's database thread, closed last (None: no file).
         self.state = state

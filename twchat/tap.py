@@ -13,6 +13,7 @@ import math
 import sqlite3
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, cast
 
 from twisted.application import strports
@@ -22,6 +23,7 @@ from twisted.internet.interfaces import (
     IListeningPort,
     IReactorCore,
     IReactorFromThreads,
+    IReactorThreads,
     IReactorTime,
     IStreamServerEndpoint,
 )
@@ -43,13 +45,14 @@ from .history import History
 from .hub import NODE_LOST
 from .moderation.sqlite import SQLiteModeration
 from .moderation.store import IModerationStore
+from .motd import MessageOfTheDay, MotdError, read_motd
 from .room import PresencePolicy, room_error
 from .server import ChatServer
+from .sighup import Reloadable, ReloadService
 from .startup import StartupError, check_listeners, listen_failure
 from .statefile import open_pool, prepare_state
 from .transports.tls import (
     ReloadableCertificate,
-    TLSReloadService,
     is_tls_description,
     parse_tls_description,
     tls_endpoint,
@@ -155,6 +158,14 @@ class Options(usage.Options):
             "(created if missing; a history file from an older twchat is "
             "upgraded in place). Not used with --redis. --history-db is the "
             "same option's old name.",
+        ],
+        [
+            "motd",
+            None,
+            None,
+            "A UTF-8 text file shown to each user on arriving (and by /motd): "
+            "the rules, news, links; at most 40 lines. SIGHUP reads it again. "
+            "[default: none]",
         ],
         [
             "registration",
@@ -337,6 +348,11 @@ class Options(usage.Options):
             raise usage.UsageError("--max-line must be at least 16 bytes")
         if not self["port"]:
             self["port"] = [DEFAULT_PORT]
+        if self["motd"] is not None:
+            try:
+                read_motd(Path(self["motd"]))
+            except MotdError as e:
+                raise StartupError(f"--motd {self['motd']}: {e}") from None
         if self["redis"] is not None:
             _check_redis(self["redis"], self["node-ttl"])
         else:
@@ -496,6 +512,7 @@ def makeService(
                 max_age=options["history-max-age"],
                 max_rows=options["history-max-rows"],
             )
+    motd = MessageOfTheDay(cast(IReactorThreads, reactor), options["motd"])
     logins = Logins(
         store,
         Hasher(threads),
@@ -511,6 +528,7 @@ def makeService(
         logins=logins,
         state=pool,
         moderation=moderation,
+        motd=motd,
     )
     certificates: list[ReloadableCertificate] = []
     tcp = server.tcp_factory()
@@ -534,5 +552,8 @@ def makeService(
         site = metrics_site(monitor)
         port = _listen("metrics", options["metrics"], site, reactor, certificates)
         port.setServiceParent(server)
-    TLSReloadService(reactor, certificates).setServiceParent(server)
+    reloadables: list[Reloadable] = [*certificates]
+    if motd.path is not None:
+        reloadables.append(motd)
+    ReloadService(reactor, reloadables).setServiceParent(server)
     return server

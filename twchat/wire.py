@@ -9,6 +9,7 @@ it and a client can colour it:
 ``*alice* psst``          private message to you
 ``-> *bob* psst``         private message you sent
 ``*** bob joined (2 here)``  notice from the server
+``***   Be kind.``        a line of the message of the day
 ``! no such user: carol`` error: what you asked for did not happen
 ``? Choose a nickname:``  the server waits for an answer
 ``? Password for alice:``  ... for a password (the client hides what is typed)
@@ -31,6 +32,7 @@ from .events import (
     Joined,
     Left,
     Moderated,
+    Motd,
     NickChanged,
     NickPrompt,
     Notice,
@@ -185,6 +187,13 @@ def _lines(event: Event) -> str:
         return f"{stamp} <{event.sender}> {event.text}"
     if isinstance(event, Notice):
         return f"*** {event.text}"
+    if isinstance(event, Motd):
+        return "\r\n".join(
+            [
+                "*** Message of the day:",
+                *(f"***   {line}".rstrip() for line in event.lines),
+            ]
+        )
     if isinstance(event, Error):
         return f"! {event.text}"
     raise TypeError(f"no line format for {event!r}")

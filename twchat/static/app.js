@@ -582,6 +582,10 @@ const handlers = {
     else if (ev.kind === "topic") append("history", [[ev.sender + " set the topic: " + ev.text, ""]], ev.ts, view, ev.id);
     else chatLine(ev.sender, ev.text, "history", ev.ts, view, ev.id);
   },
+  motd(ev) {
+    // The server's rules and news, as its operator wrote them, line by line.
+    roomLine("notice motd", [["Message of the day:\n" + ev.lines.join("\n"), ""]]);
+  },
   notice(ev) {
     if (state.newPasswords.length &&
         (ev.text === PASSWORD_CHANGED || ev.text === state.nick + NOW_REGISTERED)) {

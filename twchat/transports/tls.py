@@ -17,15 +17,12 @@ reader.
 
 from __future__ import annotations
 
-import signal
 from dataclasses import dataclass
 from pathlib import Path
-from types import FrameType
 from typing import Any
 
 from OpenSSL import SSL
 from OpenSSL.crypto import FILETYPE_PEM
-from twisted.application.service import Service
 from twisted.internet.defer import Deferred
 from twisted.internet.endpoints import TCP4ServerEndpoint
 from twisted.internet.interfaces import (
@@ -46,7 +43,6 @@ from zope.interface import implementer
 
 __all__ = [
     "ReloadableCertificate",
-    "TLSReloadService",
     "is_tls_description",
     "parse_tls_description",
     "tls_endpoint",
@@ -227,39 +223,3 @@ def tls_endpoint(
     certificate: ReloadableCertificate,
 ) -> IStreamServerEndpoint:
     return _TLSEndpoint(reactor, spec, certificate)
-
-
-class TLSReloadService(Service):
-    """
-    Reloads every TLS certificate on SIGHUP while the server runs.
-
-    Installed even without a TLS port, so that a SIGHUP meant for a
-    reload (logrotate, habit) never kills the server.
-    """
-
-    log = Logger()
-
-    def __init__(self, reactor: Any, certificates: list[ReloadableCertificate]) -> None:
-        self._reactor = reactor
-        self.certificates = certificates
-        self._previous: Any = None
-
-    def startService(self) -> None:
-        super().startService()
-        self._previous = signal.signal(signal.SIGHUP, self._on_sighup)
-
-    def stopService(self) -> None:
-        super().stopService()
-        if self._previous is not None:
-            signal.signal(signal.SIGHUP, self._previous)
-            self._previous = None
-
-    def _on_sighup(self, signum: int, frame: FrameType | None) -> None:
-        # A signal handler must not touch the reactor's state directly.
-        self._reactor.callFromThread(self.reload)
-
-    def reload(self) -> None:
-        if not self.certificates:
-            self.log.info("SIGHUP: nothing to reload (no TLS port)")
-        for certificate in self.certificates:
-            certificate.reload()
