@@ -823,7 +823,10 @@ function sendLine(line, text) {
   else if (/^\/part\b/i.test(text)) state.joining = "*";  // the default room
   else if (/^\/who(\s|$)/i.test(text)) state.askedWho = keyOf(text.split(/\s+/)[1] || state.room);
   else if (/^\/rooms\s*$/i.test(text)) state.askedRooms = true;
-  else if (/^\/quit(\s|$)/i.test(text)) state.leaving = "You left the chat.";
+  else if (/^\/quit(\s|$)/i.test(text)) {
+    state.leaving = "You left the chat.";
+    tab.forget();  // from now: a reload before the close must not come back
+  }
   else if (!text.startsWith("/")) {
     said("chat", text, chatLine(state.nick, text, "own", 0, mine));
   }
