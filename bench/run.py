@@ -367,10 +367,24 @@ PAIRED_TARGETS: list[tuple[str, str]] = [
 ]
 
 
+#: Ports handed out in this run: none twice.
+_given: set[int] = set()
+
+
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """
+    A loopback port nobody listens on, never one handed out before: a web
+    scenario's chat and web ports, asked for back to back with neither
+    bound in between, were once the same port (and its server refused to
+    start).
+    """
+    while True:
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = int(s.getsockname()[1])
+        if port not in _given:
+            _given.add(port)
+            return port
 
 
 def twistd() -> str:
