@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from twisted.internet.defer import Deferred, succeed
+from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorThreads
 from twisted.internet.threads import deferToThreadPool
 from twisted.logger import Logger
@@ -65,20 +65,22 @@ def read_motd(path: Path) -> tuple[str, ...]:
 
 
 class MessageOfTheDay:
-    """The message in use (``lines``, empty for none); ``reload`` reads it again."""
+    """
+    The message in use (``lines``, as read from ``path`` at start-up, when
+    the options were checked); ``reload`` reads the file again.
+    """
 
     log = Logger()
 
-    def __init__(self, reactor: IReactorThreads, path: str | None) -> None:
+    def __init__(
+        self, reactor: IReactorThreads, path: Path, lines: tuple[str, ...]
+    ) -> None:
         self._reactor = reactor
-        self.path = Path(path) if path else None
-        # At start-up, before the reactor runs: a plain read is fine.
-        self.lines = read_motd(self.path) if self.path else ()
+        self.path = path
+        self.lines = lines
 
     def reload(self) -> Deferred[bool]:
         """Read the file again; fires True if its message is now in use."""
-        if self.path is None:
-            return succeed(False)
         d = deferToThreadPool(
             self._reactor,
             self._reactor.getThreadPool(),

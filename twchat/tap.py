@@ -350,7 +350,8 @@ class Options(usage.Options):
             self["port"] = [DEFAULT_PORT]
         if self["motd"] is not None:
             try:
-                read_motd(Path(self["motd"]))
+                # Read once, before the reactor runs: makeService uses it.
+                self["motd-lines"] = read_motd(Path(self["motd"]))
             except MotdError as e:
                 raise StartupError(f"--motd {self['motd']}: {e}") from None
         if self["redis"] is not None:
@@ -512,7 +513,13 @@ def makeService(
                 max_age=options["history-max-age"],
                 max_rows=options["history-max-rows"],
             )
-    motd = MessageOfTheDay(cast(IReactorThreads, reactor), options["motd"])
+    motd = None
+    if options["motd"] is not None:
+        motd = MessageOfTheDay(
+            cast(IReactorThreads, reactor),
+            Path(options["motd"]),
+            options["motd-lines"],
+        )
     logins = Logins(
         store,
         Hasher(threads),
@@ -553,7 +560,7 @@ def makeService(
         port = _listen("metrics", options["metrics"], site, reactor, certificates)
         port.setServiceParent(server)
     reloadables: list[Reloadable] = [*certificates]
-    if motd.path is not None:
+    if motd is not None:
         reloadables.append(motd)
     ReloadService(reactor, reloadables).setServiceParent(server)
     return server
